@@ -1,0 +1,56 @@
+"""Optimizers of θ_d: direct search (ask/tell) and gradient agents, one file per method.
+
+``METHODS`` maps each ``--method`` name to how it runs a trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rlsub.errors import ConfigError
+
+from .base import DirectSearch
+from .cmaes import CMAES, CMAESConfig
+
+
+@dataclass(frozen=True)
+class Method:
+    """A ``--method``: its name, family and trial runner."""
+
+    name: str
+    family: str
+    """``direct`` (ask/tell over θ_d) or ``gradient`` (backprop through P)."""
+    run: Callable
+    config_cls: type
+    description: str = ""
+
+
+def _config(cls, params: dict, method: str):
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise ConfigError(f"{method}: bad hyper-parameter ({e})") from None
+
+
+def _run_cmaes(ctx):
+    from rlsub.trial import run_direct_search
+
+    cfg = _config(CMAESConfig, ctx.params, "cmaes")
+    return run_direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, cfg))
+
+
+METHODS: dict[str, Method] = {
+    "cmaes": Method("cmaes", "direct", _run_cmaes, CMAESConfig, "CMA-ES (pycma), sep-CMA at large d, IPOP restarts"),
+}
+
+
+def get_method(name: str) -> Method:
+    """Look up a method by name, or raise ConfigError listing the known ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+__all__ = ["CMAES", "CMAESConfig", "METHODS", "DirectSearch", "Method", "get_method"]

@@ -1,0 +1,124 @@
+"""CMA-ES over θ_d via pycma, with sep-CMA above a dimension threshold and optional IPOP restarts."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import cma
+import numpy as np
+
+from rlsub.errors import ConfigError
+from rlsub.seeding import derive_seed
+
+from .base import DirectSearch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CMAESConfig:
+    """Hyper-parameters of the CMA-ES adapter."""
+
+    sigma0: float = 0.5
+    """Initial step size (θ_d starts at 0; P has unit-norm columns)."""
+    popsize: int | None = None
+    """Population size (None: pycma's 4 + 3 ln d)."""
+    diagonal_above: int = 1000
+    """Use sep-CMA (diagonal covariance, linear cost) when d exceeds this."""
+    restarts: int = 4
+    """IPOP restarts allowed after pycma's own stop conditions fire (population doubles each time)."""
+
+    def __post_init__(self) -> None:
+        if not self.sigma0 > 0:
+            raise ConfigError(f"cmaes: sigma0 must be > 0, got {self.sigma0}")
+        if self.popsize is not None and self.popsize < 2:
+            raise ConfigError(f"cmaes: popsize must be >= 2, got {self.popsize}")
+        if self.restarts < 0:
+            raise ConfigError(f"cmaes: restarts must be >= 0, got {self.restarts}")
+
+
+class CMAES(DirectSearch):
+    """pycma's CMAEvolutionStrategy behind the ask/tell protocol (maximising)."""
+
+    name = "cmaes"
+
+    def __init__(self, d: int, seed: int, config: CMAESConfig | None = None) -> None:
+        super().__init__(d, seed)
+        self.config = config or CMAESConfig()
+        self.diagonal = d > self.config.diagonal_above
+        if self.diagonal:
+            log.warning("d=%d > %d: using sep-CMA (diagonal covariance)", d, self.config.diagonal_above)
+        self.restarts_done = 0
+        self.stop_reasons: list[str] = []
+        self._popsize = self.config.popsize
+        self._best_x = np.zeros(d)
+        self._best_f = -np.inf
+        self._finished = False
+        self._start(np.zeros(d))
+
+    def _start(self, x0: np.ndarray) -> None:
+        opts = {
+            # pycma treats seed 0/None as "time": always pass a positive seed.
+            "seed": derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1,
+            "verbose": -9,
+            "CMA_diagonal": self.diagonal,
+        }
+        if self._popsize:
+            opts["popsize"] = self._popsize
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.es = cma.CMAEvolutionStrategy(x0, self.config.sigma0, opts)
+        self._popsize = self.es.popsize
+        self._mean = np.array(self.es.mean, dtype=np.float64)
+
+    def ask(self) -> np.ndarray:
+        return np.asarray(self.es.ask(), dtype=np.float64)
+
+    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
+        fitness = np.asarray(fitness, dtype=np.float64)
+        i = int(np.argmax(fitness))
+        if fitness[i] > self._best_f:
+            self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.es.tell(list(candidates), list(-fitness))
+            self._mean = np.array(self.es.mean, dtype=np.float64)
+            reasons = dict(self.es.stop())
+        except (AssertionError, FloatingPointError, ValueError, np.linalg.LinAlgError) as e:
+            # pycma asserts when σ underflows (seen at d = 1): treat it as convergence.
+            reasons = {"numerical": repr(e)}
+        if reasons:
+            self._on_stop(reasons)
+
+    def _on_stop(self, reasons: dict) -> None:
+        self.stop_reasons.append(",".join(sorted(reasons)))
+        if self.restarts_done >= self.config.restarts:
+            self._finished = True
+            return
+        self.restarts_done += 1
+        self._popsize = 2 * self._popsize
+        log.info("cmaes restart %d (%s), popsize %d", self.restarts_done, self.stop_reasons[-1], self._popsize)
+        self._start(self._mean)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._mean
+
+    @property
+    def best(self) -> tuple[np.ndarray, float]:
+        """Best candidate seen so far and its (noisy, training) fitness."""
+        return self._best_x, self._best_f
+
+    def stop(self) -> bool:
+        return self._finished
+
+    def info(self) -> dict:
+        return {
+            "sep_cma": self.diagonal,
+            "restarts": self.restarts_done,
+            "stop_reasons": self.stop_reasons,
+            "final_popsize": self._popsize,
+        }

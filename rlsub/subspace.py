@@ -1,0 +1,108 @@
+"""Reparameterise any unchanged ``nn.Module`` in a random subspace: θ = θ_0 + P·θ_d.
+
+>>> net = torch.nn.Linear(4, 2)
+>>> sub = Subspace(net, d=3, projection="dense", seed=0)
+>>> sub(torch.zeros(1, 4)).shape          # θ_d = 0 reproduces the original network
+torch.Size([1, 2])
+>>> sub.theta_d.shape                     # the only trainable parameter
+torch.Size([3])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from rlsub.projections import Projection, make_projection
+
+
+class Subspace(nn.Module):
+    """Holds θ_0 (frozen, flat), the projection P and the trainable θ_d (initialised to zero).
+
+    The wrapped module is never modified; it runs through ``torch.func.functional_call`` with
+    parameters computed from θ_d, so gradients flow through P into θ_d only.
+
+    Args:
+        module: any network; its current parameters become θ_0.
+        d: subspace dimension (1 <= d <= D); ``None`` means the full space (identity projection).
+        projection: ``dense``, ``sparse``, ``fastfood`` or ``identity``.
+        seed: seed of P (P is rebuilt from (D, d, seed); it is never saved).
+    """
+
+    def __init__(self, module: nn.Module, d: int | None, projection: str = "dense", seed: int = 0):
+        super().__init__()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        self.module = module
+        named = [(n, p) for n, p in module.named_parameters()]
+        self.names = [n for n, _ in named]
+        self.shapes = [tuple(p.shape) for _, p in named]
+        self.numels = [p.numel() for _, p in named]
+        self.register_buffer("theta_0", torch.cat([p.detach().flatten() for _, p in named]).clone())
+        self.D = int(self.theta_0.numel())
+        if d is None:
+            d, projection = self.D, "identity"
+        self.projection_kind = projection
+        self.seed = int(seed)
+        self.projection: Projection = make_projection(projection, self.D, int(d), seed)
+        self.d = int(d)
+        self.theta_d = nn.Parameter(torch.zeros(self.d, device=self.theta_0.device))
+
+    # -- parameter maps -------------------------------------------------------------------
+    def flat(self, theta_d: torch.Tensor | None = None) -> torch.Tensor:
+        """θ_0 + P θ_d as a flat ``[..., D]`` tensor (θ_d defaults to the module's own)."""
+        theta_d = self.theta_d if theta_d is None else theta_d
+        return self.theta_0 + self.projection(theta_d)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split a ``[..., D]`` tensor into the module's named parameter shapes (views)."""
+        batch = flat.shape[:-1]
+        parts = torch.split(flat, self.numels, dim=-1)
+        return {n: t.reshape(*batch, *s) for n, t, s in zip(self.names, parts, self.shapes)}
+
+    def params(self, theta_d: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Named parameters of the module at θ_0 + P θ_d."""
+        return self.unflatten(self.flat(theta_d))
+
+    # -- forward passes -------------------------------------------------------------------
+    def forward(self, *args, theta_d: torch.Tensor | None = None, **kwargs):
+        """Run the module at θ_0 + P θ_d."""
+        return functional_call(self.module, self.params(theta_d), args, kwargs)
+
+    def call(self, params: dict[str, torch.Tensor], *args, **kwargs):
+        """Run the module with explicit (already projected) parameters."""
+        return functional_call(self.module, params, args, kwargs)
+
+    def population_params(self, thetas: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named parameters for a population ``thetas`` of shape ``[pop, d]`` (leading dim pop).
+
+        Compute this once per evaluation and reuse it for every environment step.
+        """
+        return self.unflatten(self.flat(thetas))
+
+    def population_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Evaluate every population member on its own inputs: ``x`` is ``[pop, batch, ...]``."""
+        return vmap(lambda p, xi: functional_call(self.module, p, (xi,)))(params, x)
+
+    @property
+    def compression(self) -> float:
+        """D / d: how many native parameters each subspace coordinate stands for."""
+        return self.D / self.d
+
+    def extra_repr(self) -> str:
+        return f"D={self.D}, d={self.d}, projection={self.projection_kind!r}, seed={self.seed}"
+
+
+def count_parameters(module: nn.Module) -> int:
+    """D: the number of scalar parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def log_spaced_dims(lo: int, hi: int, per_octave: int = 1) -> list[int]:
+    """Integers from lo to hi spaced evenly on a log2 scale (useful for sweep grids)."""
+    steps = int(round(math.log2(hi / lo) * per_octave))
+    dims = {int(round(lo * 2 ** (i / per_octave))) for i in range(steps + 1)}
+    return sorted(dims | {hi})

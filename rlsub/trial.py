@@ -1,0 +1,226 @@
+"""One trial: (env, method, projection, d, seed) → a trained θ_d and its final evaluation.
+
+The final evaluation is always done on fresh episode seeds (never used in training) with
+``eval_episodes`` episodes, so a lucky training score cannot masquerade as a solution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from rlsub.errors import ConfigError, NonFiniteReturn
+from rlsub.evaluate import EvalResult, PopulationEvaluator
+from rlsub.policies import PolicySpec
+from rlsub.projections import PROJECTIONS
+from rlsub.seeding import derive_seed
+from rlsub.subspace import Subspace
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that determines a trial's result (same config ⇒ same result on CPU)."""
+
+    env: str
+    method: str = "cmaes"
+    dim: int | None = None
+    """Subspace dimension d; None is the full-space baseline (identity projection, d = D)."""
+    projection: str = "dense"
+    seed: int = 0
+    budget: int | None = None
+    """Training env steps (None: the task preset's default)."""
+    episodes: int | None = None
+    """Training episodes per population member and generation (None: preset default)."""
+    eval_episodes: int = 20
+    """Episodes of the final evaluation, on fresh seeds."""
+    hidden: tuple[int, ...] | None = None
+    """Policy hidden sizes (None: preset's)."""
+    params: tuple[tuple[str, Any], ...] = ()
+    """Method hyper-parameters as sorted (name, value) pairs."""
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(f"unknown projection {self.projection!r}; choose one of {', '.join(PROJECTIONS)}")
+        if self.dim is not None and (isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim <= 0):
+            raise ConfigError(f"subspace dimension must be a positive integer, got {self.dim!r}")
+        if self.budget is not None and self.budget <= 0:
+            raise ConfigError(f"budget must be a positive number of env steps, got {self.budget}")
+        if self.eval_episodes < 1:
+            raise ConfigError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        if self.episodes is not None and self.episodes < 1:
+            raise ConfigError(f"episodes must be >= 1, got {self.episodes}")
+
+    @property
+    def is_full(self) -> bool:
+        return self.dim is None
+
+    @property
+    def projection_name(self) -> str:
+        return "identity" if self.is_full else self.projection
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["params"] = dict(self.params)
+        d["hidden"] = list(self.hidden) if self.hidden is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrialConfig":
+        data = dict(data)
+        data["params"] = tuple(sorted((data.get("params") or {}).items()))
+        if data.get("hidden") is not None:
+            data["hidden"] = tuple(data["hidden"])
+        return cls(**data)
+
+    def key(self) -> str:
+        """Stable identity of the trial (device excluded: it must not change the result's meaning)."""
+        d = self.to_dict()
+        d.pop("device")
+        if self.is_full:
+            d["projection"] = "identity"
+        blob = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass
+class TrialResult:
+    """Outcome of a trial: final evaluation on fresh seeds, learning curve and θ_d."""
+
+    final_returns: list[float]
+    env_steps: int
+    wall_time: float
+    D: int
+    d: int
+    theta_d: np.ndarray
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+    """(env steps, mean training fitness, best training fitness) per generation/update."""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_mean(self) -> float:
+        return float(np.mean(self.final_returns))
+
+    @property
+    def final_std(self) -> float:
+        return float(np.std(self.final_returns))
+
+
+class TrialContext:
+    """What a method needs to run a trial: task, policy spec, network in its subspace, evaluator."""
+
+    def __init__(self, config: TrialConfig) -> None:
+        from rlsub.envs import resolve_env  # local: rlsub.envs imports rlsub.policies
+
+        self.config = config
+        self.task = resolve_env(config.env)
+        self.spec: PolicySpec = self.task.policy_spec(config.hidden)
+        self.device = torch.device(config.device)
+        self.seed = config.seed
+        self.budget = config.budget or self.task.preset.budget
+        self.episodes = config.episodes or self.task.preset.episodes
+        self.threshold = self.task.preset.solved_threshold
+        self.params = dict(config.params)
+        self._evaluator: PopulationEvaluator | None = None
+        self.start = time.perf_counter()
+
+    def subspace(self, module: torch.nn.Module | None = None, name: str = "policy") -> Subspace:
+        """``module`` (default: the policy) in this trial's subspace, on the trial's device."""
+        module = module if module is not None else self.spec.build(self.seed)
+        seed = self.seed if name == "policy" else derive_seed(self.seed, name)
+        return Subspace(module, self.config.dim, self.config.projection_name, seed).to(self.device)
+
+    @property
+    def policy(self) -> Subspace:
+        if self._evaluator is None:
+            self._evaluator = PopulationEvaluator(self.task, self.subspace(), self.spec, self.device)
+        return self._evaluator.subspace
+
+    @property
+    def evaluator(self) -> PopulationEvaluator:
+        self.policy  # noqa: B018 - builds the evaluator
+        assert self._evaluator is not None
+        return self._evaluator
+
+    def evaluate(self, thetas: np.ndarray | torch.Tensor, episodes: int, *stream: object) -> EvalResult:
+        """Evaluate candidates on episodes seeded from ``(trial seed, *stream)``."""
+        return self.evaluator.evaluate(thetas, episodes, derive_seed(self.seed, *stream))
+
+    def final_test(self, theta_d: np.ndarray | torch.Tensor) -> list[float]:
+        """The trial's reported score: ``eval_episodes`` episodes on seeds never used in training."""
+        res = self.evaluate(np.asarray(theta_d, dtype=np.float32)[None], self.config.eval_episodes, "test")
+        return [float(r) for r in res.returns[0]]
+
+    def result(self, theta_d: np.ndarray, env_steps: int, curve, info: dict | None = None) -> TrialResult:
+        final = self.final_test(theta_d)
+        return TrialResult(
+            final_returns=final,
+            env_steps=int(env_steps),
+            wall_time=time.perf_counter() - self.start,
+            D=self.policy.D,
+            d=self.policy.d,
+            theta_d=np.asarray(theta_d, dtype=np.float32),
+            curve=list(curve),
+            info=info or {},
+        )
+
+    def close(self) -> None:
+        if self._evaluator is not None:
+            self._evaluator.close()
+
+
+def run_direct_search(ctx: TrialContext, optimizer, validation_episodes: int = 10) -> TrialResult:
+    """Optimise θ_d with an ask/tell optimizer until the budget or its stop condition.
+
+    Early stop: when a candidate's training fitness reaches the task's solved threshold it is
+    re-checked on ``validation_episodes`` fresh episodes, and training stops if it holds.
+    At the end the distribution mean and the best candidate are re-evaluated on validation
+    episodes; the better one is the trial's θ_d, scored by ``ctx.final_test``.
+    """
+    steps, gen, curve = 0, 0, []
+    solved: np.ndarray | None = None
+    while steps < ctx.budget and not optimizer.stop():
+        X = optimizer.ask()
+        res = ctx.evaluate(X, ctx.episodes, "train", gen)
+        optimizer.tell(X, res.fitness)
+        steps += res.steps
+        gen += 1
+        curve.append((steps, float(res.fitness.mean()), float(res.fitness.max())))
+        best = int(np.argmax(res.fitness))
+        if ctx.threshold is not None and res.fitness[best] >= ctx.threshold:
+            check = ctx.evaluate(X[best][None], validation_episodes, "check", gen)
+            steps += check.steps
+            if check.fitness[0] >= ctx.threshold:
+                solved = X[best]
+                break
+    if solved is not None:
+        theta = solved
+    else:
+        candidates = np.stack([optimizer.mean, optimizer.best[0]]) if hasattr(optimizer, "best") else optimizer.mean[None]
+        val = ctx.evaluate(candidates, validation_episodes, "validate")
+        steps += val.steps
+        theta = candidates[int(np.argmax(val.fitness))]
+    info = {"generations": gen, "early_stop": solved is not None, **optimizer.info()}
+    return ctx.result(theta, steps, curve, info)
+
+
+def run_trial(config: TrialConfig) -> TrialResult:
+    """Run one trial with the method named in the config (see ``rlsub.agents.METHODS``)."""
+    from rlsub.agents import get_method
+
+    method = get_method(config.method)
+    ctx = TrialContext(config)
+    try:
+        return method.run(ctx)
+    finally:
+        ctx.close()
+
+
+__all__ = ["NonFiniteReturn", "TrialConfig", "TrialContext", "TrialResult", "run_direct_search", "run_trial"]
+RunFn = Callable[[TrialContext], TrialResult]
