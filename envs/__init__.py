@@ -1,6 +1,18 @@
-"""Environment presets and the resolver from ``--env`` strings to tasks."""
+"""Environment presets, the resolver from ``--env`` strings to tasks, and env plug-ins.
 
-from .presets import PRESETS, EnvPreset
+``--env`` takes a preset name (``rlsub envs`` lists them), any registered Gymnasium id (ALE ids
+get the standard Atari preprocessing), or ``module.path:ClassName``; ``register_from_config``
+registers envs described in a TOML sweep config.
+"""
+
+from . import point_mass  # registers rlsub/PointMass-v0
+from .atari import atari_preset, make_atari, make_atari_vec
+from .plugin import FlattenAction, check_spaces, load_plugin, register_from_config
+from .presets import ATARI_RETURN_RANGES, PRESETS, AtariSettings, EnvPreset
 from .task import EnvTask, resolve_env
 
-__all__ = ["PRESETS", "EnvPreset", "EnvTask", "resolve_env"]
+__all__ = [
+    "ATARI_RETURN_RANGES", "PRESETS", "AtariSettings", "EnvPreset", "EnvTask", "FlattenAction",
+    "atari_preset", "check_spaces", "load_plugin", "make_atari", "make_atari_vec", "point_mass",
+    "register_from_config", "resolve_env",
+]

@@ -7,8 +7,41 @@ the store has one, else ``return_best`` (the documented best return of the env).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class AtariSettings:
+    """How an ALE game is played and preprocessed; identical on the single-env and vector paths.
+
+    Defaults are the standard Nature-DQN preprocessing (84×84 grayscale, frame skip 4 with max-pool
+    over the last two frames, 4-frame stack, up to 30 no-op starts) with Machado et al. (2018)
+    sticky actions. Rewards are never clipped and episodes never end on a life loss: rlsub scores
+    the real game. There is no FIRE-on-reset (Gymnasium's ``AtariPreprocessing`` has none).
+    """
+
+    game: str
+    """ALE ROM name in snake_case (``"pong"``)."""
+    repeat_action_probability: float = 0.25
+    """Sticky actions: probability that the emulator repeats the previous action on each frame.
+    ``ALE/*-v5`` ids default to 0.25, ``*NoFrameskip-v4`` ids to 0.0; it changes scores."""
+    frame_skip: int = 4
+    noop_max: int = 30
+    """Up to this many no-op actions after each reset (0: none; deterministic starts)."""
+    screen_size: int = 84
+    stack: int = 4
+    grayscale: bool = True
+    full_action_space: bool = False
+    num_threads: int = 0
+    """Threads of ``AtariVectorEnv`` (0: ALE's choice). Speed only; not part of the game."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings that define the game (recorded with a trial); ``num_threads`` excluded."""
+        d = asdict(self)
+        d.pop("num_threads")
+        d.update(reward_clipping=False, terminal_on_life_loss=False, fire_reset=False)
+        return d
 
 
 @dataclass(frozen=True)
@@ -36,6 +69,16 @@ class EnvPreset:
     """Default training episodes per population member and generation."""
     make_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    family: str | None = None
+    """Policy family (``"mlp"``, ``"cnn"``); None: chosen from the observation space. ``hidden`` and
+    ``activation`` apply to this family; an auto-chosen CNN uses the Nature-DQN head instead."""
+    atari: AtariSettings | None = None
+    """Set for ALE games: ``make``/``make_vec`` build the preprocessed single / vector envs."""
+    wrappers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """Wrappers applied in order by ``make``: (``gymnasium.wrappers`` name, ``module:attr`` or
+    dotted path, kwargs)."""
+    check: bool = False
+    """Run Gymnasium's env checker once before use (plugged-in envs)."""
 
 
 PRESETS: dict[str, EnvPreset] = {
@@ -63,5 +106,38 @@ PRESETS: dict[str, EnvPreset] = {
             episodes=2,
             description="MuJoCo inverted pendulum; 1-d continuous action, 4-d state, 1000-step episodes",
         ),
+        EnvPreset(
+            name="Pong",
+            env_id="ALE/Pong-v5",
+            family="cnn",
+            hidden=(512,),
+            activation="relu",
+            # 108,000 frames (30 min of play) at frame skip 4: ALE's own v5 episode cap.
+            max_episode_steps=27_000,
+            solved_threshold=18.0,
+            return_low=-21.0,
+            return_best=21.0,
+            budget=5_000_000,
+            episodes=1,
+            atari=AtariSettings(game="pong", repeat_action_probability=0.25),
+            description="Atari Pong from pixels (84x84x4 grayscale stack, frame skip 4, sticky actions 0.25, "
+            "no-op starts); Nature CNN, 6 actions",
+        ),
+        EnvPreset(
+            name="PointMass-v0",
+            env_id="rlsub/PointMass-v0",
+            hidden=(16,),
+            max_episode_steps=100,
+            # Measured (200 episodes): standing still -107, a tuned PD controller -6.
+            solved_threshold=-15.0,
+            return_low=-107.0,
+            return_best=-6.0,
+            budget=100_000,
+            episodes=4,
+            description="reach a random goal with a 2-D point mass; 2-d continuous force, 6-d state, 100 steps",
+        ),
     ]
 }
+
+#: Documented return ranges of ALE games (return_low, return_best) used by id-resolved Atari tasks.
+ATARI_RETURN_RANGES: dict[str, tuple[float, float]] = {"pong": (-21.0, 21.0)}

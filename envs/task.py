@@ -1,9 +1,9 @@
-"""Resolve an ``--env`` string into an EnvTask: a preset name or any Gymnasium id."""
+"""Resolve an ``--env`` string into an EnvTask: a preset, a Gymnasium id or ``module.path:Class``."""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -12,18 +12,21 @@ import gymnasium as gym
 from rlsub.errors import ConfigError
 from rlsub.policies import ActionSpec, PolicySpec
 
+from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
+from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin
 from .presets import PRESETS, EnvPreset
 
 #: Cap for envs that register no TimeLimit, so that an evaluation always ends.
 DEFAULT_MAX_EPISODE_STEPS = 10_000
 
+#: Entry points of envs that ship with Gymnasium / ale-py: trusted, never run through the checker.
+_TRUSTED_ENTRY_PREFIXES = ("gymnasium.", "ale_py.", "shimmy.")
+
 
 def _register_optional_envs() -> None:
     try:
-        import ale_py
-
-        gym.register_envs(ale_py)
-    except ImportError:  # pragma: no cover - ale-py is a dependency, but keep going without it
+        register_ale()
+    except ConfigError:  # pragma: no cover - ale-py is a dependency, but keep going without it
         pass
 
 
@@ -46,29 +49,50 @@ class EnvTask:
         spec = gym.spec(self.env_id)
         return spec.max_episode_steps or DEFAULT_MAX_EPISODE_STEPS
 
+    def settings(self) -> dict[str, Any]:
+        """Everything that defines the game played (record it with a trial): id, episode cap,
+        make kwargs, wrappers and, for Atari, preprocessing and sticky actions."""
+        p = self.preset
+        out: dict[str, Any] = {
+            "env_id": p.env_id,
+            "max_episode_steps": self.max_episode_steps,
+            "make_kwargs": {**p.make_kwargs, **self.make_kwargs},
+        }
+        if p.wrappers:
+            out["wrappers"] = [[n, dict(kw)] for n, kw in p.wrappers]
+        if p.atari is not None:
+            out["atari"] = p.atari.to_dict()
+        return out
+
     def make(self, **kwargs: Any) -> gym.Env:
-        """One environment instance (with the preset's episode cap)."""
+        """One environment instance (with the preset's episode cap and wrappers)."""
         kw = {**self.preset.make_kwargs, **self.make_kwargs, **kwargs}
-        return gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kw)
+        if self.preset.atari is not None:
+            env = make_atari(self.env_id, self.preset.atari, self.max_episode_steps, **kw)
+        else:
+            env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kw)
+        return apply_wrappers(env, self.preset.wrappers)
 
     def make_vec(self, num_envs: int) -> gym.vector.VectorEnv:
-        """``num_envs`` copies stepped together (the env's own vectorised version when it has one)."""
+        """``num_envs`` copies stepped together, NEXT_STEP autoreset.
+
+        Atari: one ``AtariVectorEnv`` (C++ threads) configured like ``make``. Otherwise the env's own
+        vectorised version when it has one and nothing is customised, else a SyncVectorEnv.
+        """
         kw = {**self.preset.make_kwargs, **self.make_kwargs}
+        if self.preset.atari is not None and not self.preset.wrappers and not kw:
+            return make_atari_vec(self.preset.atari, num_envs, self.max_episode_steps)
         spec = gym.spec(self.env_id)
-        if spec.vector_entry_point is not None and not kw:
+        if (spec.vector_entry_point is not None and not kw and not self.preset.wrappers
+                and self.preset.atari is None):
             return gym.make_vec(
                 self.env_id,
                 num_envs=num_envs,
                 vectorization_mode="vector_entry_point",
                 max_episode_steps=self.max_episode_steps,
             )
-        return gym.make_vec(
-            self.env_id,
-            num_envs=num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP},
-            max_episode_steps=self.max_episode_steps,
-            **kw,
+        return gym.vector.SyncVectorEnv(
+            [self.make for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
         )
 
     @cached_property
@@ -79,32 +103,97 @@ class EnvTask:
         finally:
             env.close()
 
-    def policy_spec(self, hidden: tuple[int, ...] | None = None) -> PolicySpec:
-        """The policy architecture for this task (preset's, or chosen from the spaces)."""
+    def family(self, family: str | None = None) -> str:
+        """The policy family: ``family`` if given, else the preset's, else from the observation space
+        (``cnn`` for uint8 images HxW, HxWxC or CxHxW; ``mlp`` otherwise)."""
+        from rlsub.networks import image_layout
+
+        if family or self.preset.family:
+            return family or self.preset.family  # type: ignore[return-value]
         obs_space, act_space = self.spaces
-        if not isinstance(obs_space, gym.spaces.Box):
-            raise ConfigError(
-                f"unsupported observation space {obs_space} of {self.name}: rlsub policies take Box "
-                "observations; wrap Dict/Tuple spaces with gymnasium.wrappers.FlattenObservation"
+        check_spaces(obs_space, act_space, self.name)
+        return "cnn" if image_layout(obs_space.shape, obs_space.dtype) else "mlp"
+
+    def policy_spec(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> PolicySpec:
+        """The policy architecture for this task (preset's, or chosen from the spaces).
+
+        ``hidden``/``family`` override the preset. The preset's ``hidden``/``activation`` apply to the
+        family it names (or to the MLP when it names none); an auto-chosen CNN uses the Nature head.
+        """
+        from rlsub.networks import NATURE_HIDDEN, cnn_spec
+
+        obs_space, act_space = self.spaces
+        check_spaces(obs_space, act_space, self.name)
+        fam = self.family(family)
+        own = self.preset.family == fam or (self.preset.family is None and fam == "mlp")
+        action = ActionSpec.from_space(act_space)
+        if fam == "cnn":
+            return cnn_spec(
+                obs_space.shape,
+                obs_space.dtype,
+                action,
+                hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else NATURE_HIDDEN),
+                activation=self.preset.activation if own else "relu",
             )
         return PolicySpec(
             obs_shape=tuple(obs_space.shape),
-            action=ActionSpec.from_space(act_space),
-            hidden=tuple(hidden) if hidden is not None else self.preset.hidden,
-            activation=self.preset.activation,
+            action=action,
+            family=fam,
+            hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else (64, 64)),
+            activation=self.preset.activation if own else "tanh",
         )
 
 
+def _needs_check(env_id: str) -> bool:
+    try:
+        entry = gym.spec(env_id).entry_point
+    except gym.error.Error:
+        return False
+    if not isinstance(entry, str):
+        return True
+    return not entry.startswith(_TRUSTED_ENTRY_PREFIXES)
+
+
 def resolve_env(name: str) -> EnvTask:
-    """Turn a preset name or Gymnasium id into an EnvTask; unknown names raise ConfigError."""
-    if name in PRESETS:
-        return EnvTask(name, PRESETS[name])
+    """Turn a preset name, Gymnasium id or ``module.path:Class`` into an EnvTask.
+
+    Unknown names, unimportable plug-ins, envs failing Gymnasium's checker and unsupported
+    observation/action spaces of plugged-in envs raise ConfigError.
+    """
     _register_optional_envs()
+    if name in PRESETS:
+        preset = PRESETS[name]
+        task = EnvTask(name, preset)
+        if preset.check:
+            check_env_once(name, task.make)
+            check_spaces(*task.spaces, name)
+        return task
     try:
         gym.spec(name)
-    except gym.error.Error as e:
-        known = list(dict.fromkeys([*PRESETS, *gym.registry]))
-        close = difflib.get_close_matches(name, known, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown environment {name!r}: {e}{hint}") from None
-    return EnvTask(name, EnvPreset(name=name, env_id=name))
+        known_id = ":" not in name
+    except (gym.error.Error, ImportError) as e:
+        known_id, err = False, e
+    if known_id:
+        if is_atari(name):
+            return EnvTask(name, atari_preset(name))
+        task = EnvTask(name, EnvPreset(name=name, env_id=name))
+        if _needs_check(name):
+            task = EnvTask(name, replace(task.preset, check=True))
+            check_env_once(name, task.make)
+            check_spaces(*task.spaces, name)
+        return task
+    if ":" in name:
+        env_id = load_plugin(name)
+        if is_atari(env_id):
+            return EnvTask(name, atari_preset(env_id, name))
+        task = EnvTask(name, EnvPreset(name=name, env_id=env_id, check=True))
+        check_env_once(name, task.make)
+        check_spaces(*task.spaces, name)
+        return task
+    known = list(dict.fromkeys([*PRESETS, *gym.registry]))
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ConfigError(f"unknown environment {name!r}: {err}{hint}") from None
+
+
+__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "EnvTask", "resolve_env"]

@@ -138,3 +138,6 @@ def build_mlp(spec: PolicySpec, out_dim: int) -> nn.Module:
 
 #: Network families by name. New families register here (e.g. a CNN for pixel observations).
 FAMILIES: dict[str, Callable[[PolicySpec, int], nn.Module]] = {"mlp": build_mlp}
+
+# Registers the "cnn" family (imported last: rlsub.networks needs FAMILIES defined above).
+from rlsub import networks as _networks  # noqa: E402,F401
