@@ -91,8 +91,8 @@ PRESETS: dict[str, EnvPreset] = {
             solved_threshold=475.0,
             return_low=0.0,
             return_best=500.0,
-            budget=150_000,
-            episodes=2,
+            budget=100_000,
+            episodes=1,
             description="balance a pole on a cart; discrete actions, 4-d state, 500-step episodes",
         ),
         EnvPreset(

@@ -167,7 +167,7 @@ class TrialContext:
             d=self.policy.d,
             theta_d=np.asarray(theta_d, dtype=np.float32),
             curve=list(curve),
-            info=info or {},
+            info={**(info or {}), "policy_spec": self.spec.to_dict()},
         )
 
     def close(self) -> None:

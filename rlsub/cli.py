@@ -1,0 +1,286 @@
+"""Command-line interface: ``rlsub run | sweep | dint | replay | envs | methods``.
+
+Every user error (unknown env/method/projection, bad d, malformed config, corrupted store or
+solution, unwritable output) prints one line ``rlsub: error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rlsub.errors import ConfigError, RlsubError
+
+DINT_HELP = (
+    "d_int90 (Li et al., ICLR 2018): the smallest tested subspace dimension d whose mean normalised "
+    "performance over seeds reaches 90%% of the full-space baseline. Normalised performance = "
+    "(R - R_low) / (R_base - R_low): R is a trial's final evaluation on fresh episodes, R_low the "
+    "task's lowest return, R_base the baseline: measured by 'full' trials in the same store, given "
+    "with --baseline, or else the preset's documented best return (e.g. 500 for CartPole-v1)."
+)
+
+
+def _value(text: str) -> Any:
+    """Parse a --param value as a TOML literal (numbers, booleans, strings, lists)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _params(items: Sequence[str] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--param expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip().replace("-", "_")] = _value(v.strip())
+    return out
+
+
+def _hidden(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(f"--hidden expects comma-separated layer sizes, got {text!r}") from None
+    if not sizes or min(sizes) <= 0:
+        raise ConfigError(f"--hidden expects positive layer sizes, got {text!r}")
+    return sizes
+
+
+def _dim(text: str) -> int | None:
+    from rlsub.sweep import parse_dims
+
+    dims = parse_dims(text, option="--dim")
+    if len(dims) != 1:
+        raise ConfigError(f"--dim takes one dimension (or 'full'), got {text!r}")
+    return dims[0]
+
+
+def _env_arg(args) -> str:
+    env = args.env or getattr(args, "task", None)
+    if not env:
+        raise ConfigError("give --env (or --task)")
+    return env
+
+
+def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
+    p.add_argument("--env", help="preset name, Gymnasium id, module.path:Class, or supervised task"
+                   + (" (comma-separated for several)" if sweep else ""))
+    p.add_argument("--task", help="alias of --env (supervised tasks: digits-fc, digits-lenet, mnist-fc, mnist-lenet)")
+    p.add_argument("--method", default="cmaes", help="optimizer of θ_d (see 'rlsub methods')"
+                   + (" (comma-separated for several)" if sweep else ""))
+    p.add_argument("--projection", default="dense",
+                   help="dense | sparse | fastfood" + (" (comma-separated for several)" if sweep else ""))
+    p.add_argument("--budget", type=int, help="training env steps per trial (default: the task preset's)")
+    p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
+    p.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes on fresh seeds")
+    p.add_argument("--hidden", help="policy hidden layer sizes, e.g. 64,64")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="method hyper-parameter (repeatable)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--data-dir", help="directory with MNIST IDX files (supervised mnist-* tasks)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="rlsub",
+        description="Measure how hard RL (and supervised) tasks are: train in random d-dimensional "
+        "subspaces θ = θ_0 + P θ_d and find the intrinsic dimension d_int90.",
+        epilog=DINT_HELP,
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train one trial and save its solution",
+                       description="Train θ_d for one (env, method, projection, d, seed), evaluate it on "
+                       "fresh episodes, store the result in OUT/results.sqlite and the solution in OUT/solutions/.")
+    _trial_options(p, sweep=False)
+    p.add_argument("--dim", required=True, help="subspace dimension d, or 'full' for the full-space baseline")
+    p.add_argument("--seed", type=int, default=0, help="seed of θ_0, P, episodes and optimizer")
+    p.add_argument("--out", required=True, help="output directory")
+
+    p = sub.add_parser("sweep", help="run a grid of trials (resumable) and print d_int90",
+                       description="Run env × method × projection × d × seed trials in parallel processes. "
+                       "Finished trials are stored at once; rerunning the same sweep skips them. " + DINT_HELP)
+    _trial_options(p, sweep=True)
+    p.add_argument("--dims", help="comma-separated d values; 'full' adds the full-space baseline")
+    p.add_argument("--seeds", default="3", help="number of seeds (0..N-1) or a comma-separated list")
+    p.add_argument("--config", help="TOML sweep file ([sweep] table); command-line options are ignored")
+    p.add_argument("--out", help="output directory (required unless the config gives 'out')")
+    p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--threshold", type=float, default=0.9, help="fraction of the baseline for d_int (0.9)")
+
+    p = sub.add_parser("dint", help="print d_int90 (with CIs) from a results directory",
+                       description="Compute d_int for each (env, method, projection) in a store. " + DINT_HELP)
+    p.add_argument("dir", help="sweep output directory")
+    p.add_argument("--threshold", type=float, default=0.9, help="fraction of the baseline (default 0.9)")
+    p.add_argument("--baseline", type=float, help="R_base to use instead of the measured or preset one")
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples for confidence intervals")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("replay", help="rebuild a saved solution and re-evaluate it",
+                       description="Rebuild θ_0 and P from the solution's spec and seed, apply its θ_d and "
+                       "evaluate. By default uses the trial's own evaluation seeds, reproducing its score.")
+    p.add_argument("file", help="solution .json file")
+    p.add_argument("--episodes", type=int, help="evaluate on this many fresh episodes instead")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fresh episodes (with --episodes)")
+    p.add_argument("--data-dir", help="MNIST directory for mnist-* solutions")
+
+    sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
+    sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args) or 0
+    except RlsubError as e:
+        print(f"rlsub: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlsub: interrupted; finished trials are stored", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args) -> int:
+    from rlsub.runner import execute
+    from rlsub.store import Store
+    from rlsub.trial import TrialConfig
+
+    config = TrialConfig(
+        env=_env_arg(args), method=args.method, dim=_dim(args.dim), projection=args.projection,
+        seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
+        hidden=_hidden(args.hidden), params=tuple(sorted(_params(args.param).items())), device=args.device,
+    )
+    _validate_names(config.env, config.method)
+    with Store(args.out) as store:
+        row = execute(config, args.out, args.data_dir)
+        store.add(config.key(), **row)
+    if row["status"] != "done":
+        print(f"rlsub: error: trial failed: {row['error']}", file=sys.stderr)
+        return 1
+    art = Path(args.out) / row["artifact"]
+    size = art.stat().st_size + art.with_suffix(".npz").stat().st_size
+    rets = row["final_returns"]
+    mean = sum(rets) / len(rets)
+    print(f"{config.env} {config.method} {config.projection_name} d={row['d']} D={row['D']} seed={config.seed}")
+    print(f"  final evaluation: {mean:.4g} (mean of {len(rets)} fresh episodes)")
+    print(f"  env steps: {row['env_steps']}, wall time: {row['wall_time']:.1f} s")
+    print(f"  solution: {art} ({size} bytes), compression D/d = {row['D'] / row['d']:.1f}x")
+    return 0
+
+
+def _validate_names(env: str, method: str) -> None:
+    from rlsub.agents import get_method
+    from rlsub.tasks import task_info
+
+    task_info(env)
+    get_method(method)
+
+
+def cmd_sweep(args) -> int:
+    from rlsub.dint import compute_dint, format_table
+    from rlsub.store import Store
+    from rlsub.sweep import SweepSpec, load_sweep_config, parse_dims, parse_seeds, run_sweep
+
+    opts: dict[str, Any] = {}
+    if args.config:
+        spec, opts = load_sweep_config(args.config)
+    else:
+        if not args.dims:
+            raise ConfigError("give --dims (e.g. 1,2,4,8,full) or --config FILE")
+        seeds: Any = int(args.seeds) if args.seeds.strip().isdigit() else args.seeds
+        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        spec = SweepSpec(
+            envs=[e.strip() for e in _env_arg(args).split(",") if e.strip()],
+            methods=methods,
+            dims=parse_dims(args.dims),
+            seeds=parse_seeds(seeds),
+            projections=[p.strip() for p in args.projection.split(",") if p.strip()],
+            budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
+            hidden=_hidden(args.hidden), device=args.device,
+            params={m: _params(args.param) for m in methods} if args.param else {},
+        )
+    out = args.out or opts.get("out")
+    if not out:
+        raise ConfigError("give --out DIR (or 'out' in the config)")
+    workers = args.workers or opts.get("workers")
+    counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress,
+                       data_dir=args.data_dir or opts.get("data_dir"))
+    print(f"trials: {counts['total']} total, {counts['skipped']} already stored, {counts['done']} done, "
+          f"{counts['failed']} failed, {counts['crashed']} crashed")
+    with Store(out, create=False) as store:
+        print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
+    return 1 if counts["crashed"] else 0
+
+
+def cmd_dint(args) -> int:
+    from rlsub.dint import compute_dint, format_table
+    from rlsub.store import Store
+
+    if not 0 < args.threshold <= 1.5:
+        raise ConfigError(f"--threshold must be in (0, 1.5], got {args.threshold}")
+    with Store(args.dir, create=False) as store:
+        results = compute_dint(store.rows(), threshold=args.threshold, baseline=args.baseline, n_boot=args.boot)
+        failed = store.count("failed")
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        if not results:
+            print("no subspace trials in this store yet")
+        print(format_table(results))
+        if failed:
+            print(f"({failed} failed trial(s) not counted)")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from rlsub.replay import replay
+
+    rep = replay(args.file, episodes=args.episodes, seed=args.seed, data_dir=args.data_dir)
+    print(rep)
+    return 0
+
+
+def cmd_envs(args) -> int:
+    from rlsub.envs import PRESETS
+    from rlsub.tasks import supervised_tasks
+
+    print(f"{'name':<28} {'kind':<11} {'solved at':>9}  {'return range':<16} description")
+    for p in PRESETS.values():
+        rng = f"[{p.return_low:g}, {p.return_best:g}]" if p.return_best is not None else f"[{p.return_low:g}, ?]"
+        solved = f"{p.solved_threshold:g}" if p.solved_threshold is not None else "-"
+        print(f"{p.name:<28} {'rl':<11} {solved:>9}  {rng:<16} {p.description}")
+    for t in supervised_tasks().values():
+        print(f"{t.name:<28} {'supervised':<11} {'-':>9}  {'accuracy':<16} {t.description}")
+    print("\nAny other Gymnasium id (or module.path:Class) works too, with the policy chosen from its spaces.")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from rlsub.agents import METHODS
+
+    for m in METHODS.values():
+        print(f"{m.name:<10} {m.family:<8} {m.description}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "replay": cmd_replay,
+            "envs": cmd_envs, "methods": cmd_methods}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

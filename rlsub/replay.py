@@ -1,0 +1,71 @@
+"""Rebuild a saved solution (θ_0 and P from its spec and seed) and re-evaluate it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlsub.errors import ConfigError, SolutionError
+from rlsub.solution import load_solution
+from rlsub.tasks import is_supervised
+from rlsub.trial import TrialConfig, TrialContext
+
+
+@dataclass
+class ReplayReport:
+    """Outcome of re-evaluating a solution next to what the trial recorded."""
+
+    path: str
+    env: str
+    D: int
+    d: int
+    returns: list[float]
+    recorded: float | None
+    same_seeds: bool
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.path}: {self.env}, D={self.D}, d={self.d} (compression {self.D / self.d:.1f}x)",
+            f"  replayed: {self.mean:.4g} (mean of {len(self.returns)} episodes"
+            + (", the trial's own evaluation seeds)" if self.same_seeds else ", fresh seeds)"),
+        ]
+        if self.recorded is not None:
+            lines.append(f"  recorded: {self.recorded:.4g}")
+        return "\n".join(lines)
+
+
+def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
+           data_dir: str | None = None) -> ReplayReport:
+    """Re-evaluate a solution; without ``episodes`` it reuses the trial's evaluation seeds."""
+    sol = load_solution(path)
+    try:
+        config = TrialConfig.from_dict(sol.config)
+    except (TypeError, ValueError, ConfigError) as e:
+        raise SolutionError(f"solution file {sol.path}: bad trial config: {e}") from None
+    recorded = sol.metrics.get("final_mean")
+    if is_supervised(config.env):
+        from rlsub.supervised import evaluate_solution
+
+        acc = evaluate_solution(config, sol.theta_d, data_dir=data_dir)
+        return ReplayReport(str(sol.path), config.env, sol.D, sol.d, [acc], recorded, True)
+    ctx = TrialContext(config)
+    try:
+        if ctx.policy.D != sol.D or ctx.policy.d != sol.d:
+            raise SolutionError(
+                f"solution file {sol.path}: rebuilt network has D={ctx.policy.D}, d={ctx.policy.d} "
+                f"but the file says D={sol.D}, d={sol.d}"
+            )
+        if episodes is None:
+            returns = ctx.final_test(sol.theta_d)
+        else:
+            res = ctx.evaluate(sol.theta_d[None], episodes, "replay", seed)
+            returns = [float(r) for r in res.returns[0]]
+    finally:
+        ctx.close()
+    return ReplayReport(str(sol.path), config.env, sol.D, sol.d, returns, recorded, episodes is None)

@@ -1,0 +1,294 @@
+"""Sweeps over env × method × projection × d × seed, resumable, run in parallel processes.
+
+Each finished trial is committed to the store by the main process as soon as it arrives; a
+rerun of the same sweep skips every stored trial, so killing a sweep (even with SIGKILL) loses
+only the trials that were still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from rlsub.errors import ConfigError, RlsubError
+from rlsub.store import Store
+from rlsub.trial import TrialConfig
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+FULL = "full"
+
+
+def parse_dims(text: str | Iterable[Any], option: str = "--dims") -> list[int | None]:
+    """Parse ``1,2,4,full`` (or a list) into dims; ``full`` becomes None (the baseline)."""
+    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
+    items = [i for i in items if i != ""]
+    if not items:
+        raise ConfigError(f"{option} is empty: give a comma-separated list such as 1,2,4,8,full")
+    dims: list[int | None] = []
+    for item in items:
+        if isinstance(item, str) and item.lower() == FULL:
+            dims.append(None)
+            continue
+        try:
+            if isinstance(item, bool) or (isinstance(item, float) and not item.is_integer()):
+                raise ValueError
+            d = int(item)
+            if isinstance(item, str) and item.strip() != str(d):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid dimension {item!r} in {option}: expected positive integers or 'full'") from None
+        if d <= 0:
+            raise ConfigError(f"invalid dimension {d} in {option}: d must be >= 1")
+        dims.append(d)
+    return list(dict.fromkeys(dims))
+
+
+def parse_seeds(value: int | str | list) -> list[int]:
+    """``5`` → seeds 0..4; ``"3,7"`` or ``[3, 7]`` → those seeds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {value}")
+        return list(range(value))
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        seeds = [int(s) for s in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid seeds {value!r}: give a count or a comma-separated list of integers") from None
+    if not seeds:
+        raise ConfigError("no seeds given")
+    return seeds
+
+
+@dataclass
+class SweepSpec:
+    """A grid of trials. ``dims`` may include None (= 'full', the full-space baseline)."""
+
+    envs: list[str]
+    methods: list[str]
+    dims: list[int | None]
+    seeds: list[int]
+    projections: list[str] = field(default_factory=lambda: ["dense"])
+    budget: int | None = None
+    episodes: int | None = None
+    eval_episodes: int = 20
+    hidden: tuple[int, ...] | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Hyper-parameters per method name."""
+    device: str = "cpu"
+
+    def trials(self) -> list[TrialConfig]:
+        out: dict[str, TrialConfig] = {}
+        for env in self.envs:
+            for method in self.methods:
+                params = tuple(sorted(self.params.get(method, {}).items()))
+                for dim in self.dims:
+                    for proj in self.projections if dim is not None else ["identity"]:
+                        for seed in self.seeds:
+                            cfg = TrialConfig(
+                                env=env, method=method, dim=dim,
+                                projection=proj if dim is not None else "dense",
+                                seed=seed, budget=self.budget, episodes=self.episodes,
+                                eval_episodes=self.eval_episodes, hidden=self.hidden,
+                                params=params, device=self.device,
+                            )
+                            out.setdefault(cfg.key(), cfg)
+        return list(out.values())
+
+    def validate(self) -> None:
+        """Resolve every env, method and projection now, so a typo fails before any trial runs."""
+        from rlsub.agents import get_method
+        from rlsub.projections import PROJECTIONS
+        from rlsub.tasks import task_info
+
+        for env in self.envs:
+            task_info(env)
+        for m in self.methods:
+            get_method(m)
+        for p in self.projections:
+            if p not in PROJECTIONS:
+                raise ConfigError(f"unknown projection {p!r}; choose one of {', '.join(PROJECTIONS)}")
+
+
+_SPEC_KEYS = {"env", "envs", "task", "method", "methods", "dims", "seeds", "projection", "projections",
+              "budget", "episodes", "eval_episodes", "hidden", "device", "workers", "params", "out", "data_dir"}
+
+
+def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any]]:
+    """Read a TOML sweep file; returns the spec and run options (workers, out, data_dir).
+
+    Example file::
+
+        [sweep]
+        env = "CartPole-v1"          # or envs = [...]
+        method = "cmaes"             # or methods = [...]
+        dims = [1, 2, 4, 8, "full"]
+        seeds = 5                    # or a list
+        projection = "dense"         # or projections = [...]
+        budget = 100000
+        workers = 2
+
+        [sweep.params.cmaes]
+        sigma0 = 0.5
+    """
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"malformed TOML in {path}: {e}") from None
+    table = raw.get("sweep")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: missing [sweep] table")
+    unknown = set(table) - _SPEC_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [sweep]: {', '.join(sorted(unknown))}")
+    if "env_registrations" in raw or "env" in raw:
+        _register_envs(raw, path)
+
+    def listed(one: str, many: str, default=None):
+        if many in table:
+            v = table[many]
+        elif one in table:
+            v = [table[one]]
+        else:
+            v = default
+        if not v or not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ConfigError(f"{path}: '{one}' must be a string (or '{many}' a list of strings)")
+        return v
+
+    envs = listed("env", "envs", [table["task"]] if "task" in table else None)
+    if "dims" not in table:
+        raise ConfigError(f"{path}: [sweep] needs 'dims'")
+    params = table.get("params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise ConfigError(f"{path}: [sweep.params.<method>] tables expected")
+    try:
+        spec = SweepSpec(
+            envs=envs,
+            methods=listed("method", "methods", ["cmaes"]),
+            dims=parse_dims(table["dims"]),
+            seeds=parse_seeds(table.get("seeds", 3)),
+            projections=listed("projection", "projections", ["dense"]),
+            budget=_opt_int(table, "budget", path),
+            episodes=_opt_int(table, "episodes", path),
+            eval_episodes=_opt_int(table, "eval_episodes", path) or 20,
+            hidden=tuple(table["hidden"]) if "hidden" in table else None,
+            params=params,
+            device=str(table.get("device", "cpu")),
+        )
+    except TypeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    opts = {k: table[k] for k in ("workers", "out", "data_dir") if k in table}
+    return spec, opts
+
+
+def _register_envs(raw: dict, path) -> None:
+    try:
+        from rlsub.envs import register_from_config
+    except ImportError:
+        raise ConfigError(f"{path}: env registration tables are not supported by this version") from None
+    entries = raw.get("env_registrations") or raw.get("env")
+    for entry in entries if isinstance(entries, list) else [entries]:
+        register_from_config(entry)
+
+
+def _opt_int(table: dict, key: str, path) -> int | None:
+    v = table.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ConfigError(f"{path}: '{key}' must be a positive integer, got {v!r}")
+    return v
+
+
+def _init_worker() -> None:
+    import torch
+
+    # One torch thread per worker: the workers already use every core.
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | os.PathLike,
+    workers: int | None = None,
+    progress: bool = True,
+    data_dir: str | None = None,
+    on_result: Callable[[dict], None] | None = None,
+) -> dict[str, int]:
+    """Run every trial of ``spec`` not yet in ``out_dir``'s store; returns counts.
+
+    ``workers`` processes run trials in parallel (default: all cores); 1 runs them in-process.
+    """
+    from rlsub.runner import execute_safely
+
+    spec.validate()
+    out_dir = Path(out_dir)
+    store = Store(out_dir)
+    trials = spec.trials()
+    done = store.keys()
+    todo = [t for t in trials if t.key() not in done]
+    counts = {"total": len(trials), "skipped": len(trials) - len(todo), "done": 0, "failed": 0, "crashed": 0}
+    workers = max(1, workers or os.cpu_count() or 1)
+    bar = _progress(len(trials), counts["skipped"], progress)
+
+    def record(cfg: TrialConfig, row: dict) -> None:
+        if "crash" in row:
+            if row.get("config_error"):
+                raise ConfigError(row["crash"])
+            counts["crashed"] += 1
+            print(f"rlsub: trial {cfg.env} {cfg.method} d={cfg.dim or 'full'} seed={cfg.seed} crashed: {row['crash']}",
+                  file=sys.stderr)
+            log.debug(row.get("traceback", ""))
+        else:
+            store.add(cfg.key(), **row)
+            counts[row["status"]] += 1
+            if on_result:
+                on_result(row)
+        bar.update(1)
+
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for cfg in todo:
+                record(cfg, execute_safely(cfg, str(out_dir), data_dir))
+        else:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                     initializer=_init_worker) as pool:
+                pending = {pool.submit(execute_safely, cfg, str(out_dir), data_dir): cfg for cfg in todo}
+                try:
+                    while pending:
+                        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            record(pending.pop(fut), fut.result())
+                except BaseException:
+                    for fut in pending:
+                        fut.cancel()
+                    raise
+    finally:
+        bar.close()
+        store.close()
+    return counts
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="trials", unit="trial", disable=not enabled, file=sys.stderr)
+
+
+def spec_fields() -> list[str]:
+    return [f.name for f in fields(SweepSpec)]

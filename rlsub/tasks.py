@@ -1,0 +1,48 @@
+"""One registry view over RL envs and supervised tasks: ``--env`` and ``--task`` name the same thing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlsub.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What d_int needs to know about a task: its kind and how to normalise its performance."""
+
+    name: str
+    kind: str
+    """``rl`` (performance = episode return) or ``supervised`` (performance = test accuracy)."""
+    return_low: float
+    return_best: float | None
+    solved_threshold: float | None
+    description: str = ""
+
+
+def supervised_tasks() -> dict:
+    """The supervised task registry (empty if the supervised module is unavailable)."""
+    try:
+        from rlsub.supervised import TASKS
+    except ImportError:
+        return {}
+    return TASKS
+
+
+def is_supervised(name: str) -> bool:
+    return name in supervised_tasks()
+
+
+def task_info(name: str) -> TaskInfo:
+    """Look up an RL env (preset or Gymnasium id) or a supervised task by name."""
+    sup = supervised_tasks()
+    if name in sup:
+        t = sup[name]
+        return TaskInfo(name, "supervised", t.return_low, t.return_best, t.solved_threshold, t.description)
+    from rlsub.envs import resolve_env
+
+    try:
+        p = resolve_env(name).preset
+    except ConfigError:
+        raise
+    return TaskInfo(name, "rl", p.return_low, p.return_best, p.solved_threshold, p.description)
