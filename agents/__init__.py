@@ -12,6 +12,10 @@ from rlsub.errors import ConfigError
 
 from .base import DirectSearch
 from .cmaes import CMAES, CMAESConfig
+from .dqn import DQNConfig
+from .es import ES, ESConfig
+from .ppo import PPOConfig
+from .reinforce import ReinforceConfig
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,40 @@ def _run_cmaes(ctx):
     return run_direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, cfg))
 
 
+def _run_es(ctx):
+    from .es import run
+
+    return run(ctx)
+
+
+def _run_dqn(ctx):
+    from .dqn import run
+
+    return run(ctx)
+
+
+def _run_reinforce(ctx):
+    from .reinforce import run
+
+    return run(ctx)
+
+
+def _run_ppo(ctx):
+    from .ppo import run
+
+    return run(ctx)
+
+
 METHODS: dict[str, Method] = {
     "cmaes": Method("cmaes", "direct", _run_cmaes, CMAESConfig, "CMA-ES (pycma), sep-CMA at large d, IPOP restarts"),
+    "es": Method("es", "direct", _run_es, ESConfig,
+                 "OpenAI-ES: mirrored sampling, centered ranks, Adam, L2 decay, optional obs normalisation"),
+    "dqn": Method("dqn", "gradient", _run_dqn, DQNConfig,
+                  "DQN: replay, target θ_d copy, ε-greedy, Huber loss, optional Double DQN (discrete actions)"),
+    "reinforce": Method("reinforce", "gradient", _run_reinforce, ReinforceConfig,
+                        "REINFORCE with a learned or running baseline (discrete and Gaussian heads)"),
+    "ppo": Method("ppo", "gradient", _run_ppo, PPOConfig,
+                  "PPO: clipped objective, GAE, minibatch epochs, value net in own or shared subspace"),
 }
 
 
@@ -53,4 +89,7 @@ def get_method(name: str) -> Method:
         raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
 
 
-__all__ = ["CMAES", "CMAESConfig", "METHODS", "DirectSearch", "Method", "get_method"]
+__all__ = [
+    "CMAES", "CMAESConfig", "DQNConfig", "ES", "ESConfig", "METHODS", "DirectSearch", "Method",
+    "PPOConfig", "ReinforceConfig", "get_method",
+]

@@ -1,0 +1,235 @@
+"""OpenAI-style evolution strategies on θ_d (Salimans et al. 2017), behind the ask/tell protocol.
+
+Each generation samples ``popsize/2`` Gaussian directions ε and evaluates the mirrored pairs
+θ ± σε. Fitness is replaced by centered ranks in [-0.5, 0.5]; the search gradient
+``g = Σ_pairs (r⁺ - r⁻) ε / (popsize σ)`` feeds Adam (ascent) with L2 decay on θ.
+
+Optional observation normalisation (``obs_norm``, for continuous control): observations are
+standardised with running statistics that stay frozen during a generation and are updated with
+the generation's observations afterwards; the final statistics are recorded in the trial info
+(``obs_norm``), and a replay of the solution must apply them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlsub.evaluate import PopulationEvaluator
+from rlsub.seeding import np_generator
+
+from .base import DirectSearch
+from .common import check, check_fraction, check_positive
+
+
+@dataclass(frozen=True)
+class ESConfig:
+    """Hyper-parameters of OpenAI-ES (defaults suit CartPole-scale tasks in a subspace)."""
+
+    popsize: int = 40
+    """Candidates per generation (even: popsize/2 mirrored pairs)."""
+    sigma: float = 0.1
+    """Noise standard deviation σ on θ_d."""
+    lr: float = 0.05
+    """Adam step size."""
+    beta1: float = 0.9
+    beta2: float = 0.999
+    l2: float = 0.005
+    """L2 decay coefficient on θ_d (added to the ascent direction as ``-l2·θ``)."""
+    obs_norm: bool = False
+    """Standardise observations with running statistics frozen per generation."""
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.popsize, int) and self.popsize >= 2 and self.popsize % 2 == 0,
+              "es", f"popsize must be an even integer >= 2 (mirrored pairs), got {self.popsize}")
+        check_positive(self, "es", "sigma", "lr")
+        check_fraction(self, "es", "beta1", "beta2", closed=False)
+        check(self.l2 >= 0, "es", f"l2 must be >= 0, got {self.l2}")
+
+
+def centered_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks of ``x`` scaled to [-0.5, 0.5] (ties broken by position, as in Salimans et al.)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[np.argsort(x, kind="stable")] = np.arange(len(x), dtype=np.float64)
+    if len(x) == 1:
+        return np.zeros(1)
+    return ranks / (len(x) - 1) - 0.5
+
+
+class ES(DirectSearch):
+    """OpenAI-ES over θ_d (maximising). ``ask`` returns ``[θ+σε_1, θ-σε_1, θ+σε_2, ...]``."""
+
+    name = "es"
+
+    def __init__(self, d: int, seed: int, config: ESConfig | None = None) -> None:
+        super().__init__(d, seed)
+        self.config = config or ESConfig()
+        self._theta = np.zeros(d, dtype=np.float64)
+        self._m = np.zeros(d)
+        self._v = np.zeros(d)
+        self._t = 0
+        self._eps: np.ndarray | None = None
+        self.generation = 0
+        self._best_x = np.zeros(d)
+        self._best_f = -np.inf
+        self.last_grad_norm = 0.0
+
+    def ask(self) -> np.ndarray:
+        c = self.config
+        rng = np_generator(self.seed, "es", self.generation)
+        eps = rng.standard_normal((c.popsize // 2, self.d))
+        self._eps = eps
+        X = np.empty((c.popsize, self.d))
+        X[0::2] = self._theta + c.sigma * eps
+        X[1::2] = self._theta - c.sigma * eps
+        return X
+
+    def gradient(self, fitness: np.ndarray) -> np.ndarray:
+        """Search-gradient estimate from the last ``ask``'s fitness (centered-rank shaped)."""
+        assert self._eps is not None, "tell() before ask()"
+        r = centered_ranks(fitness)
+        diff = r[0::2] - r[1::2]
+        return diff @ self._eps / (len(r) * self.config.sigma)
+
+    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
+        c = self.config
+        fitness = np.asarray(fitness, dtype=np.float64)
+        i = int(np.argmax(fitness))
+        if fitness[i] > self._best_f:
+            self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
+        g = self.gradient(fitness) - c.l2 * self._theta
+        self.last_grad_norm = float(np.linalg.norm(g))
+        # Adam, ascent.
+        self._t += 1
+        self._m = c.beta1 * self._m + (1 - c.beta1) * g
+        self._v = c.beta2 * self._v + (1 - c.beta2) * g * g
+        a = c.lr * np.sqrt(1 - c.beta2**self._t) / (1 - c.beta1**self._t)
+        self._theta = self._theta + a * self._m / (np.sqrt(self._v) + 1e-8)
+        self.generation += 1
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._theta
+
+    @property
+    def best(self) -> tuple[np.ndarray, float]:
+        """Best candidate seen so far and its (noisy, training) fitness."""
+        return self._best_x, self._best_f
+
+    def info(self) -> dict:
+        return {"generations_es": self.generation, "theta_norm": float(np.linalg.norm(self._theta))}
+
+
+# ---------------------------------------------------------------------------------------------
+# observation normalisation (frozen per generation)
+# ---------------------------------------------------------------------------------------------
+class RunningStats:
+    """Running mean/variance (parallel Welford), as in Salimans et al.'s observation normaliser."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.mean = np.zeros(shape, dtype=np.float64)
+        self.var = np.ones(shape, dtype=np.float64)
+        self.count = 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64).reshape(-1, *self.mean.shape)
+        if len(x) == 0:
+            return
+        bm, bv, n = x.mean(0), x.var(0), len(x)
+        delta = bm - self.mean
+        tot = self.count + n
+        self.mean = self.mean + delta * n / tot
+        m2 = self.var * self.count + bv * n + delta**2 * self.count * n / tot
+        self.var = m2 / tot
+        self.count = tot
+
+
+class _NormalizedVec:
+    """Vector-env proxy: standardises observations with frozen stats and records the raw ones."""
+
+    def __init__(self, env, owner: "NormalizedEvaluator") -> None:
+        self.env, self.owner = env, owner
+
+    def _norm(self, obs: np.ndarray) -> np.ndarray:
+        o = self.owner
+        if o.recording:
+            o.seen.append(np.array(obs, dtype=np.float64))
+        return ((obs - o.frozen_mean) / o.frozen_std).astype(np.float32)
+
+    def reset(self, **kw):
+        obs, info = self.env.reset(**kw)
+        return self._norm(obs), info
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        return self._norm(obs), r, term, trunc, info
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class NormalizedEvaluator(PopulationEvaluator):
+    """A PopulationEvaluator whose envs see standardised observations (stats frozen until ``refresh``)."""
+
+    def __init__(self, base: PopulationEvaluator, clip_std: float = 1e-2) -> None:
+        super().__init__(base.task, base.subspace, base.spec, base.device)
+        shape = tuple(base.spec.obs_shape)
+        self.stats = RunningStats(shape)
+        self.clip_std = clip_std
+        self.frozen_mean = np.zeros(shape)
+        self.frozen_std = np.ones(shape)
+        self.recording = True
+        self.seen: list[np.ndarray] = []
+
+    def _vec(self, num_envs: int):
+        if self._env is None or self._num_envs != num_envs:
+            self.close()
+            self._env = _NormalizedVec(self.task.make_vec(num_envs), self)
+            self._num_envs = num_envs
+        return self._env
+
+    def refresh(self) -> None:
+        """Fold the observations seen since the last refresh into the stats and freeze them."""
+        for obs in self.seen:
+            self.stats.update(obs)
+        self.seen = []
+        self.frozen_mean = self.stats.mean.copy()
+        self.frozen_std = np.sqrt(np.maximum(self.stats.var, self.clip_std**2))
+
+    def state(self) -> dict:
+        return {"mean": self.frozen_mean.ravel().tolist(), "std": self.frozen_std.ravel().tolist()}
+
+
+class _ObsNormES(ES):
+    """ES that refreshes the evaluator's observation statistics after every generation."""
+
+    def __init__(self, d: int, seed: int, config: ESConfig, evaluator: NormalizedEvaluator) -> None:
+        super().__init__(d, seed, config)
+        self.evaluator = evaluator
+
+    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
+        super().tell(candidates, fitness)
+        self.evaluator.refresh()
+
+    def info(self) -> dict:
+        return {**super().info(), "obs_norm": self.evaluator.state()}
+
+
+def run(ctx) -> "object":
+    """Run an ES trial through ``run_direct_search`` (same evaluator, early stop and final test)."""
+    from rlsub.trial import run_direct_search
+
+    from .common import make_config
+
+    cfg = make_config(ESConfig, ctx.params, "es")
+    if not cfg.obs_norm:
+        return run_direct_search(ctx, ES(ctx.policy.d, ctx.seed, cfg))
+    norm = NormalizedEvaluator(ctx.evaluator)
+    ctx.evaluator.close()
+    # Route every evaluation of this trial (training, checks, final test) through the normaliser.
+    # After training, stats stay frozen: the final test must not move them.
+    ctx._evaluator = norm
+    opt = _ObsNormES(ctx.policy.d, ctx.seed, cfg, norm)
+    return run_direct_search(ctx, opt)

@@ -1,0 +1,220 @@
+"""PPO (Schulman et al. 2017) on θ_d: clipped objective, GAE, minibatch epochs, vectorised envs.
+
+The policy network runs at θ_0 + P θ_d (``ctx.policy``); gradients flow through P into θ_d only.
+The value network is a second MLP with the policy's architecture and either
+
+* ``value_subspace="own"`` (default): its own random subspace (seed derived from "value") and
+  its own d coordinates, or
+* ``value_subspace="shared"``: the *same* θ_d as the policy through the value net's own projection,
+  so the whole agent trains only d numbers (needs a subspace: not available with dim=None).
+
+Defaults follow the RL-zoo CartPole-v1 PPO hyper-parameters (8 envs × 32 steps, 20 epochs,
+γ = 0.98, λ = 0.8, lr 1e-3 annealed, no entropy bonus).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rlsub.seeding import torch_generator
+from rlsub.subspace import Subspace
+
+from .common import (
+    EpisodeTracker,
+    Head,
+    Progress,
+    check,
+    check_fraction,
+    check_positive,
+    clip_grad,
+    final_obs,
+    make_config,
+    make_train_envs,
+    obs_tensor,
+    value_network,
+)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters of PPO."""
+
+    lr: float = 1e-3
+    """Adam step size on θ_d (and the value coordinates, and log σ for Box actions)."""
+    anneal_lr: bool = True
+    """Decay the step size linearly to 0 over the budget."""
+    num_envs: int = 8
+    num_steps: int = 32
+    """Rollout length per env; a rollout has num_envs × num_steps transitions."""
+    epochs: int = 20
+    minibatch_size: int = 256
+    gamma: float = 0.98
+    gae_lambda: float = 0.8
+    clip: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    norm_adv: bool = True
+    target_kl: float | None = None
+    """Stop an update's epochs early when the approximate KL exceeds this (None: never)."""
+    value_subspace: str = "own"
+    """``own`` (value net in its own subspace) or ``shared`` (value net driven by the policy's θ_d)."""
+    init_log_std: float = 0.0
+    """Initial log σ of the Gaussian head (Box actions), in pre-tanh units."""
+    learn_std: bool = True
+    validation_episodes: int = 10
+    early_stop: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive(self, "ppo", "lr", "num_envs", "num_steps", "epochs", "minibatch_size", "clip")
+        check_fraction(self, "ppo", "gamma", "gae_lambda")
+        check(self.ent_coef >= 0, "ppo", f"ent_coef must be >= 0, got {self.ent_coef}")
+        check(self.vf_coef >= 0, "ppo", f"vf_coef must be >= 0, got {self.vf_coef}")
+        check(self.max_grad_norm >= 0, "ppo", f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}")
+        check(self.target_kl is None or self.target_kl > 0, "ppo", f"target_kl must be > 0 or None, got {self.target_kl}")
+        check(self.value_subspace in ("own", "shared"), "ppo",
+              f"value_subspace must be 'own' or 'shared', got {self.value_subspace!r}")
+        check(self.validation_episodes >= 1, "ppo", f"validation_episodes must be >= 1, got {self.validation_episodes}")
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next_value: np.ndarray,
+        gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation over a ``[T, N]`` rollout.
+
+    ``dones[t]`` is True when the episode ended at step t (the next observation is a reset, so
+    nothing is bootstrapped across it); time-limit truncations are handled by the caller, which
+    adds γ·V(final observation) to that step's reward. Returns (advantages, returns).
+    """
+    T = rewards.shape[0]
+    adv = np.zeros_like(values, dtype=np.float64)
+    last = np.zeros_like(next_value, dtype=np.float64)
+    for t in reversed(range(T)):
+        nv = next_value if t == T - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t].astype(np.float64)
+        delta = rewards[t] + gamma * nv * nonterminal - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        adv[t] = last
+    return adv, adv + values
+
+
+def _value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
+    net = value_network(ctx)
+    if cfg.value_subspace == "own":
+        return ctx.subspace(net, name="value")
+    check(ctx.config.dim is not None, "ppo",
+          "value_subspace='shared' needs a subspace dimension (dim); the full-space baseline uses 'own'")
+    from rlsub.seeding import derive_seed
+
+    return Subspace(net, policy.d, policy.projection_kind, derive_seed(ctx.seed, "value")).to(ctx.device)
+
+
+def train(cfg: PPOConfig, ctx):
+    """Train θ_d with PPO for ``ctx.budget`` env steps; returns the trial's TrialResult."""
+    dev = ctx.device
+    policy = ctx.policy
+    vsub = _value_subspace(ctx, cfg, policy)
+    shared = cfg.value_subspace == "shared"
+    v_theta = policy.theta_d if shared else vsub.theta_d
+    head = Head.create(ctx.spec.action, cfg.init_log_std, cfg.learn_std, dev)
+    params = [policy.theta_d] + ([] if shared else [vsub.theta_d]) + head.extra
+    opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+    gen = torch_generator(ctx.seed, "ppo")
+
+    N, T = cfg.num_envs, cfg.num_steps
+    batch = N * T
+    env, obs = make_train_envs(ctx, N, "ppo")
+    obs_shape = tuple(ctx.spec.obs_shape)
+    tracker = EpisodeTracker(N)
+    progress = Progress(ctx, cfg.validation_episodes, early_stop=cfg.early_stop)
+    steps = updates = 0
+    stats: dict[str, float] = {}
+    try:
+        while steps + batch <= ctx.budget:
+            if cfg.anneal_lr:
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr * (1.0 - steps / ctx.budget)
+            b_obs = torch.zeros((T, N, *obs_shape), device=dev)
+            b_raw: list[torch.Tensor] = []
+            b_logp = torch.zeros((T, N), device=dev)
+            b_val = np.zeros((T, N))
+            b_rew = np.zeros((T, N))
+            b_done = np.zeros((T, N), dtype=bool)
+            with torch.no_grad():
+                pp, vp = policy.params(), vsub.params(v_theta)
+                for t in range(T):
+                    x = obs_tensor(obs, dev)
+                    out = policy.call(pp, x)
+                    raw = head.sample(out, gen)
+                    b_logp[t] = head.log_prob_entropy(out, raw)[0]
+                    b_val[t] = vsub.call(vp, x).squeeze(-1).cpu().numpy()
+                    b_obs[t] = x
+                    b_raw.append(raw)
+                    obs, rew, term, trunc, info = env.step(head.to_env(raw))
+                    term, trunc = np.asarray(term), np.asarray(trunc)
+                    done = term | trunc
+                    tracker.step(rew, done)
+                    rew = np.asarray(rew, dtype=np.float64)
+                    cut = trunc & ~term
+                    if cut.any():  # time limit: bootstrap from the true last observation
+                        last = obs_tensor(final_obs(obs, info, done)[cut], dev)
+                        rew[cut] += cfg.gamma * vsub.call(vp, last).squeeze(-1).cpu().numpy()
+                    b_rew[t], b_done[t] = rew, done
+                next_v = vsub.call(vp, obs_tensor(obs, dev)).squeeze(-1).cpu().numpy()
+            steps += batch
+            adv, ret = gae(b_rew, b_val, b_done, next_v, cfg.gamma, cfg.gae_lambda)
+
+            f_obs = b_obs.reshape(batch, *obs_shape)
+            f_raw = torch.stack(b_raw).reshape(batch, *b_raw[0].shape[1:])
+            f_logp = b_logp.reshape(batch)
+            f_adv = torch.as_tensor(adv, dtype=torch.float32, device=dev).reshape(batch)
+            f_ret = torch.as_tensor(ret, dtype=torch.float32, device=dev).reshape(batch)
+            mb = min(cfg.minibatch_size, batch)
+            clipfracs, kl = [], 0.0
+            for _ in range(cfg.epochs):
+                perm = torch.randperm(batch, generator=gen).to(dev)
+                for start in range(0, batch - mb + 1, mb):
+                    idx = perm[start:start + mb]
+                    out = policy.call(policy.params(), f_obs[idx])
+                    logp, ent = head.log_prob_entropy(out, f_raw[idx])
+                    log_ratio = logp - f_logp[idx]
+                    ratio = log_ratio.exp()
+                    a = f_adv[idx]
+                    if cfg.norm_adv and mb > 1:
+                        a = (a - a.mean()) / (a.std() + 1e-8)
+                    pg = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+                    v = vsub.call(vsub.params(v_theta), f_obs[idx]).squeeze(-1)
+                    v_loss = 0.5 * ((v - f_ret[idx]) ** 2).mean()
+                    loss = pg - cfg.ent_coef * ent.mean() + cfg.vf_coef * v_loss
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    clip_grad(params, cfg.max_grad_norm)
+                    opt.step()
+                    with torch.no_grad():
+                        kl = float(((ratio - 1) - log_ratio).mean())
+                        clipfracs.append(float(((ratio - 1).abs() > cfg.clip).float().mean()))
+                if cfg.target_kl is not None and kl > cfg.target_kl:
+                    break
+            updates += 1
+            stats = {"pg_loss": float(pg.detach()), "v_loss": float(v_loss.detach()), "approx_kl": kl,
+                     "clipfrac": float(np.mean(clipfracs)) if clipfracs else 0.0}
+            progress.log(steps + progress.check_steps, tracker.pop())
+            if progress.should_stop(policy.theta_d):
+                break
+    finally:
+        env.close()
+
+    theta = progress.finalize(policy.theta_d)
+    info = {"updates": updates, "train_steps": steps, **progress.info(), **stats,
+            "value_subspace": cfg.value_subspace,
+            "value_d": policy.d if shared else vsub.d}
+    if head.log_std is not None:
+        info["log_std"] = head.log_std.detach().cpu().tolist()
+    return ctx.result(theta, steps + progress.check_steps, progress.curve, info)
+
+
+def run(ctx):
+    """``--method ppo``: build the config from ``ctx.params`` and train."""
+    return train(make_config(PPOConfig, ctx.params, "ppo"), ctx)
