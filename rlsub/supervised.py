@@ -14,7 +14,8 @@ Recipe (hyper-parameters are ``TrialConfig.params``; all are optional):
   ``method`` may also be ``adam`` or ``sgd``; ``supervised`` means "use params/defaults".
 * ``lr``: Adam learning rate. Defaults differ between the full space and subspaces because a
   step of size lr on each of the d coordinates of θ_d moves θ by only ~lr·sqrt(d) (P has unit
-  columns), versus ~lr·sqrt(D) for ordinary training: full space 1e-3 (standard Adam), subspace
+  columns), versus ~lr·sqrt(D) for ordinary training: full space ``FULL_LR`` (3e-3 digits,
+  1e-3 MNIST), subspace
   ``SUBSPACE_LR`` (tuned on digits-fc/-lenet, d = 8..256, see the tests and report).
   SGD defaults: 0.05 full space, 1.0 subspace.
 * ``batch_size``: 32 for digits, 128 for MNIST.
@@ -100,7 +101,9 @@ FC_HIDDEN = {"digits": (64, 64), "mnist": (200, 200)}
 
 #: Adam learning rate for subspace training (d < D); see the module docstring.
 SUBSPACE_LR = 3e-2
-FULL_LR = 1e-3
+#: Adam learning rate for the full-space baseline (d = D, identity projection), per dataset:
+#: 3e-3 was best of {3e-4, 1e-3, 3e-3, 1e-2} on digits (2 seeds); 1e-3 is the usual MNIST choice.
+FULL_LR = {"digits": 3e-3, "mnist": 1e-3}
 SGD_LR = {"full": 0.05, "subspace": 1.0}
 DEFAULT_BATCH = {"digits": 32, "mnist": 128}
 DEFAULT_EPOCHS = {"digits": 30, "mnist": 10}
@@ -224,7 +227,7 @@ def resolve_recipe(config: TrialConfig, task: SupervisedTask, train_size: int) -
     if config.method in OPTIMIZERS and optimizer != config.method:
         raise ConfigError(f"method {config.method!r} conflicts with param optimizer={optimizer!r}")
     space = "full" if config.is_full else "subspace"
-    default_lr = (FULL_LR if config.is_full else SUBSPACE_LR) if optimizer == "adam" else SGD_LR[space]
+    default_lr = (FULL_LR[task.dataset] if config.is_full else SUBSPACE_LR) if optimizer == "adam" else SGD_LR[space]
     lr = _number(params, "lr", float, default_lr)
     if lr <= 0:
         raise ConfigError(f"param lr must be > 0, got {lr}")
@@ -321,7 +324,7 @@ def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> Tr
     # Running sums stay on the device: one host sync per curve point, not per step.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device)
-    interval, steps = 0, 0
+    interval, steps, diverged = 0, 0, False
     for idx in stream:
         logits = sub(x_train[idx])
         loss = nn.functional.cross_entropy(logits, y_train[idx])
@@ -336,8 +339,8 @@ def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> Tr
         if marks and stream.seen >= marks[0]:
             marks.pop(0)
             test_acc = evaluate_subspace(sub, x_test, y_test)
-            if not math.isfinite(float(loss_sum)):
-                raise ConfigError(f"training diverged (non-finite loss) with lr={recipe.lr}; lower lr")
+            # A diverged run is a legitimate (bad) result at a too-large lr: record, don't raise.
+            diverged = diverged or not math.isfinite(float(loss_sum))
             curve.append((stream.seen, float(correct) / interval, test_acc))
             losses.append(float(loss_sum) / interval)
             loss_sum.zero_(), correct.zero_()
@@ -349,6 +352,7 @@ def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> Tr
         "train_size": data.train_size,
         "test_size": data.test_size,
         "steps": steps,
+        "diverged": diverged,
         "train_loss_curve": losses,
         **recipe.info(data.train_size),
     }
