@@ -191,8 +191,8 @@ class Head:
     def to_env(self, raw: torch.Tensor) -> np.ndarray:
         """Env actions for sampled raw actions."""
         if self.discrete:
-            return raw.cpu().numpy()
-        return self.action.to_env(raw)
+            return raw.detach().cpu().numpy()
+        return self.action.to_env(raw.detach())
 
 
 def obs_tensor(obs: np.ndarray, device) -> torch.Tensor:

@@ -20,7 +20,7 @@ from rlsub.evaluate import PopulationEvaluator
 from rlsub.seeding import np_generator
 
 from .base import DirectSearch
-from .common import check, check_fraction, check_positive
+from .common import check, check_fraction
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,11 @@ class ESConfig:
 
     popsize: int = 40
     """Candidates per generation (even: popsize/2 mirrored pairs)."""
-    sigma: float = 0.1
-    """Noise standard deviation σ on θ_d."""
-    lr: float = 0.05
-    """Adam step size."""
+    sigma: float | None = None
+    """Noise standard deviation σ on θ_d (None: ``min(1, 2/sqrt(d))``, i.e. perturbations of norm ≈ 2
+    in parameter space since P has unit columns; at d = D this is close to Salimans et al.'s 0.02 scale)."""
+    lr: float | None = None
+    """Adam step size (None: 0.3·σ)."""
     beta1: float = 0.9
     beta2: float = 0.999
     l2: float = 0.005
@@ -43,7 +44,9 @@ class ESConfig:
     def __post_init__(self) -> None:
         check(isinstance(self.popsize, int) and self.popsize >= 2 and self.popsize % 2 == 0,
               "es", f"popsize must be an even integer >= 2 (mirrored pairs), got {self.popsize}")
-        check_positive(self, "es", "sigma", "lr")
+        for n in ("sigma", "lr"):
+            v = getattr(self, n)
+            check(v is None or v > 0, "es", f"{n} must be > 0 (or None for the default), got {v}")
         check_fraction(self, "es", "beta1", "beta2", closed=False)
         check(self.l2 >= 0, "es", f"l2 must be >= 0, got {self.l2}")
 
@@ -66,6 +69,8 @@ class ES(DirectSearch):
     def __init__(self, d: int, seed: int, config: ESConfig | None = None) -> None:
         super().__init__(d, seed)
         self.config = config or ESConfig()
+        self.sigma = self.config.sigma if self.config.sigma is not None else min(1.0, 2.0 / np.sqrt(d))
+        self.lr = self.config.lr if self.config.lr is not None else 0.3 * self.sigma
         self._theta = np.zeros(d, dtype=np.float64)
         self._m = np.zeros(d)
         self._v = np.zeros(d)
@@ -82,8 +87,8 @@ class ES(DirectSearch):
         eps = rng.standard_normal((c.popsize // 2, self.d))
         self._eps = eps
         X = np.empty((c.popsize, self.d))
-        X[0::2] = self._theta + c.sigma * eps
-        X[1::2] = self._theta - c.sigma * eps
+        X[0::2] = self._theta + self.sigma * eps
+        X[1::2] = self._theta - self.sigma * eps
         return X
 
     def gradient(self, fitness: np.ndarray) -> np.ndarray:
@@ -91,7 +96,7 @@ class ES(DirectSearch):
         assert self._eps is not None, "tell() before ask()"
         r = centered_ranks(fitness)
         diff = r[0::2] - r[1::2]
-        return diff @ self._eps / (len(r) * self.config.sigma)
+        return diff @ self._eps / (len(r) * self.sigma)
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         c = self.config
@@ -105,7 +110,7 @@ class ES(DirectSearch):
         self._t += 1
         self._m = c.beta1 * self._m + (1 - c.beta1) * g
         self._v = c.beta2 * self._v + (1 - c.beta2) * g * g
-        a = c.lr * np.sqrt(1 - c.beta2**self._t) / (1 - c.beta1**self._t)
+        a = self.lr * np.sqrt(1 - c.beta2**self._t) / (1 - c.beta1**self._t)
         self._theta = self._theta + a * self._m / (np.sqrt(self._v) + 1e-8)
         self.generation += 1
 
@@ -119,7 +124,7 @@ class ES(DirectSearch):
         return self._best_x, self._best_f
 
     def info(self) -> dict:
-        return {"generations_es": self.generation, "theta_norm": float(np.linalg.norm(self._theta))}
+        return {"sigma": self.sigma, "lr": self.lr, "theta_norm": float(np.linalg.norm(self._theta))}
 
 
 # ---------------------------------------------------------------------------------------------
