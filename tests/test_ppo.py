@@ -1,0 +1,73 @@
+"""PPO: GAE by hand, CartPole learning, determinism, value-subspace flag, bad hyper-parameters."""
+
+import numpy as np
+import pytest
+
+from rlsub.agents.ppo import PPOConfig, gae
+from rlsub.errors import ConfigError
+from rlsub.trial import TrialConfig, TrialContext, run_trial
+
+
+def test_gae_hand_computed():
+    # One env, three steps, episode ends after step 1 (index 1); γ = 0.5, λ = 0.5.
+    r = np.array([[1.0], [2.0], [3.0]])
+    v = np.array([[0.5], [1.0], [1.5]])
+    d = np.array([[False], [True], [False]])
+    nv = np.array([2.0])
+    adv, ret = gae(r, v, d, nv, gamma=0.5, lam=0.5)
+    d2 = 3.0 + 0.5 * 2.0 - 1.5          # 2.5, bootstraps from next_value
+    d1 = 2.0 - 1.0                      # 1.0, terminal: no bootstrap, no carry
+    d0 = 1.0 + 0.5 * 1.0 - 0.5          # 1.0
+    a0 = d0 + 0.25 * d1                 # 1.25
+    np.testing.assert_allclose(adv[:, 0], [a0, d1, d2])
+    np.testing.assert_allclose(ret, adv + v)
+
+
+def test_gae_lambda_one_is_monte_carlo():
+    r = np.ones((4, 1))
+    v = np.zeros((4, 1))
+    adv, _ = gae(r, v, np.zeros((4, 1), bool), np.zeros(1), gamma=0.9, lam=1.0)
+    np.testing.assert_allclose(adv[:, 0], [1 + 0.9 + 0.81 + 0.729, 1 + 0.9 + 0.81, 1.9, 1.0])
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"lr": -1e-3}, "lr"), ({"num_envs": 0}, "num_envs"), ({"clip": 0.0}, "clip"),
+    ({"gamma": 1.5}, "gamma"), ({"value_subspace": "both"}, "value_subspace"), ({"target_kl": 0.0}, "target_kl"),
+])
+def test_bad_hyper_parameters(kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        PPOConfig(**kw)
+
+
+def _cfg(budget, dim=None, env="CartPole-v1", **params):
+    return TrialConfig(env, method="ppo", dim=dim, seed=0, budget=budget, eval_episodes=10,
+                       params=tuple(sorted(params.items())))
+
+
+def test_ppo_learns_cartpole():
+    cfg = _cfg(8192)
+    ctx = TrialContext(cfg)
+    untrained = float(np.mean(ctx.final_test(np.zeros(ctx.policy.d))))
+    ctx.close()
+    r = run_trial(cfg)
+    assert r.final_mean > max(60.0, 3 * untrained)
+    assert r.curve[-1][1] > 2 * r.curve[0][1]
+
+
+def test_ppo_is_deterministic():
+    a, b = run_trial(_cfg(512, dim=16, epochs=2)), run_trial(_cfg(512, dim=16, epochs=2))
+    np.testing.assert_array_equal(a.theta_d, b.theta_d)
+    assert a.curve == b.curve and a.final_returns == b.final_returns and a.info == b.info
+
+
+def test_shared_value_subspace_trains_d_numbers_only():
+    r = run_trial(_cfg(512, dim=16, epochs=2, value_subspace="shared"))
+    assert r.info["value_subspace"] == "shared" and r.info["value_d"] == 16 and r.d == 16
+    with pytest.raises(ConfigError, match="shared"):
+        run_trial(_cfg(512, dim=None, value_subspace="shared"))
+
+
+def test_ppo_gaussian_head_on_fastfood():
+    r = run_trial(TrialConfig("InvertedPendulum-v5", method="ppo", dim=8, projection="fastfood", seed=0,
+                              budget=512, eval_episodes=2, params=(("epochs", 2),)))
+    assert len(r.info["log_std"]) == 1 and r.env_steps >= 512
