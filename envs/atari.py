@@ -8,8 +8,8 @@
 Both give ``[stack, H, W]`` uint8 observations (``[n, stack, H, W]`` batched) with the stack padded
 by zero frames after a reset, unclipped rewards summed over the skipped frames, no episodic life,
 no FIRE on reset and the same sticky-action probability. The vector env's defaults (reward
-clipping, FIRE reset, no sticky actions) are all overridden explicitly. The episode cap is
-``max_episode_steps · frame_skip`` emulator frames on both paths (no-op frames included).
+clipping, FIRE reset, no sticky actions) are all overridden explicitly. Episodes truncate after
+``max_episode_steps`` agent steps on both paths (the no-op frames of a reset do not count).
 
 With ``noop_max=0`` and no sticky actions the two paths produce identical frames and rewards for
 the same actions. Otherwise they draw no-ops and sticky repeats from different RNGs (Python
@@ -95,7 +95,8 @@ def make_atari(env_id: str, settings: AtariSettings, max_episode_steps: int, **k
         frameskip=1,  # AtariPreprocessing skips frames itself (and max-pools the last two)
         repeat_action_probability=settings.repeat_action_probability,
         full_action_space=settings.full_action_space,
-        max_num_frames_per_episode=max_episode_steps * settings.frame_skip,
+        # Never truncate before TimeLimit: no-op frames do not count (as in AtariVectorEnv).
+        max_num_frames_per_episode=max_episode_steps * settings.frame_skip + settings.noop_max,
         **kwargs,
     )
     env = AtariPreprocessing(

@@ -131,8 +131,8 @@ def check_spaces(obs_space: gym.Space, act_space: gym.Space, name: str) -> None:
     if isinstance(act_space, gym.spaces.Box):
         if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
             raise ConfigError(
-                f"{name}: action space Box {act_space} is unbounded; add the wrapper "
-                "gymnasium.wrappers.RescaleAction (with finite bounds) or ClipAction"
+                f"{name}: action space Box {act_space} is unbounded; the tanh head needs finite bounds: "
+                "add the wrapper rlsub.envs.plugin:BoundAction (kwargs low, high)"
             )
         return
     kind = type(act_space).__name__
@@ -182,6 +182,25 @@ class FlattenAction(gym.ActionWrapper):
             out = np.asarray(digits, dtype=space.dtype).reshape(space.shape)
             return out
         return gym.spaces.unflatten(space, np.asarray(action, dtype=self.action_space.dtype))
+
+
+class BoundAction(gym.ActionWrapper):
+    """Declare finite bounds ``[low, high]`` on an unbounded Box action space (actions pass through).
+
+    (``gymnasium.wrappers.ClipAction`` does the opposite: it widens the space to ±inf.)
+    """
+
+    def __init__(self, env: gym.Env, low: float = -1.0, high: float = 1.0) -> None:
+        super().__init__(env)
+        space = env.action_space
+        if not isinstance(space, gym.spaces.Box):
+            raise ConfigError(f"BoundAction: needs a Box action space, got {space}")
+        if not low < high:
+            raise ConfigError(f"BoundAction: need low < high, got {low}, {high}")
+        self.action_space = gym.spaces.Box(float(low), float(high), space.shape, space.dtype)
+
+    def action(self, action: Any) -> Any:
+        return np.asarray(action, dtype=self.env.action_space.dtype)
 
 
 def _leaves(space: gym.Space):
@@ -288,7 +307,7 @@ def register_from_config(table: dict[str, Any]) -> str:
             raise ConfigError(f"env registration {env_name!r}: entry point {entry!r} is not callable")
         env_id, make_kwargs = env_name, {}
     else:
-        base_task = resolve_env(str(table["base"]))
+        base_task = resolve_env(str(table["base"]), validate=False)
         base_preset = base_task.preset
         env_id, make_kwargs = base_preset.env_id, {**base_preset.make_kwargs, **kwargs}
         if base_preset.atari is not None and kwargs:
@@ -312,15 +331,13 @@ def register_from_config(table: dict[str, Any]) -> str:
         raise ConfigError(f"env registration {env_name!r}: {e}") from None
 
     existing = PRESETS.get(env_name)
+    if existing is None and env_name in gym.registry:
+        raise ConfigError(f"env registration {env_name!r}: that id already names a Gymnasium env; pick a new id")
     if existing is not None:
         if existing == preset:
             return env_name
         raise ConfigError(f"env {env_name!r} is already registered with a different configuration")
-    if env_name in gym.registry and base_preset is not None:
-        raise ConfigError(f"env registration {env_name!r}: that id already names a Gymnasium env; pick a new id")
     if "entry_point" in table:
-        if env_name in gym.registry:
-            raise ConfigError(f"env registration {env_name!r}: that id already names a Gymnasium env; pick a new id")
         try:
             gym.register(id=env_name, entry_point=factory, kwargs=dict(kwargs),
                          max_episode_steps=table.get("max_episode_steps"))
@@ -346,6 +363,6 @@ def _parse_wrappers(env_name: str, raw: Any) -> tuple[tuple[str, dict[str, Any]]
 
 
 __all__ = [
-    "FlattenAction", "apply_wrappers", "check_env_once", "check_spaces", "load_plugin", "plugin_id",
+    "BoundAction", "FlattenAction", "apply_wrappers", "check_env_once", "check_spaces", "load_plugin", "plugin_id",
     "register_from_config", "resolve_wrapper",
 ]

@@ -154,11 +154,12 @@ def _needs_check(env_id: str) -> bool:
     return not entry.startswith(_TRUSTED_ENTRY_PREFIXES)
 
 
-def resolve_env(name: str) -> EnvTask:
+def resolve_env(name: str, validate: bool = True) -> EnvTask:
     """Turn a preset name, Gymnasium id or ``module.path:Class`` into an EnvTask.
 
-    Unknown names, unimportable plug-ins, envs failing Gymnasium's checker and unsupported
-    observation/action spaces of plugged-in envs raise ConfigError.
+    Unknown names, unimportable plug-ins, envs failing Gymnasium's checker and (``validate``)
+    unsupported observation/action spaces of plugged-in envs raise ConfigError. ``validate=False``
+    resolves a base that wrappers will fix (TOML registrations).
     """
     _register_optional_envs()
     if name in PRESETS:
@@ -166,7 +167,8 @@ def resolve_env(name: str) -> EnvTask:
         task = EnvTask(name, preset)
         if preset.check:
             check_env_once(name, task.make)
-            check_spaces(*task.spaces, name)
+            if validate:
+                check_spaces(*task.spaces, name)
         return task
     try:
         gym.spec(name)
@@ -180,7 +182,8 @@ def resolve_env(name: str) -> EnvTask:
         if _needs_check(name):
             task = EnvTask(name, replace(task.preset, check=True))
             check_env_once(name, task.make)
-            check_spaces(*task.spaces, name)
+            if validate:
+                check_spaces(*task.spaces, name)
         return task
     if ":" in name:
         env_id = load_plugin(name)
@@ -188,7 +191,8 @@ def resolve_env(name: str) -> EnvTask:
             return EnvTask(name, atari_preset(env_id, name))
         task = EnvTask(name, EnvPreset(name=name, env_id=env_id, check=True))
         check_env_once(name, task.make)
-        check_spaces(*task.spaces, name)
+        if validate:
+            check_spaces(*task.spaces, name)
         return task
     known = list(dict.fromkeys([*PRESETS, *gym.registry]))
     close = difflib.get_close_matches(name, known, n=3)
