@@ -1,0 +1,138 @@
+"""CLI: each bad input gives one clear error line and exit status 2, with nothing half-written."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rlsub.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "rlsub.cli", *args], capture_output=True, text=True)
+
+
+def one_error_line(proc, needle):
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rlsub: error:") and needle in lines[0], lines[0]
+
+
+def in_process(capsys, *args):
+    """Run the CLI in this process (fast) and return an object shaped like CompletedProcess."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "--env", "NoSuchEnv-v9", "--dim", "4"], "unknown environment 'NoSuchEnv-v9'"),
+        (["run", "--env", "CartPole-v1", "--method", "sgd-magic", "--dim", "4"], "unknown method 'sgd-magic'"),
+        (["run", "--env", "CartPole-v1", "--projection", "wavelet", "--dim", "4"], "unknown projection 'wavelet'"),
+        (["run", "--env", "CartPole-v1", "--dim", "0"], "d must be >= 1"),
+        (["run", "--env", "CartPole-v1", "--dim", "-3"], "d must be >= 1"),
+        (["run", "--env", "CartPole-v1", "--dim", "999999"], "exceeds the network's parameter count D=4610"),
+        (["run", "--env", "CartPole-v1", "--dim", "4", "--param", "sigma0=-1"], "sigma0 must be > 0"),
+        (["run", "--env", "CartPole-v1", "--dim", "4", "--param", "bogus=1"], "bad hyper-parameter"),
+        (["sweep", "--env", "CartPole-v1", "--dims", ""], "give --dims"),
+        (["sweep", "--env", "CartPole-v1", "--dims", ",,"], "--dims is empty"),
+        (["sweep", "--env", "CartPole-v1", "--dims", "1,two"], "invalid dimension 'two'"),
+        (["sweep", "--env", "CartPole-v1", "--dims", "1,2", "--seeds", "0"], "--seeds must be >= 1"),
+    ],
+)
+def test_bad_input(tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    proc = in_process(capsys, *args, "--out", str(out))
+    one_error_line(proc, needle)
+    # Nothing half-written: no solution file, and no trial row.
+    assert not (out / "solutions").exists()
+
+
+def test_malformed_toml(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[sweep\nenv = 'CartPole-v1'")
+    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "malformed TOML")
+    cfg.write_text("[sweep]\nenv = 'CartPole-v1'\ndims = [1]\nbudgte = 3\n")
+    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "unknown key(s) in [sweep]: budgte")
+    cfg.write_text("[sweep]\nenv = 'CartPole-v1'\ndims = [1, 0]\n")
+    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "d must be >= 1")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; use a path under a file instead")
+def test_unwritable_output_non_root(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    one_error_line(run_cli("run", "--env", "CartPole-v1", "--dim", "2", "--out", str(ro / "x")), "cannot create")
+
+
+def test_output_path_that_cannot_be_a_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_error_line(run_cli("run", "--env", "CartPole-v1", "--dim", "2", "--out", str(blocker / "sub")),
+                   "cannot create output directory")
+
+
+def test_corrupted_store_for_dint_and_sweep(tmp_path):
+    (tmp_path / "results.sqlite").write_bytes(os.urandom(4096))
+    one_error_line(run_cli("dint", str(tmp_path)), "corrupted")
+    one_error_line(run_cli("sweep", "--env", "CartPole-v1", "--dims", "2", "--out", str(tmp_path)), "corrupted")
+
+
+def test_run_replay_dint_roundtrip_and_corrupted_solution(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["run", "--env", "CartPole-v1", "--dim", "3", "--budget", "1500", "--eval-episodes", "3",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "compression D/d = 1536.7x" in text
+    (sol,) = list((out / "solutions").glob("*.json"))
+    assert main(["replay", str(sol)]) == 0
+    replay_text = capsys.readouterr().out
+    replayed = float(replay_text.split("replayed: ")[1].split()[0])
+    recorded = json.loads(sol.read_text())["metrics"]["final_mean"]
+    assert replayed == pytest.approx(recorded, rel=1e-4)
+    assert main(["dint", str(out), "--json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["env"] == "CartPole-v1" and res["dims"][0]["d"] == 3
+
+    npz = sol.with_suffix(".npz")
+    npz.write_bytes(npz.read_bytes()[:-7] + b"garbage")
+    one_error_line(run_cli("replay", str(sol)), "corrupted (checksum mismatch)")
+    sol.write_text("{not json")
+    one_error_line(run_cli("replay", str(sol)), "not valid JSON")
+    one_error_line(run_cli("replay", str(tmp_path / "missing.json")), "does not exist")
+
+
+def test_nan_env_trial_is_recorded_as_failed(tmp_path, capsys):
+    import gymnasium as gym
+
+    from tests_helpers import NaNEnv  # noqa: F401  (registers the env)
+
+    assert "rlsub-test/NaNCli-v0" in gym.registry
+    code = main(["run", "--env", "rlsub-test/NaNCli-v0", "--dim", "2", "--budget", "100", "--out", str(tmp_path)])
+    assert code == 1
+    assert "non-finite" in capsys.readouterr().err
+    from rlsub.store import Store
+
+    with Store(tmp_path) as s:
+        (row,) = list(s.rows(status="failed"))
+        assert "non-finite" in row.error
+    assert not (tmp_path / "solutions").exists()
+
+
+def test_help_explains_dint():
+    proc = run_cli("dint", "--help")
+    assert proc.returncode == 0 and "smallest tested subspace dimension" in proc.stdout
+    for sub in ["run", "sweep", "replay", "envs", "methods"]:
+        assert run_cli(sub, "--help").returncode == 0
+
+
+def test_envs_lists_presets(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    assert "CartPole-v1" in out and "InvertedPendulum-v5" in out

@@ -1,0 +1,101 @@
+"""Results store and sweeps: atomic rows, resume after SIGKILL, corruption errors."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rlsub.errors import StoreError
+from rlsub.store import Store
+from rlsub.sweep import SweepSpec, run_sweep
+
+
+def _row(**kw):
+    base = dict(env="CartPole-v1", kind="rl", method="cmaes", projection="dense", d=4, is_full=False, D=100,
+                seed=0, config={"a": 1}, status="done", final_returns=[1.0, 3.0], env_steps=10, wall_time=0.1)
+    base.update(kw)
+    return base
+
+
+def test_add_is_idempotent_and_roundtrips(tmp_path):
+    with Store(tmp_path) as s:
+        assert s.add("k1", **_row(), curve=[(5, 1.0, 2.0), (10, 2.0, 3.0)])
+        assert not s.add("k1", **_row(final_returns=[9.0]))
+        (row,) = list(s.rows())
+        assert row.final_mean == 2.0 and row.D == 100 and row.config == {"a": 1}
+        assert s.curve("k1") == [(5, 1.0, 2.0), (10, 2.0, 3.0)]
+
+
+def test_corrupted_database_is_a_clear_error(tmp_path):
+    (tmp_path / "results.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="corrupted"):
+        Store(tmp_path)
+
+
+def test_foreign_database_is_rejected(tmp_path):
+    sqlite3.connect(tmp_path / "results.sqlite").execute("CREATE TABLE x (y)").connection.commit()
+    with pytest.raises(StoreError, match="not an rlsub results database"):
+        Store(tmp_path, create=False)
+
+
+def test_missing_database(tmp_path):
+    with pytest.raises(StoreError, match="no results database"):
+        Store(tmp_path / "nope", create=False)
+
+
+def test_sweep_skips_finished_trials(tmp_path):
+    spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes"], dims=[1, 2], seeds=[0, 1], budget=1500, eval_episodes=2)
+    first = run_sweep(spec, tmp_path, workers=1, progress=False)
+    assert first["done"] == 4 and first["skipped"] == 0
+    again = run_sweep(spec, tmp_path, workers=1, progress=False)
+    assert again["done"] == 0 and again["skipped"] == 4
+    with Store(tmp_path) as s:
+        assert s.count() == 4
+        for r in s.rows():
+            assert (tmp_path / r.artifact).exists()
+
+
+def test_parallel_sweep_equals_serial(tmp_path):
+    spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes"], dims=[2, 3], seeds=[0], budget=1500, eval_episodes=2)
+    run_sweep(spec, tmp_path / "a", workers=1, progress=False)
+    run_sweep(spec, tmp_path / "b", workers=2, progress=False)
+    with Store(tmp_path / "a") as a, Store(tmp_path / "b") as b:
+        ra = {r.key: r.final_returns for r in a.rows()}
+        rb = {r.key: r.final_returns for r in b.rows()}
+    assert ra == rb and len(ra) == 2
+
+
+def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "rlsub.cli", "sweep", "--env", "CartPole-v1", "--dims", "1,2,3",
+           "--seeds", "2", "--budget", "1000", "--eval-episodes", "2", "--workers", "1", "--no-progress",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    before: dict = {}
+    try:
+        for _ in range(600):
+            time.sleep(0.2)
+            try:
+                with Store(out, create=False) as s:
+                    before = {r.key: r.final_returns for r in s.rows()}
+            except StoreError:  # not created yet, or still being initialised
+                continue
+            if len(before) >= 2:
+                break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert 2 <= len(before) < 6
+    with Store(out, create=False) as s:
+        at_kill = {r.key: r.final_returns for r in s.rows()}
+    assert set(before) <= set(at_kill)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with Store(out, create=False) as s:
+        after = {r.key: r.final_returns for r in s.rows()}
+        assert s.count() == 6
+    for k, v in at_kill.items():
+        assert after[k] == v
