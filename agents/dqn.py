@@ -128,20 +128,28 @@ class ReplayBuffer:
                 "next_obs": self.next_obs[idx], "dones": self.dones[idx]}
 
 
-def td_loss(policy, theta_d: torch.Tensor, target: torch.Tensor, b: dict, cfg: DQNConfig, device) -> torch.Tensor:
-    """TD loss of one batch: Q(s,a) at θ_d against r + γ(1-done)·Q_target(s', a*)."""
+def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor], b: dict, cfg: DQNConfig,
+            device) -> torch.Tensor:
+    """TD loss of one batch: Q(s,a) at θ_d against r + γ(1-done)·Q_target(s', a*).
+
+    ``target_params`` are the target network's parameters, projected once per target update
+    (``policy.params(target_theta)``), so a step projects θ_d through P only once.
+    """
     obs, next_obs = obs_tensor(b["obs"], device), obs_tensor(b["next_obs"], device)
     actions = torch.as_tensor(b["actions"], device=device)
     rewards = torch.as_tensor(b["rewards"], device=device)
     dones = torch.as_tensor(b["dones"], device=device)
+    params = policy.params(theta_d)
     with torch.no_grad():
-        q_next = policy(next_obs, theta_d=target)
-        if cfg.double:
-            a_star = policy(next_obs, theta_d=theta_d.detach()).argmax(-1, keepdim=True)
-        else:
-            a_star = q_next.argmax(-1, keepdim=True)
-        y = rewards + cfg.gamma * (1.0 - dones) * q_next.gather(-1, a_star).squeeze(-1)
-    q = policy(obs, theta_d=theta_d).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        q_next = policy.call(target_params, next_obs)
+    if cfg.double:
+        # One forward for Q(s) and the online net's choice at s' (detached).
+        q_both = policy.call(params, torch.cat([obs, next_obs]))
+        q_all, a_star = q_both[: len(obs)], q_both[len(obs):].detach().argmax(-1, keepdim=True)
+    else:
+        q_all, a_star = policy.call(params, obs), q_next.argmax(-1, keepdim=True)
+    y = rewards + cfg.gamma * (1.0 - dones) * q_next.gather(-1, a_star).squeeze(-1)
+    q = q_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     if cfg.huber:
         return torch.nn.functional.smooth_l1_loss(q, y)
     return torch.nn.functional.mse_loss(q, y)
@@ -154,6 +162,8 @@ def train(cfg: DQNConfig, ctx):
     policy = ctx.policy
     theta = policy.theta_d
     target = theta.detach().clone()
+    with torch.no_grad():
+        target_params = policy.params(target)
     opt = torch.optim.Adam([theta], lr=cfg.lr, eps=cfg.adam_eps)
     rng = np_generator(ctx.seed, "dqn")
     N = cfg.num_envs
@@ -169,11 +179,13 @@ def train(cfg: DQNConfig, ctx):
     next_train = max(cfg.learning_starts, cfg.train_freq)
     next_log = 1000
     loss_val = float("nan")
+    with torch.no_grad():
+        pp = policy.params()  # θ_d only changes in training phases: project once per phase
     try:
         while steps + N <= ctx.budget:
             eps = linear_schedule(cfg.eps_start, cfg.eps_end, cfg.exploration_fraction, steps / ctx.budget)
             with torch.no_grad():
-                greedy = policy(obs_tensor(obs, dev)).argmax(-1).cpu().numpy()
+                greedy = policy.call(pp, obs_tensor(obs, dev)).argmax(-1).cpu().numpy()
             explore = rng.random(N) < eps
             actions = np.where(explore, rng.integers(0, n_actions, size=N), greedy)
             next_obs, rew, term, trunc, info = env.step(actions)
@@ -185,7 +197,7 @@ def train(cfg: DQNConfig, ctx):
             if steps >= next_train:
                 next_train += cfg.train_freq
                 for _ in range(cfg.gradient_steps):
-                    loss = td_loss(policy, theta, target, buffer.sample(cfg.batch_size, rng), cfg, dev)
+                    loss = td_loss(policy, theta, target_params, buffer.sample(cfg.batch_size, rng), cfg, dev)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     clip_grad([theta], cfg.max_grad_norm)
@@ -194,7 +206,10 @@ def train(cfg: DQNConfig, ctx):
                     if grad_steps % cfg.target_update == 0:
                         with torch.no_grad():
                             target.mul_(1.0 - cfg.tau).add_(theta.detach(), alpha=cfg.tau)
+                            target_params = policy.params(target)
                 loss_val = float(loss.detach())
+                with torch.no_grad():
+                    pp = policy.params()
             if steps >= next_log:
                 next_log += 1000
                 progress.log(steps + progress.check_steps, tracker.pop())

@@ -100,6 +100,25 @@ def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next_value: 
     return adv, adv + values
 
 
+def ppo_loss(cfg: PPOConfig, policy: Subspace, vsub: Subspace, v_theta: torch.Tensor, head: Head,
+             obs: torch.Tensor, raw: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, ret: torch.Tensor):
+    """PPO loss of one minibatch: clipped surrogate - entropy bonus + value MSE.
+
+    Returns (loss, policy loss, value loss, ratio, log ratio); θ_d enters through P once per call.
+    """
+    out = policy.call(policy.params(), obs)
+    logp, ent = head.log_prob_entropy(out, raw)
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    if cfg.norm_adv and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+    v = vsub.call(vsub.params(v_theta), obs).squeeze(-1)
+    v_loss = 0.5 * ((v - ret) ** 2).mean()
+    loss = pg - cfg.ent_coef * ent.mean() + cfg.vf_coef * v_loss
+    return loss, pg, v_loss, ratio, log_ratio
+
+
 def _value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
     net = value_network(ctx)
     if cfg.value_subspace == "own":
@@ -177,17 +196,8 @@ def train(cfg: PPOConfig, ctx):
                 perm = torch.randperm(batch, generator=gen).to(dev)
                 for start in range(0, batch - mb + 1, mb):
                     idx = perm[start:start + mb]
-                    out = policy.call(policy.params(), f_obs[idx])
-                    logp, ent = head.log_prob_entropy(out, f_raw[idx])
-                    log_ratio = logp - f_logp[idx]
-                    ratio = log_ratio.exp()
-                    a = f_adv[idx]
-                    if cfg.norm_adv and mb > 1:
-                        a = (a - a.mean()) / (a.std() + 1e-8)
-                    pg = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
-                    v = vsub.call(vsub.params(v_theta), f_obs[idx]).squeeze(-1)
-                    v_loss = 0.5 * ((v - f_ret[idx]) ** 2).mean()
-                    loss = pg - cfg.ent_coef * ent.mean() + cfg.vf_coef * v_loss
+                    loss, pg, v_loss, ratio, log_ratio = ppo_loss(
+                        cfg, policy, vsub, v_theta, head, f_obs[idx], f_raw[idx], f_logp[idx], f_adv[idx], f_ret[idx])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     clip_grad(params, cfg.max_grad_norm)

@@ -48,11 +48,11 @@ def test_td_target_by_hand(double):
     b = {"obs": np.array([[1.0]], np.float32), "actions": np.array([0]), "rewards": np.array([0.5], np.float32),
          "next_obs": np.array([[1.0]], np.float32), "dones": np.array([0.0], np.float32)}
     cfg = DQNConfig(gamma=0.5, huber=False, double=double)
-    loss = td_loss(sub, theta, target, b, cfg, "cpu")
+    loss = td_loss(sub, theta, sub.params(target), b, cfg, "cpu")
     y = 0.5 + 0.5 * (2.0 if double else 4.0)
     assert loss.item() == pytest.approx((1.0 - y) ** 2)
     b["dones"][:] = 1.0
-    assert td_loss(sub, theta, target, b, cfg, "cpu").item() == pytest.approx(0.25)
+    assert td_loss(sub, theta, sub.params(target), b, cfg, "cpu").item() == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize("kw, msg", [

@@ -1,0 +1,114 @@
+"""Update-step time of DQN and PPO in a subspace vs. the same agent in full space (CartPole's network).
+
+Every variant (full space, dense d, Fastfood d) is timed side by side in one run: rounds are
+interleaved so that load on the machine affects all variants alike; the median per step is reported.
+
+    python benchmarks/agents.py [--dim 1000] [--rounds 15] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from rlsub.agents.common import Head, value_network
+from rlsub.agents.dqn import DQNConfig, ReplayBuffer, td_loss
+from rlsub.agents.ppo import PPOConfig, ppo_loss
+from rlsub.seeding import np_generator, torch_generator
+from rlsub.trial import TrialConfig, TrialContext
+
+
+def dqn_stepper(ctx: TrialContext):
+    """One DQN gradient step (batch 64: TD target, Huber loss, backward, clip, Adam)."""
+    cfg = DQNConfig()
+    policy = ctx.policy
+    theta = policy.theta_d
+    with torch.no_grad():
+        target = policy.params(theta.detach().clone())
+    opt = torch.optim.Adam([theta], lr=cfg.lr)
+    rng = np_generator(0, "bench")
+    buf = ReplayBuffer(4096, tuple(ctx.spec.obs_shape))
+    n = 4096
+    obs = rng.standard_normal((n, *ctx.spec.obs_shape)).astype(np.float32)
+    buf.add(obs, rng.integers(0, ctx.spec.action.n, n), rng.standard_normal(n), obs[::-1], rng.random(n) < 0.05)
+
+    def step() -> None:
+        loss = td_loss(policy, theta, target, buf.sample(cfg.batch_size, rng), cfg, ctx.device)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([theta], cfg.max_grad_norm)
+        opt.step()
+
+    return step
+
+
+def ppo_stepper(ctx: TrialContext):
+    """One PPO minibatch step (256 samples: policy + own-subspace value net, backward, clip, Adam)."""
+    cfg = PPOConfig()
+    policy = ctx.policy
+    vsub = ctx.subspace(value_network(ctx), name="value")
+    head = Head.create(ctx.spec.action, 0.0, True, ctx.device)
+    params = [policy.theta_d, vsub.theta_d]
+    opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+    g = torch_generator(0, "bench")
+    mb = cfg.minibatch_size
+    obs = torch.randn(mb, *ctx.spec.obs_shape, generator=g)
+    raw = torch.randint(0, ctx.spec.action.n, (mb,), generator=g)
+    old_logp = torch.full((mb,), -0.69)
+    adv, ret = torch.randn(mb, generator=g), torch.randn(mb, generator=g)
+
+    def step() -> None:
+        loss = ppo_loss(cfg, policy, vsub, vsub.theta_d, head, obs, raw, old_logp, adv, ret)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default="CartPole-v1")
+    ap.add_argument("--dim", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=20, help="update steps per variant and round")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    variants = [("full", None, "dense"), (f"dense d={args.dim}", args.dim, "dense"),
+                (f"fastfood d={args.dim}", args.dim, "fastfood")]
+    agents = {"dqn": dqn_stepper, "ppo": ppo_stepper}
+    steppers, times, D = {}, {}, None
+    for agent, make in agents.items():
+        for label, dim, proj in variants:
+            ctx = TrialContext(TrialConfig(args.env, method=agent, dim=dim, projection=proj, seed=0))
+            D = ctx.policy.D
+            step = make(ctx)
+            for _ in range(3):  # warm-up (allocations, lazy init)
+                step()
+            steppers[agent, label], times[agent, label] = step, []
+    for _ in range(args.rounds):
+        for key, step in steppers.items():
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            times[key].append((time.perf_counter() - t0) / args.steps)
+
+    print(f"{args.env}: policy D = {D}, {args.rounds} rounds x {args.steps} steps, "
+          f"{args.threads} thread(s), median ms per update step")
+    print(f"{'agent':<6} {'variant':<18} {'ms/step':>8} {'x full':>7}")
+    for agent in agents:
+        base = statistics.median(times[agent, "full"])
+        for label, _, _ in variants:
+            t = statistics.median(times[agent, label])
+            print(f"{agent:<6} {label:<18} {1e3 * t:8.3f} {t / base:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
