@@ -184,3 +184,21 @@ def test_mnist_lenet_learns(monkeypatch):
     config = TrialConfig(env="mnist-lenet", method="adam", dim=400, projection="fastfood", budget=128 * 400)
     res = run_supervised_trial(config)
     assert res.D == 44_426 and res.final_returns[0] > 0.7
+
+
+def test_batched_matches_one_at_a_time():
+    from rlsub.supervised import run_supervised_trials_batched
+
+    configs = [cfg(dim=16, budget=2000, eval_points=2, seed=s) for s in (0, 1, 2)]
+    batched = run_supervised_trials_batched(configs)
+    for config, b in zip(configs, batched):
+        a = run_supervised_trial(config)
+        np.testing.assert_allclose(b.theta_d, a.theta_d, atol=1e-5)
+        assert abs(b.final_returns[0] - a.final_returns[0]) <= 2 / 359  # at most a rounding flip or two
+        assert b.env_steps == a.env_steps and b.info["batched"] == 3 and b.d == 16
+    sparse = [TrialConfig(env="digits-lenet", method="adam", dim=8, projection="sparse", seed=s, budget=320) for s in (0, 1)]
+    assert len(run_supervised_trials_batched(sparse)) == 2
+    with pytest.raises(ConfigError, match="differ in seed only"):
+        run_supervised_trials_batched([cfg(dim=16, seed=0), cfg(dim=32, seed=1)])
+    with pytest.raises(ConfigError, match="distinct seeds"):
+        run_supervised_trials_batched([cfg(dim=16, seed=0), cfg(dim=16, seed=0)])
