@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--threshold", type=float, default=0.9, help="fraction of the baseline for d_int (0.9)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="instead of a grid: double d from --dmin until the threshold is met, then bisect "
+                   "on a log scale to --resolution; reuses stored trials ('full' in --dims runs the baseline first)")
+    p.add_argument("--resolution", type=float, default=0.1, help="adaptive: stop when hi/lo <= 1 + this")
+    p.add_argument("--dmin", type=int, default=1, help="adaptive: first d probed")
+    p.add_argument("--dmax", type=int, help="adaptive: give up above this d")
 
     p = sub.add_parser("dint", help="print d_int90 (with CIs) from a results directory",
                        description="Compute d_int for each (env, method, projection) in a store. " + DINT_HELP)
@@ -201,14 +207,14 @@ def cmd_sweep(args) -> int:
     if args.config:
         spec, opts = load_sweep_config(args.config)
     else:
-        if not args.dims:
+        if not args.dims and not args.adaptive:
             raise ConfigError("give --dims (e.g. 1,2,4,8,full) or --config FILE")
         seeds: Any = int(args.seeds) if args.seeds.strip().isdigit() else args.seeds
         methods = [m.strip() for m in args.method.split(",") if m.strip()]
         spec = SweepSpec(
             envs=[e.strip() for e in _env_arg(args).split(",") if e.strip()],
             methods=methods,
-            dims=parse_dims(args.dims),
+            dims=parse_dims(args.dims) if args.dims else [],
             seeds=parse_seeds(seeds),
             projections=[p.strip() for p in args.projection.split(",") if p.strip()],
             budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
@@ -219,6 +225,15 @@ def cmd_sweep(args) -> int:
     if not out:
         raise ConfigError("give --out DIR (or 'out' in the config)")
     workers = args.workers or opts.get("workers")
+    if args.adaptive:
+        from rlsub.adaptive import adaptive_search, format_adaptive
+
+        results = adaptive_search(spec, out, d_min=args.dmin, d_max=args.dmax, resolution=args.resolution,
+                                  threshold=args.threshold, workers=workers, progress=not args.no_progress)
+        print(format_adaptive(results, args.threshold))
+        with Store(out, create=False) as store:
+            print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
+        return 0
     counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress,
                        data_dir=args.data_dir or opts.get("data_dir"))
     print(f"trials: {counts['total']} total, {counts['skipped']} already stored, {counts['done']} done, "
