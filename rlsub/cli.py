@@ -86,6 +86,7 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
     p.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes on fresh seeds")
     p.add_argument("--hidden", help="policy hidden layer sizes, e.g. 64,64")
+    p.add_argument("--family", help="policy network family: mlp or cnn (default: from the observation space)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="method hyper-parameter (repeatable)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--data-dir", help="directory with MNIST IDX files (supervised mnist-* tasks)")
@@ -171,6 +172,7 @@ def cmd_run(args) -> int:
         env=_env_arg(args), method=args.method, dim=_dim(args.dim), projection=args.projection,
         seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
         hidden=_hidden(args.hidden), params=tuple(sorted(_params(args.param).items())), device=args.device,
+        family=args.family,
     )
     _validate_names(config.env, config.method)
     with Store(args.out) as store:
@@ -218,7 +220,7 @@ def cmd_sweep(args) -> int:
             seeds=parse_seeds(seeds),
             projections=[p.strip() for p in args.projection.split(",") if p.strip()],
             budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
-            hidden=_hidden(args.hidden), device=args.device,
+            hidden=_hidden(args.hidden), family=args.family, device=args.device,
             params={m: _params(args.param) for m in methods} if args.param else {},
         )
     out = args.out or opts.get("out")

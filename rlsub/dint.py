@@ -121,7 +121,8 @@ def compute_dint(
             groups[(r.env, r.method, r.projection)][r.d].append(r)
     results = []
     for (env, method, proj), by_d in sorted(groups.items()):
-        info = task_info(env)
+        any_row = next(iter(by_d.values()))[0]
+        info = task_info(env, any_row.config.get("env_def"))
         base = _baseline(info, full.get((env, method)), baseline)
         scale = base.value - info.return_low
         notes = []

@@ -39,7 +39,7 @@ class ActionSpec:
             if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
                 raise ConfigError(
                     f"action space {space} is unbounded; wrap the env with "
-                    "gymnasium.wrappers.ClipAction or RescaleAction"
+                    "rlsub.envs.plugin:BoundAction to give it finite bounds"
                 )
             return cls(
                 "box",

@@ -84,9 +84,12 @@ class SweepSpec:
     episodes: int | None = None
     eval_episodes: int = 20
     hidden: tuple[int, ...] | None = None
+    family: str | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Hyper-parameters per method name."""
     device: str = "cpu"
+    env_defs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Env registrations from the TOML file, by env name (travel with each trial's config)."""
 
     def trials(self) -> list[TrialConfig]:
         out: dict[str, TrialConfig] = {}
@@ -100,8 +103,8 @@ class SweepSpec:
                                 env=env, method=method, dim=dim,
                                 projection=proj if dim is not None else "dense",
                                 seed=seed, budget=self.budget, episodes=self.episodes,
-                                eval_episodes=self.eval_episodes, hidden=self.hidden,
-                                params=params, device=self.device,
+                                eval_episodes=self.eval_episodes, hidden=self.hidden, family=self.family,
+                                params=params, device=self.device, env_def=self.env_defs.get(env),
                             )
                             out.setdefault(cfg.key(), cfg)
         return list(out.values())
@@ -122,7 +125,7 @@ class SweepSpec:
 
 
 _SPEC_KEYS = {"env", "envs", "task", "method", "methods", "dims", "seeds", "projection", "projections",
-              "budget", "episodes", "eval_episodes", "hidden", "device", "workers", "params", "out", "data_dir"}
+              "budget", "episodes", "eval_episodes", "hidden", "family", "device", "workers", "params", "out", "data_dir"}
 
 
 def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any]]:
@@ -141,6 +144,11 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
 
         [sweep.params.cmaes]
         sigma0 = 0.5
+
+        [[envs]]                     # optional: define envs (schema: rlsub.envs.register_from_config)
+        id = "PointMassSlow-v0"
+        entry_point = "rlsub.envs.point_mass:PointMassEnv"
+        kwargs = { max_steps = 200 }
     """
     try:
         raw = tomllib.loads(Path(path).read_text())
@@ -154,8 +162,7 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
     unknown = set(table) - _SPEC_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [sweep]: {', '.join(sorted(unknown))}")
-    if "env_registrations" in raw or "env" in raw:
-        _register_envs(raw, path)
+    env_defs = _register_envs(raw.get("envs", []), path)
 
     def listed(one: str, many: str, default=None):
         if many in table:
@@ -185,8 +192,10 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
             episodes=_opt_int(table, "episodes", path),
             eval_episodes=_opt_int(table, "eval_episodes", path) or 20,
             hidden=tuple(table["hidden"]) if "hidden" in table else None,
+            family=table.get("family"),
             params=params,
             device=str(table.get("device", "cpu")),
+            env_defs=env_defs,
         )
     except TypeError as e:
         raise ConfigError(f"{path}: {e}") from None
@@ -194,14 +203,13 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
     return spec, opts
 
 
-def _register_envs(raw: dict, path) -> None:
-    try:
-        from rlsub.envs import register_from_config
-    except ImportError:
-        raise ConfigError(f"{path}: env registration tables are not supported by this version") from None
-    entries = raw.get("env_registrations") or raw.get("env")
-    for entry in entries if isinstance(entries, list) else [entries]:
-        register_from_config(entry)
+def _register_envs(entries: Any, path) -> dict[str, dict[str, Any]]:
+    """Register every top-level ``[[envs]]`` table; returns them by the name they registered."""
+    from rlsub.envs import register_from_config
+
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: 'envs' at top level must be an array of tables ([[envs]])")
+    return {register_from_config(entry): entry for entry in entries}
 
 
 def _opt_int(table: dict, key: str, path) -> int | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlsub.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -33,16 +32,19 @@ def is_supervised(name: str) -> bool:
     return name in supervised_tasks()
 
 
-def task_info(name: str) -> TaskInfo:
-    """Look up an RL env (preset or Gymnasium id) or a supervised task by name."""
+def task_info(name: str, env_def: dict | None = None) -> TaskInfo:
+    """Look up an RL env (preset or Gymnasium id) or a supervised task by name.
+
+    ``env_def`` is a registration table stored with trials (TOML ``[[envs]]``) that defines
+    ``name`` when this process has not registered it yet.
+    """
     sup = supervised_tasks()
     if name in sup:
         t = sup[name]
         return TaskInfo(name, "supervised", t.return_low, t.return_best, t.solved_threshold, t.description)
-    from rlsub.envs import resolve_env
+    from rlsub.envs import register_from_config, resolve_env
 
-    try:
-        p = resolve_env(name).preset
-    except ConfigError:
-        raise
+    if env_def:
+        register_from_config(dict(env_def))
+    p = resolve_env(name).preset
     return TaskInfo(name, "rl", p.return_low, p.return_best, p.solved_threshold, p.description)

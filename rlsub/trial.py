@@ -43,6 +43,11 @@ class TrialConfig:
     """Policy hidden sizes (None: preset's)."""
     params: tuple[tuple[str, Any], ...] = ()
     """Method hyper-parameters as sorted (name, value) pairs."""
+    family: str | None = None
+    """Policy network family (``mlp``, ``cnn``); None: chosen from the observation space."""
+    env_def: dict[str, Any] | None = None
+    """A TOML env registration table (see ``rlsub.envs.register_from_config``) that defines ``env``;
+    kept in the config so that worker processes and replay can register it again."""
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -119,8 +124,12 @@ class TrialContext:
         from rlsub.envs import resolve_env  # local: rlsub.envs imports rlsub.policies
 
         self.config = config
+        if config.env_def:
+            from rlsub.envs import register_from_config
+
+            register_from_config(dict(config.env_def))
         self.task = resolve_env(config.env)
-        self.spec: PolicySpec = self.task.policy_spec(config.hidden)
+        self.spec: PolicySpec = self.task.policy_spec(config.hidden, config.family)
         self.device = torch.device(config.device)
         self.seed = config.seed
         self.budget = config.budget or self.task.preset.budget
@@ -167,7 +176,7 @@ class TrialContext:
             d=self.policy.d,
             theta_d=np.asarray(theta_d, dtype=np.float32),
             curve=list(curve),
-            info={**(info or {}), "policy_spec": self.spec.to_dict()},
+            info={**(info or {}), "policy_spec": self.spec.to_dict(), "env_settings": self.task.settings()},
         )
 
     def close(self) -> None:

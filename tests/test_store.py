@@ -99,3 +99,40 @@ def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
         assert s.count() == 6
     for k, v in at_kill.items():
         assert after[k] == v
+
+
+def test_toml_sweep_registers_envs_in_worker_processes(tmp_path):
+    """Env definitions in the TOML file travel with each trial to spawned workers (and to replay)."""
+    from rlsub.cli import main
+
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text(
+        """
+[sweep]
+env = "ShortPointMass-v0"
+method = "cmaes"
+dims = [2, 3]
+seeds = 1
+budget = 600
+eval_episodes = 2
+workers = 2
+
+[[envs]]
+id = "ShortPointMass-v0"
+entry_point = "rlsub.envs.point_mass:PointMassEnv"
+max_episode_steps = 50
+return_low = -60.0
+return_best = -3.0
+"""
+    )
+    assert main(["sweep", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    with Store(tmp_path / "o", create=False) as s:
+        rows = list(s.rows())
+    assert len(rows) == 2 and all(r.env == "ShortPointMass-v0" for r in rows)
+    assert rows[0].config["env_def"]["id"] == "ShortPointMass-v0"
+    assert main(["replay", str(tmp_path / "o" / rows[0].artifact)]) == 0
+    # A fresh process that never saw the TOML file still computes d_int from the stored definition.
+    proc = subprocess.run([sys.executable, "-m", "rlsub.cli", "dint", str(tmp_path / "o")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "R_base=-3" in proc.stdout
