@@ -144,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh episodes (with --episodes)")
     p.add_argument("--data-dir", help="MNIST directory for mnist-* solutions")
 
+    p = sub.add_parser("report", help="write the comparison report (table, plots, sentences)",
+                       description="Compute d_int90 with CIs for every store given and write OUT/index.html "
+                       "(and index.md) linking a table, performance-vs-d plots and a bar chart of d_int90, "
+                       "with the paper's published values as a separate reference column.")
+    p.add_argument("dirs", nargs="+", help="sweep output directories")
+    p.add_argument("--out", required=True, help="report directory")
+    p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--no-reference", action="store_true", help="leave out the paper's values")
+
     sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
     sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")
     return ap
@@ -273,6 +283,15 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from rlsub.report import write_report
+
+    index = write_report(args.dirs, args.out, threshold=args.threshold, n_boot=args.boot,
+                         reference=not args.no_reference)
+    print(f"report written: {index} (and {index.with_suffix('.md')})")
+    return 0
+
+
 def cmd_envs(args) -> int:
     from rlsub.envs import PRESETS
     from rlsub.tasks import supervised_tasks
@@ -296,7 +315,7 @@ def cmd_methods(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "replay": cmd_replay,
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "replay": cmd_replay, "report": cmd_report,
             "envs": cmd_envs, "methods": cmd_methods}
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,9 @@ def execute(config: TrialConfig, out_dir: str | Path, data_dir: str | None = Non
     except NonFiniteReturn as e:
         log.warning("trial %s failed: %s", config.key(), e)
         return {**row, "d": config.dim or 0, "is_full": config.is_full, "D": 0, "status": "failed", "error": str(e)}
+    spec = result.info.get("policy_spec")
+    if spec and "network" not in result.info:
+        result.info["network"] = network_label(spec)
     artifact = save_solution(
         Path(out_dir) / "solutions" / config.key(),
         config=config.to_dict(),
@@ -58,6 +61,14 @@ def execute(config: TrialConfig, out_dir: str | Path, data_dir: str | None = Non
         "artifact": str(Path(artifact).relative_to(out_dir)) if Path(artifact).is_relative_to(out_dir) else str(artifact),
         "info": result.info, "curve": result.curve,
     }
+
+
+def network_label(spec: dict[str, Any]) -> str:
+    """Short architecture name for tables, e.g. ``MLP 64-64`` or ``CNN nature``."""
+    family = str(spec.get("family", "mlp"))
+    if family == "mlp":
+        return "MLP " + "-".join(str(h) for h in spec.get("hidden", ()))
+    return f"{family.upper()} {spec.get('options', {}).get('arch', '')}".strip()
 
 
 def execute_safely(config: TrialConfig, out_dir: str, data_dir: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,271 @@
+"""The comparison report: d_int90 across tasks and methods as a table, plots and sentences.
+
+``rlsub report DIR [DIR ...] --out REPORT_DIR`` writes ``index.md`` and ``index.html`` (which
+link everything), ``dint.csv``, ``dint.json``, ``performance_vs_d.png`` (one panel per task) and
+``dint_bars.png`` (log scale, with the paper's published values as a separate reference).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rlsub.dint import DintResult, compute_dint
+from rlsub.store import Store
+
+#: How our task names map onto rows of the paper's table (task, network).
+PAPER_NAMES = {
+    "CartPole-v1": ("CartPole", "FC"),
+    "InvertedPendulum-v5": ("InvertedPendulum", "FC"),
+    "Pong": ("Pong", "ConvNet"),
+    "ALE/Pong-v5": ("Pong", "ConvNet"),
+    "mnist-fc": ("MNIST", "FC 784-200-200-10"),
+    "mnist-lenet": ("MNIST", "LeNet"),
+}
+
+METHOD_NAMES = {"cmaes": "CMA-ES", "es": "ES", "dqn": "DQN", "ppo": "PPO", "reinforce": "REINFORCE",
+                "adam": "Adam", "sgd": "SGD", "supervised": "SGD/Adam"}
+
+
+@dataclass
+class ReferenceRow:
+    """One published value from Li et al. 2018."""
+
+    task: str
+    kind: str
+    method: str
+    network: str
+    D: int | None
+    dint: str
+    note: str
+
+
+def reference_rows() -> list[ReferenceRow]:
+    """The paper's d_int90 values shipped with rlsub (see rlsub/data/README.md)."""
+    text = resources.files("rlsub").joinpath("data/li2018_dint90.csv").read_text()
+    out = []
+    for r in csv.DictReader(io.StringIO(text)):
+        out.append(ReferenceRow(r["task"], r["kind"], r["method"], r["network"],
+                                int(r["D"]) if r["D"] else None, r["d_int90"], r["source_note"]))
+    return out
+
+
+def paper_value(env: str) -> ReferenceRow | None:
+    match = PAPER_NAMES.get(env)
+    if not match:
+        return None
+    for r in reference_rows():
+        if r.task == match[0] and r.network == match[1]:
+            return r
+    return None
+
+
+def label(r: DintResult) -> str:
+    return f"{r.env} ({METHOD_NAMES.get(r.method, r.method)}, {r.projection})"
+
+
+def _network(rows_by_group: dict, r: DintResult) -> str:
+    return rows_by_group.get((r.env, r.method, r.projection), "")
+
+
+def comparisons(results: list[DintResult]) -> list[str]:
+    """Sentences comparing every measured d_int90 with the largest one, computed from the data."""
+    measured = sorted((r for r in results if r.dint), key=lambda r: r.dint)
+    if len(measured) < 2:
+        return []
+    hardest = measured[-1]
+    out = []
+    for r in measured[:-1]:
+        ratio = hardest.dint / r.dint
+        if ratio >= 1.05:
+            out.append(f"{label(r)} is {ratio:.3g}× easier than {label(hardest)} "
+                       f"(d_int90 {r.dint} vs {hardest.dint}).")
+        else:
+            out.append(f"{label(r)} and {label(hardest)} are about as hard (d_int90 {r.dint} vs {hardest.dint}).")
+    easiest = measured[0]
+    for r in measured[1:]:
+        if r is not hardest and r.dint / easiest.dint >= 1.05:
+            out.append(f"{label(r)} is {r.dint / easiest.dint:.3g}× harder than {label(easiest)}.")
+    return out
+
+
+def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9, n_boot: int = 2000,
+                 reference: bool = True) -> Path:
+    """Compute d_int for every store in ``dirs`` and write the report files into ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, networks = [], {}
+    for d in dirs:
+        with Store(d, create=False) as store:
+            for row in store.rows():
+                rows.append(row)
+                if not row.is_full and row.info.get("network"):
+                    networks[(row.env, row.method, row.projection)] = row.info["network"]
+    results = compute_dint(rows, threshold=threshold, n_boot=n_boot)
+    table = _table(results, networks, reference)
+    _write_csv(out / "dint.csv", table)
+    (out / "dint.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
+    plots = []
+    if results:
+        plots.append(_plot_curves(results, out / "performance_vs_d.png", threshold))
+        plots.append(_plot_bars(results, out / "dint_bars.png", reference))
+    sentences = comparisons(results)
+    _write_markdown(out / "index.md", table, plots, sentences, threshold, dirs)
+    _write_html(out / "index.html", table, plots, sentences, threshold)
+    return out / "index.html"
+
+
+def _fmt_ci(r: DintResult) -> str:
+    lo, hi = r.dint_ci
+    return f"[{lo if lo is not None else '>' + str(r.dims[-1].d)}, {hi if hi is not None else '>' + str(r.dims[-1].d)}]"
+
+
+def _table(results: list[DintResult], networks: dict, reference: bool) -> list[dict[str, str]]:
+    table = []
+    for r in results:
+        ref = paper_value(r.env) if reference else None
+        row = {
+            "task": r.env,
+            "kind": r.kind,
+            "method": METHOD_NAMES.get(r.method, r.method),
+            "projection": r.projection,
+            "network": _network(networks, r),
+            "D": str(r.D),
+            "d_int90": str(r.dint) if r.dint else f">{r.dims[-1].d}",
+            "90% CI": _fmt_ci(r),
+            "compression D/d_int90": f"{r.compression:.0f}x" if r.compression else "-",
+            "baseline": r.baseline.describe(),
+        }
+        if reference:
+            row["paper d_int90 (Li et al. 2018)"] = (
+                f"{ref.dint} ({ref.method.upper()}, {ref.network}, D={ref.D or '?'})" if ref else "-"
+            )
+        table.append(row)
+    return table
+
+
+def _write_csv(path: Path, table: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as f:
+        if not table:
+            f.write("no results\n")
+            return
+        w = csv.DictWriter(f, fieldnames=list(table[0]))
+        w.writeheader()
+        w.writerows(table)
+
+
+def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str:
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r.env for r in results})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for r in (r for r in results if r.env == task):
+            ds = [s.d for s in r.dims]
+            means = [s.mean for s in r.dims]
+            (line,) = ax.plot(ds, means, marker="o", label=f"{METHOD_NAMES.get(r.method, r.method)}, {r.projection}")
+            ax.fill_between(ds, [s.ci[0] for s in r.dims], [s.ci[1] for s in r.dims], color=line.get_color(),
+                            alpha=0.2, linewidth=0)
+            if r.dint:
+                ax.axvline(r.dint, color=line.get_color(), linestyle=":", linewidth=1)
+        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"{threshold:.0%} of baseline")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("subspace dimension d")
+        ax.set_ylabel("normalised performance")
+        ax.set_title(task)
+        ax.set_ylim(-0.05, 1.15)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Mean over seeds; shaded: 90% bootstrap CI", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _plot_bars(results: list[DintResult], path: Path, reference: bool) -> str:
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rs = [r for r in results if r.dint]
+    rs.sort(key=lambda r: r.dint)
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rs) + 2), 4.5))
+    x = np.arange(len(rs))
+    vals = [r.dint for r in rs]
+    lo = [r.dint - (r.dint_ci[0] or r.dint) for r in rs]
+    hi = [(r.dint_ci[1] or r.dint) - r.dint for r in rs]
+    ax.bar(x - 0.2 if reference else x, vals, width=0.4 if reference else 0.6, yerr=[lo, hi], capsize=4,
+           label="measured (rlsub), 90% CI", color="tab:blue")
+    if reference:
+        refs = [paper_value(r.env) for r in rs]
+        ref_vals = [float(str(p.dint).lstrip(">")) if p else np.nan for p in refs]
+        vals = vals + [v for v in ref_vals if v == v]
+        ax.bar(x + 0.2, ref_vals, width=0.4, color="none", edgecolor="tab:gray", hatch="//",
+               label="Li et al. 2018 (reference; other versions/budgets)")
+    ax.set_xticks(x, [label(r).replace(" (", "\n(") for r in rs], fontsize=8)
+    ax.set_yscale("log")
+    top = max([v for v in vals] + [1]) * 3
+    ax.set_ylim(1, top)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylabel("d_int90")
+    ax.set_title("Intrinsic dimension d_int90 across tasks (log scale)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _md_table(table: list[dict[str, str]]) -> str:
+    if not table:
+        return "_no results_\n"
+    cols = list(table[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in table]
+    return "\n".join(lines) + "\n"
+
+
+def _write_markdown(path, table, plots, sentences, threshold, dirs) -> None:
+    parts = [
+        "# Intrinsic dimension report\n",
+        f"d_int{threshold * 100:.0f}: the smallest tested d whose mean normalised performance over seeds reaches "
+        f"{threshold:.0%} of the full-space baseline (Li et al., ICLR 2018). Sources: "
+        + ", ".join(f"`{d}`" for d in dirs) + ".\n",
+        "## Table\n",
+        _md_table(table),
+        "Paper values are a separate reference column (their env versions and budgets differ).\n",
+    ]
+    if sentences:
+        parts += ["## Comparisons\n", "\n".join(f"- {s}" for s in sentences) + "\n"]
+    if plots:
+        parts += ["## Plots\n"] + [f"![{p}]({p})\n" for p in plots]
+    parts += ["Data: [dint.csv](dint.csv), [dint.json](dint.json)\n"]
+    path.write_text("\n".join(parts))
+
+
+def _write_html(path, table, plots, sentences, threshold) -> None:
+    esc = html.escape
+    cols = list(table[0]) if table else []
+    rows = "".join("<tr>" + "".join(f"<td>{esc(r[c])}</td>" for c in cols) + "</tr>" for r in table)
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>rlsub intrinsic dimension report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;font-size:14px}}img{{max-width:100%}}</style></head><body>
+<h1>Intrinsic dimension report</h1>
+<p>d_int{threshold * 100:.0f}: smallest tested d whose mean normalised performance reaches {threshold:.0%}
+of the full-space baseline (Li et al., ICLR 2018).</p>
+<table><tr>{''.join(f'<th>{esc(c)}</th>' for c in cols)}</tr>{rows}</table>
+<ul>{''.join(f'<li>{esc(s)}</li>' for s in sentences)}</ul>
+{''.join(f'<h2>{esc(p)}</h2><img src="{esc(p)}" alt="{esc(p)}">' for p in plots)}
+<p><a href="dint.csv">dint.csv</a> · <a href="dint.json">dint.json</a> · <a href="index.md">index.md</a></p>
+</body></html>"""
+    path.write_text(doc)

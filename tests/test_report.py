@@ -1,0 +1,47 @@
+"""The comparison report: files, table content and computed sentences."""
+
+import csv
+
+from rlsub.report import comparisons, reference_rows, write_report
+from rlsub.store import Store
+
+
+def fill(store, env, kind, dint, D, low=0.0, best=500.0, network="MLP 64-64"):
+    for d in [1, 2, 4, 8, 16, 32, 64]:
+        for seed in range(3):
+            perf = 1.0 if d >= dint else 0.3
+            store.add(f"{env}-{d}-{seed}", env=env, kind=kind, method="cmaes", projection="dense", d=d, is_full=False,
+                      D=D, seed=seed, config={}, status="done", final_returns=[low + perf * (best - low)],
+                      info={"network": network})
+
+
+def test_report_files_and_content(tmp_path):
+    with Store(tmp_path / "a") as s:
+        fill(s, "CartPole-v1", "rl", 4, 4610)
+    with Store(tmp_path / "b") as s:
+        fill(s, "InvertedPendulum-v5", "rl", 32, 4545, best=1000.0)
+    index = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep", n_boot=200)
+    rep = tmp_path / "rep"
+    for name in ["index.html", "index.md", "dint.csv", "dint.json", "performance_vs_d.png", "dint_bars.png"]:
+        assert (rep / name).stat().st_size > 0
+    assert index == rep / "index.html"
+    rows = {r["task"]: r for r in csv.DictReader((rep / "dint.csv").open())}
+    assert rows["CartPole-v1"]["d_int90"] == "4"
+    assert rows["CartPole-v1"]["compression D/d_int90"] == "1152x"
+    assert rows["CartPole-v1"]["network"] == "MLP 64-64"
+    assert rows["CartPole-v1"]["paper d_int90 (Li et al. 2018)"].startswith("25 (DQN")
+    assert rows["InvertedPendulum-v5"]["d_int90"] == "32"
+    md = (rep / "index.md").read_text()
+    assert "CartPole-v1 (CMA-ES, dense) is 8× easier than InvertedPendulum-v5 (CMA-ES, dense)" in md
+    html = (rep / "index.html").read_text()
+    assert 'src="performance_vs_d.png"' in html and 'src="dint_bars.png"' in html
+
+
+def test_reference_is_shipped_with_the_package():
+    rows = reference_rows()
+    mnist_fc = [r for r in rows if r.task == "MNIST" and r.network.startswith("FC")]
+    assert mnist_fc and mnist_fc[0].dint == "750" and mnist_fc[0].D == 199210
+
+
+def test_no_sentences_for_a_single_task():
+    assert comparisons([]) == []
