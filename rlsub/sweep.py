@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.store import Store
+from rlsub.tasks import default_method
 from rlsub.trial import TrialConfig
 
 try:  # Python 3.11+
@@ -111,14 +112,13 @@ class SweepSpec:
 
     def validate(self) -> None:
         """Resolve every env, method and projection now, so a typo fails before any trial runs."""
-        from rlsub.agents import get_method
         from rlsub.projections import PROJECTIONS
-        from rlsub.tasks import task_info
+        from rlsub.tasks import task_info, validate_method
 
         for env in self.envs:
-            task_info(env)
-        for m in self.methods:
-            get_method(m)
+            task_info(env, self.env_defs.get(env))
+            for m in self.methods:
+                validate_method(env, m)
         for p in self.projections:
             if p not in PROJECTIONS:
                 raise ConfigError(f"unknown projection {p!r}; choose one of {', '.join(PROJECTIONS)}")
@@ -184,7 +184,7 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
     try:
         spec = SweepSpec(
             envs=envs,
-            methods=listed("method", "methods", ["cmaes"]),
+            methods=listed("method", "methods", [default_method(envs[0])]),
             dims=parse_dims(table["dims"]),
             seeds=parse_seeds(table.get("seeds", 3)),
             projections=listed("projection", "projections", ["dense"]),
@@ -236,11 +236,19 @@ def run_sweep(
     progress: bool = True,
     data_dir: str | None = None,
     on_result: Callable[[dict], None] | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    ray_options: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Run every trial of ``spec`` not yet in ``out_dir``'s store; returns counts.
 
     ``workers`` processes run trials in parallel (default: all cores); 1 runs them in-process.
+    ``backend="ray"`` runs the trials as Ray tasks instead (on the cluster at ``address``, else a
+    local Ray), see ``rlsub.ray_backend.run_trials`` (``ray_options`` are passed to it).
     """
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
+    ray_workers = workers  # --- ray backend hook: None lets Ray use every cluster CPU
     from rlsub.runner import execute_safely
 
     spec.validate()
@@ -269,7 +277,13 @@ def run_sweep(
         bar.update(1)
 
     try:
-        if workers == 1 or len(todo) <= 1:
+        if backend == "ray" and todo:  # --- ray backend hook: this process stays the only store writer
+            from rlsub.ray_backend import ray_session, run_trials
+
+            with ray_session(address):  # absolute paths: Ray workers do not share this cwd
+                run_trials(todo, str(out_dir.resolve()), data_dir and str(Path(data_dir).resolve()), record,
+                           workers=ray_workers, **(ray_options or {}))
+        elif workers == 1 or len(todo) <= 1:
             for cfg in todo:
                 record(cfg, execute_safely(cfg, str(out_dir), data_dir))
         else:

@@ -117,6 +117,14 @@ class TrialResult:
         return float(np.std(self.final_returns))
 
 
+# --- evaluator backend hook (rlsub.ray_backend) ---------------------------------------------
+#: When set, ``TrialContext`` asks it for the trial's evaluator (``factory(ctx)``; None keeps the
+#: local ``PopulationEvaluator``). A process-wide option, never part of ``TrialConfig``: the backend
+#: must not change a trial's key or result. Set by ``rlsub.ray_backend.ray_populations``.
+EVALUATOR_FACTORY: Callable[["TrialContext"], PopulationEvaluator | None] | None = None
+# --- end of hook ------------------------------------------------------------------------------
+
+
 class TrialContext:
     """What a method needs to run a trial: task, policy spec, network in its subspace, evaluator."""
 
@@ -148,7 +156,8 @@ class TrialContext:
     @property
     def policy(self) -> Subspace:
         if self._evaluator is None:
-            self._evaluator = PopulationEvaluator(self.task, self.subspace(), self.spec, self.device)
+            made = EVALUATOR_FACTORY(self) if EVALUATOR_FACTORY is not None else None  # backend hook
+            self._evaluator = made or PopulationEvaluator(self.task, self.subspace(), self.spec, self.device)
         return self._evaluator.subspace
 
     @property

@@ -1,0 +1,362 @@
+"""Ray backend: sweep trials as Ray tasks, a direct-search population split across Ray actors.
+
+Two levels, both optional and both giving the same numbers as the local backend:
+
+* **Trials** (``run_trials``): each trial of a sweep is a Ray task that runs
+  ``rlsub.runner.execute_safely``; the driver (the sweep's main process) stays the only writer of
+  the store. A task whose worker process dies is retried by Ray (``max_retries``); a trial is
+  recorded once, when its task's result arrives.
+* **Population** (``RayPopulationEvaluator``): a direct-search generation is split into
+  contiguous member slices evaluated by Ray actors. Each actor rebuilds θ_0 and P from the trial's
+  config (D, d, seed); only θ_d arrays and episode seeds travel. An actor that dies is restarted
+  and its call retried (``max_restarts`` / ``max_task_retries``); evaluation is a pure function
+  of (θ_d, episodes, seed), so a retry returns the same numbers.
+
+Exactness of the split. ``PopulationEvaluator`` lays out member m's episode e in env copy
+``m * episodes + e`` of one vector env reset with one seed. A slice reproduces that layout:
+
+* vector envs that seed copy i with ``seed + i`` (Gymnasium Sync/Async vector envs, ale-py's
+  ``AtariVectorEnv``) get a vector env of the slice's size reset with ``seed + first copy``;
+* any other vector env (e.g. ``CartPoleVectorEnv``, whose initial states all come from one RNG
+  draw of shape ``[4, num_envs]``) is built at the full size and reset with the same seed; only
+  the slice's copies are driven by the policy, the others get a valid filler action and are
+  ignored (copies are independent, and states drawn at autoreset are never counted).
+
+θ_0 + P θ_d is computed for the whole population in every actor (the same matrix shapes as a
+local evaluation, so bit-identical parameters); the forward pass runs on the slice only.
+
+Ray must be started by the caller (``ray_session``) or reachable at ``address``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from rlsub.errors import ConfigError, NonFiniteReturn
+from rlsub.evaluate import EvalResult, PopulationEvaluator
+
+if TYPE_CHECKING:
+    from rlsub.trial import TrialConfig, TrialContext
+
+log = logging.getLogger(__name__)
+
+#: Ray retries of a trial task whose worker process died (system failures only: a Python
+#: exception inside a trial is already turned into a crash row by ``execute_safely``).
+TRIAL_MAX_RETRIES = 2
+#: Restarts of a population actor that died, and retries of the call it was running.
+ACTOR_MAX_RESTARTS = 2
+
+
+def _require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install 'rlsub[ray]'") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Connect to Ray at ``address`` (None: start a local instance) for the duration of the block.
+
+    Leaves an already-initialised Ray alone (and does not shut it down).
+    """
+    ray = _require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    if address:
+        kwargs["address"] = address
+    elif num_cpus:
+        kwargs["num_cpus"] = num_cpus
+    ray.init(**kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_cpus() -> int:
+    """CPUs of the connected Ray cluster (at least 1)."""
+    ray = _require_ray()
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+# -- population level ---------------------------------------------------------------------
+
+
+def _seeds_each_copy(env: Any) -> bool:
+    """Whether ``env.reset(seed=s)`` seeds copy i with ``s + i`` (so a slice can be reset alone)."""
+    import gymnasium as gym
+
+    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)
+    try:
+        from ale_py.vector_env import AtariVectorEnv
+
+        kinds += (AtariVectorEnv,)
+    except ImportError:  # pragma: no cover - ale-py is a dependency
+        pass
+    return isinstance(env, kinds)
+
+
+class SliceEvaluator:
+    """Evaluates members ``lo:hi`` of a population exactly as ``PopulationEvaluator`` would.
+
+    Wraps a ``PopulationEvaluator`` (its task, subspace, spec and device) and keeps its own vector
+    envs, one per size.
+    """
+
+    def __init__(self, base: PopulationEvaluator) -> None:
+        self.base = base
+        self._envs: dict[int, Any] = {}
+        self._per_copy: bool | None = None
+
+    def _vec(self, num_envs: int) -> Any:
+        if num_envs not in self._envs:
+            self._envs[num_envs] = self.base.task.make_vec(num_envs)
+        return self._envs[num_envs]
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+    @torch.no_grad()
+    def evaluate(self, thetas: np.ndarray | torch.Tensor, lo: int, hi: int, episodes: int, seed: int) -> EvalResult:
+        """Returns ``[hi - lo, episodes]`` of members ``lo:hi`` of ``thetas`` (the whole population)."""
+        sub, spec, device = self.base.subspace, self.base.spec, self.base.device
+        # Same conversions as PopulationEvaluator.evaluate, on the whole population.
+        thetas = torch.as_tensor(np.asarray(thetas) if not torch.is_tensor(thetas) else thetas)
+        thetas = thetas.to(device, torch.float32).reshape(-1, sub.d)
+        pop = thetas.shape[0]
+        if not 0 <= lo < hi <= pop:
+            raise ValueError(f"bad slice {lo}:{hi} of a population of {pop}")
+        params = {k: v[lo:hi] for k, v in sub.population_params(thetas).items()}
+        k = hi - lo
+        m = k * episodes
+        first = lo * episodes
+        seed = int(seed) % 2**31
+        if self._per_copy is None:
+            self._per_copy = _seeds_each_copy(self._vec(m))
+        if self._per_copy:
+            env, start, n = self._vec(m), 0, m
+            obs, _ = env.reset(seed=seed + first)
+        else:
+            env, start, n = self._vec(pop * episodes), first, pop * episodes
+            obs, _ = env.reset(seed=seed)
+        mine = slice(start, start + m)
+        returns = np.zeros(m, dtype=np.float64)
+        done = np.zeros(m, dtype=bool)
+        steps = 0
+        for _ in range(self.base.task.max_episode_steps + 1):
+            x = torch.as_tensor(obs[mine], dtype=torch.float32, device=device).reshape(k, episodes, *spec.obs_shape)
+            out = sub.population_forward(params, x)
+            action = spec.action.to_env(out.reshape(m, -1))
+            if n != m:
+                # Filler for the copies of other slices: any valid action (their returns are not used).
+                full = np.empty((n, *np.shape(action)[1:]), dtype=np.asarray(action).dtype)
+                full[:] = action[0]
+                full[mine] = action
+                action = full
+            obs, reward, terminated, truncated, _ = env.step(action)
+            active = ~done
+            r = np.asarray(reward, dtype=np.float64)[mine][active]
+            if not np.all(np.isfinite(r)):
+                raise NonFiniteReturn(
+                    f"environment {self.base.task.name} returned a non-finite reward ({r[~np.isfinite(r)][0]})")
+            returns[active] += r
+            steps += int(active.sum())
+            done |= np.asarray(terminated)[mine] | np.asarray(truncated)[mine]
+            if done.all():
+                break
+        return EvalResult(returns.reshape(k, episodes), steps)
+
+
+class EvalWorker:
+    """Body of a population actor: rebuilds the trial's policy subspace from its config.
+
+    ``config`` is ``TrialConfig.to_dict()``: θ_0 comes from the policy spec and seed, P from
+    (D, d, seed), exactly as in the trial's own process.
+    """
+
+    def __init__(self, config: dict[str, Any], threads: int = 1) -> None:
+        from rlsub.trial import TrialConfig, TrialContext
+
+        # One intra-op thread per actor: the actors already occupy the CPUs Ray gave them.
+        torch.set_num_threads(max(1, threads))
+        ctx = TrialContext(TrialConfig.from_dict(config))
+        self.evaluator = SliceEvaluator(PopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, ctx.device))
+
+    def evaluate(self, thetas: np.ndarray, lo: int, hi: int, episodes: int, seed: int) -> tuple[np.ndarray, int]:
+        res = self.evaluator.evaluate(thetas, lo, hi, episodes, seed)
+        return res.returns, res.steps
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def split_bounds(pop: int, parts: int) -> list[tuple[int, int]]:
+    """Contiguous, nearly equal member slices ``[(lo, hi), ...]`` (no empty ones)."""
+    parts = max(1, min(parts, pop))
+    edges = np.linspace(0, pop, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+class RayPopulationEvaluator(PopulationEvaluator):
+    """A ``PopulationEvaluator`` whose populations are split across ``num_actors`` Ray actors.
+
+    Keeps the trial's own subspace (``.subspace``: D, d, gradient methods, wrappers such as ES's
+    observation normaliser) and evaluates single candidates locally; larger populations go to the
+    actors, created on first use and killed by ``close``.
+    """
+
+    def __init__(self, task, subspace, spec, device, config: dict[str, Any], num_actors: int,
+                 threads: int = 1, worker_cls: type = EvalWorker) -> None:
+        super().__init__(task, subspace, spec, device)
+        self.config = config
+        self.num_actors = max(1, int(num_actors))
+        self.threads = threads
+        self.worker_cls = worker_cls
+        self._actors: list[Any] = []
+
+    def _ensure_actors(self) -> list[Any]:
+        ray = _require_ray()
+        if not self._actors:
+            actor = ray.remote(self.worker_cls).options(
+                num_cpus=self.threads, max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=ACTOR_MAX_RESTARTS)
+            self._actors = [actor.remote(self.config, self.threads) for _ in range(self.num_actors)]
+        return self._actors
+
+    def evaluate(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int) -> EvalResult:
+        arr = thetas.detach().cpu().numpy() if torch.is_tensor(thetas) else np.asarray(thetas)
+        pop = int(arr.reshape(-1, self.subspace.d).shape[0])
+        if pop < 2:
+            return super().evaluate(arr, episodes, seed)
+        ray = _require_ray()
+        actors = self._ensure_actors()
+        ref = ray.put(arr)
+        calls = [actors[i].evaluate.remote(ref, lo, hi, episodes, seed)
+                 for i, (lo, hi) in enumerate(split_bounds(pop, len(actors)))]
+        try:
+            parts = ray.get(calls)
+        except ray.exceptions.RayTaskError as e:
+            # Keep the trial's failure kind (e.g. NonFiniteReturn marks the trial failed, not crashed).
+            if isinstance(e.cause, NonFiniteReturn):
+                raise NonFiniteReturn(str(e.cause)) from None
+            raise
+        return EvalResult(np.concatenate([r for r, _ in parts]), sum(s for _, s in parts))
+
+    def close(self) -> None:
+        super().close()
+        if self._actors:
+            ray = _require_ray()
+            for a in self._actors:
+                ray.kill(a)
+            self._actors = []
+
+
+def population_factory(num_actors: int, threads: int = 1,
+                       worker_cls: type = EvalWorker) -> Callable[["TrialContext"], PopulationEvaluator | None]:
+    """An evaluator factory for ``rlsub.trial.EVALUATOR_FACTORY``: direct-search trials get a
+    ``RayPopulationEvaluator``; other methods (gradient agents) keep the local evaluator."""
+
+    def make(ctx: "TrialContext") -> PopulationEvaluator | None:
+        from rlsub.agents import get_method
+
+        if num_actors < 1 or get_method(ctx.config.method).family != "direct":
+            return None
+        return RayPopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, ctx.device, ctx.config.to_dict(),
+                                      num_actors, threads, worker_cls)
+
+    return make
+
+
+@contextlib.contextmanager
+def ray_populations(num_actors: int, threads: int = 1, worker_cls: type = EvalWorker) -> Iterator[None]:
+    """Within the block, direct-search trials run in this process split populations over Ray actors."""
+    from rlsub import trial
+
+    previous = trial.EVALUATOR_FACTORY
+    trial.EVALUATOR_FACTORY = population_factory(num_actors, threads, worker_cls) if num_actors >= 1 else None
+    try:
+        yield
+    finally:
+        trial.EVALUATOR_FACTORY = previous
+
+
+# -- trial level ---------------------------------------------------------------------------
+
+
+def _trial_task(config: "TrialConfig", out_dir: str, data_dir: str | None, eval_actors: int,
+                threads: int) -> dict[str, Any]:
+    """A Ray task: one trial, optionally splitting its populations over ``eval_actors`` actors."""
+    from rlsub.runner import execute_safely
+
+    torch.set_num_threads(max(1, threads))
+    with ray_populations(eval_actors, threads):
+        return execute_safely(config, out_dir, data_dir)
+
+
+def run_trials(
+    todo: Sequence["TrialConfig"],
+    out_dir: str,
+    data_dir: str | None,
+    record: Callable[["TrialConfig", dict], None],
+    workers: int | None = None,
+    eval_actors: int | None = None,
+    max_retries: int = TRIAL_MAX_RETRIES,
+    trial_fn: Callable[..., dict[str, Any]] = _trial_task,
+) -> None:
+    """Run ``todo`` as Ray tasks on the connected cluster; ``record(cfg, row)`` each result here.
+
+    ``workers``: trials in flight at once (default: the cluster's CPUs, or fewer when populations
+    are split). ``eval_actors``: actors per direct-search trial (0: none; None: share the CPUs
+    left over by the trials, i.e. ``CPUs // len(todo)`` when that is at least 2).
+    A trial whose task still fails after ``max_retries`` (worker deaths) is reported as a crash row,
+    not stored, so a rerun of the sweep retries it.
+    """
+    ray = _require_ray()
+    if not todo:
+        return
+    cpus = cluster_cpus()
+    if eval_actors is None:
+        eval_actors = cpus // len(todo) if cpus // len(todo) >= 2 else 0
+    per_trial = max(1, eval_actors)
+    in_flight = max(1, min(workers or cpus, cpus // per_trial if cpus >= per_trial else 1, len(todo)))
+    # A trial that splits its populations only waits on its actors: it holds no CPU itself, so the
+    # CPUs its actors need are never held by their own (or another waiting) trial.
+    task = ray.remote(trial_fn).options(num_cpus=0 if eval_actors else 1, max_retries=max_retries)
+    log.info("ray: %d trials, %d in flight, %d population actors each, %d CPUs", len(todo), in_flight,
+             eval_actors, cpus)
+    queue = list(todo)
+    pending: dict[Any, TrialConfig] = {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < in_flight:
+                cfg = queue.pop(0)
+                pending[task.remote(cfg, out_dir, data_dir, eval_actors, 1)] = cfg
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                cfg = pending.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except ray.exceptions.RayError as e:  # retries exhausted: report, do not store
+                    row = {"crash": f"{type(e).__name__}: {e}"}
+                record(cfg, row)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+__all__ = [
+    "EvalWorker", "RayPopulationEvaluator", "SliceEvaluator", "cluster_cpus", "population_factory",
+    "ray_populations", "ray_session", "run_trials", "split_bounds",
+]
