@@ -84,3 +84,10 @@ def test_es_obs_norm_records_stats():
     r = run_trial(TrialConfig("InvertedPendulum-v5", method="es", dim=4, seed=0, budget=500, eval_episodes=2,
                               params=(("obs_norm", True), ("popsize", 4))))
     assert len(r.info["obs_norm"]["mean"]) == 4 and min(r.info["obs_norm"]["std"]) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim", [6, 8])
+def test_es_solves_cartpole_at_small_d(dim):
+    r = run_trial(TrialConfig("CartPole-v1", method="es", dim=dim, seed=0, budget=150_000, params=(("popsize", 20),)))
+    assert r.final_mean >= 475

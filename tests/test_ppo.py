@@ -71,3 +71,20 @@ def test_ppo_gaussian_head_on_fastfood():
     r = run_trial(TrialConfig("InvertedPendulum-v5", method="ppo", dim=8, projection="fastfood", seed=0,
                               budget=512, eval_episodes=2, params=(("epochs", 2),)))
     assert len(r.info["log_std"]) == 1 and r.env_steps >= 512
+
+
+@pytest.mark.slow
+def test_ppo_solves_cartpole_full_space():
+    assert run_trial(_cfg(100_000)).final_mean >= 475
+
+
+@pytest.mark.slow
+def test_ppo_solves_inverted_pendulum_full_space():
+    assert run_trial(_cfg(300_000, env="InvertedPendulum-v5")).final_mean >= 950
+
+
+@pytest.mark.slow
+def test_ppo_solves_cartpole_at_d64():
+    from rlsub.agents.ppo import SUBSPACE
+
+    assert run_trial(_cfg(150_000, dim=64, **SUBSPACE)).final_mean >= 475
