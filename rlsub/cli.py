@@ -78,7 +78,7 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--env", help="preset name, Gymnasium id, module.path:Class, or supervised task"
                    + (" (comma-separated for several)" if sweep else ""))
     p.add_argument("--task", help="alias of --env (supervised tasks: digits-fc, digits-lenet, mnist-fc, mnist-lenet)")
-    p.add_argument("--method", default="cmaes", help="optimizer of θ_d (see 'rlsub methods')"
+    p.add_argument("--method", help="optimizer of θ_d (see 'rlsub methods'; default cmaes, adam for supervised)"
                    + (" (comma-separated for several)" if sweep else ""))
     p.add_argument("--projection", default="dense",
                    help="dense | sparse | fastfood" + (" (comma-separated for several)" if sweep else ""))
@@ -90,6 +90,11 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="method hyper-parameter (repeatable)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--data-dir", help="directory with MNIST IDX files (supervised mnist-* tasks)")
+    # --- ray backend hook
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: process pool (default); ray: trials as Ray tasks, direct-search populations "
+                   "split across Ray actors (same results)")
+    p.add_argument("--address", help="Ray cluster address for --backend ray (default: start a local Ray)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,15 +183,23 @@ def cmd_run(args) -> int:
     from rlsub.store import Store
     from rlsub.trial import TrialConfig
 
+    from rlsub.tasks import default_method
+
+    env = _env_arg(args)
     config = TrialConfig(
-        env=_env_arg(args), method=args.method, dim=_dim(args.dim), projection=args.projection,
+        env=env, method=args.method or default_method(env), dim=_dim(args.dim), projection=args.projection,
         seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
         hidden=_hidden(args.hidden), params=tuple(sorted(_params(args.param).items())), device=args.device,
         family=args.family,
     )
     _validate_names(config.env, config.method)
     with Store(args.out) as store:
-        row = execute(config, args.out, args.data_dir)
+        if args.backend == "ray":  # --- ray backend hook: populations across Ray actors
+            from rlsub.ray_backend import execute_on_ray
+
+            row = execute_on_ray(config, args.out, args.data_dir, args.address)
+        else:
+            row = execute(config, args.out, args.data_dir)
         store.add(config.key(), **row)
     if row["status"] != "done":
         print(f"rlsub: error: trial failed: {row['error']}", file=sys.stderr)
@@ -203,11 +216,10 @@ def cmd_run(args) -> int:
 
 
 def _validate_names(env: str, method: str) -> None:
-    from rlsub.agents import get_method
-    from rlsub.tasks import task_info
+    from rlsub.tasks import task_info, validate_method
 
     task_info(env)
-    get_method(method)
+    validate_method(env, method)
 
 
 def cmd_sweep(args) -> int:
@@ -222,9 +234,12 @@ def cmd_sweep(args) -> int:
         if not args.dims and not args.adaptive:
             raise ConfigError("give --dims (e.g. 1,2,4,8,full) or --config FILE")
         seeds: Any = int(args.seeds) if args.seeds.strip().isdigit() else args.seeds
-        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        from rlsub.tasks import default_method
+
+        envs = [e.strip() for e in _env_arg(args).split(",") if e.strip()]
+        methods = [m.strip() for m in (args.method or default_method(envs[0])).split(",") if m.strip()]
         spec = SweepSpec(
-            envs=[e.strip() for e in _env_arg(args).split(",") if e.strip()],
+            envs=envs,
             methods=methods,
             dims=parse_dims(args.dims) if args.dims else [],
             seeds=parse_seeds(seeds),
@@ -238,6 +253,8 @@ def cmd_sweep(args) -> int:
         raise ConfigError("give --out DIR (or 'out' in the config)")
     workers = args.workers or opts.get("workers")
     if args.adaptive:
+        if args.backend != "local":  # --- ray backend hook
+            raise ConfigError("--adaptive runs with --backend local only")
         from rlsub.adaptive import adaptive_search, format_adaptive
 
         results = adaptive_search(spec, out, d_min=args.dmin, d_max=args.dmax, resolution=args.resolution,
@@ -247,6 +264,7 @@ def cmd_sweep(args) -> int:
             print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
         return 0
     counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress,
+                       backend=args.backend, address=args.address,  # --- ray backend hook
                        data_dir=args.data_dir or opts.get("data_dir"))
     print(f"trials: {counts['total']} total, {counts['skipped']} already stored, {counts['done']} done, "
           f"{counts['failed']} failed, {counts['crashed']} crashed")

@@ -167,7 +167,8 @@ def format_table(results: list[DintResult]) -> str:
     for r in results:
         head = f"{r.env} | {r.method} | {r.projection} | D={r.D}"
         lo, hi = r.dint_ci
-        ci = f"[{lo if lo is not None else '>max'}, {hi if hi is not None else '>max'}]"
+        top = f">{r.dims[-1].d}"
+        ci = f"[{lo if lo is not None else top}, {hi if hi is not None else top}]"
         dint = r.dint if r.dint is not None else f"> {r.dims[-1].d} (not reached)"
         out.append(head)
         out.append(f"  baseline: {r.baseline.describe()}")

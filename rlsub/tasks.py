@@ -48,3 +48,26 @@ def task_info(name: str, env_def: dict | None = None) -> TaskInfo:
         register_from_config(dict(env_def))
     p = resolve_env(name).preset
     return TaskInfo(name, "rl", p.return_low, p.return_best, p.solved_threshold, p.description)
+
+
+def default_method(name: str) -> str:
+    """``adam`` for supervised tasks, ``cmaes`` for RL envs."""
+    return "adam" if is_supervised(name) else "cmaes"
+
+
+def validate_method(name: str, method: str) -> None:
+    """Raise ConfigError unless ``method`` can train task ``name``."""
+    from rlsub.errors import ConfigError
+
+    if is_supervised(name):
+        from rlsub.supervised import SUPERVISED_METHODS
+
+        if method not in SUPERVISED_METHODS:
+            raise ConfigError(
+                f"supervised task {name} is trained by gradient descent: method must be one of "
+                f"{', '.join(SUPERVISED_METHODS)}, got {method!r}"
+            )
+        return
+    from rlsub.agents import get_method
+
+    get_method(method)
