@@ -268,9 +268,10 @@ def population_factory(num_actors: int, threads: int = 1,
     ``RayPopulationEvaluator``; other methods (gradient agents) keep the local evaluator."""
 
     def make(ctx: "TrialContext") -> PopulationEvaluator | None:
-        from rlsub.agents import get_method
+        from rlsub.agents import METHODS
 
-        if num_actors < 1 or get_method(ctx.config.method).family != "direct":
+        method = METHODS.get(ctx.config.method)
+        if num_actors < 1 or method is None or method.family != "direct":
             return None
         return RayPopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, ctx.device, ctx.config.to_dict(),
                                       num_actors, threads, worker_cls)
@@ -289,6 +290,17 @@ def ray_populations(num_actors: int, threads: int = 1, worker_cls: type = EvalWo
         yield
     finally:
         trial.EVALUATOR_FACTORY = previous
+
+
+def execute_on_ray(config: "TrialConfig", out_dir: str, data_dir: str | None = None,
+                   address: str | None = None, num_actors: int | None = None) -> dict[str, Any]:
+    """``rlsub run --backend ray``: run one trial in this process, its direct-search populations
+    split over ``num_actors`` Ray actors (default: one per cluster CPU). Returns the store row."""
+    from rlsub.runner import execute
+
+    with ray_session(address):
+        with ray_populations(num_actors or cluster_cpus()):
+            return execute(config, out_dir, data_dir)
 
 
 # -- trial level ---------------------------------------------------------------------------
@@ -357,6 +369,6 @@ def run_trials(
 
 
 __all__ = [
-    "EvalWorker", "RayPopulationEvaluator", "SliceEvaluator", "cluster_cpus", "population_factory",
+    "EvalWorker", "RayPopulationEvaluator", "SliceEvaluator", "cluster_cpus", "execute_on_ray", "population_factory",
     "ray_populations", "ray_session", "run_trials", "split_bounds",
 ]
