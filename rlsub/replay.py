@@ -24,6 +24,7 @@ class ReplayReport:
     returns: list[float]
     recorded: float | None
     same_seeds: bool
+    kind: str = "rl"
 
     @property
     def mean(self) -> float:
@@ -32,9 +33,14 @@ class ReplayReport:
     def __str__(self) -> str:
         lines = [
             f"{self.path}: {self.env}, D={self.D}, d={self.d} (compression {self.D / self.d:.1f}x)",
-            f"  replayed: {self.mean:.4g} (mean of {len(self.returns)} episodes"
-            + (", the trial's own evaluation seeds)" if self.same_seeds else ", fresh seeds)"),
         ]
+        if self.kind == "supervised":
+            lines.append(f"  replayed: test accuracy {self.mean:.4g}")
+        else:
+            lines.append(
+                f"  replayed: {self.mean:.4g} (mean of {len(self.returns)} episodes"
+                + (", the trial's own evaluation seeds)" if self.same_seeds else ", fresh seeds)")
+            )
         if self.recorded is not None:
             lines.append(f"  recorded: {self.recorded:.4g}")
         return "\n".join(lines)
@@ -50,10 +56,8 @@ def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
         raise SolutionError(f"solution file {sol.path}: bad trial config: {e}") from None
     recorded = sol.metrics.get("final_mean")
     if is_supervised(config.env):
-        from rlsub.supervised import evaluate_solution
-
-        acc = evaluate_solution(config, sol.theta_d, data_dir=data_dir)
-        return ReplayReport(str(sol.path), config.env, sol.D, sol.d, [acc], recorded, True)
+        acc = _supervised_accuracy(config, sol, data_dir)
+        return ReplayReport(str(sol.path), config.env, sol.D, sol.d, [acc], recorded, True, "supervised")
     ctx = TrialContext(config)
     try:
         if ctx.policy.D != sol.D or ctx.policy.d != sol.d:
@@ -69,3 +73,22 @@ def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
     finally:
         ctx.close()
     return ReplayReport(str(sol.path), config.env, sol.D, sol.d, returns, recorded, episodes is None)
+
+
+def _supervised_accuracy(config: TrialConfig, sol, data_dir: str | None) -> float:
+    """Test accuracy of a supervised solution, rebuilt from its spec and seed."""
+    import torch
+
+    from rlsub.datasets import load_dataset
+    from rlsub.subspace import Subspace
+    from rlsub.supervised import build_network, evaluate_subspace, resolve_task
+
+    task = resolve_task(config.env)
+    data = load_dataset(task.dataset, data_dir)
+    net = build_network(task, data.image_shape, config.seed, config.hidden)
+    sub = Subspace(net, config.dim, config.projection_name, config.seed)
+    if sub.D != sol.D or sub.d != sol.d:
+        raise SolutionError(f"solution file {sol.path}: rebuilt network has D={sub.D}, d={sub.d} "
+                            f"but the file says D={sol.D}, d={sol.d}")
+    _, _, x_test, y_test = data.tensors(torch.device("cpu"))
+    return evaluate_subspace(sub, x_test, y_test, torch.as_tensor(sol.theta_d))

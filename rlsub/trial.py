@@ -34,7 +34,7 @@ class TrialConfig:
     projection: str = "dense"
     seed: int = 0
     budget: int | None = None
-    """Training env steps (None: the task preset's default)."""
+    """Training env steps (None: the task preset's default); for supervised tasks, training examples."""
     episodes: int | None = None
     """Training episodes per population member and generation (None: preset default)."""
     eval_episodes: int = 20

@@ -136,3 +136,19 @@ def test_envs_lists_presets(capsys):
     assert main(["envs"]) == 0
     out = capsys.readouterr().out
     assert "CartPole-v1" in out and "InvertedPendulum-v5" in out
+
+
+def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
+    out = tmp_path / "sup"
+    assert main(["sweep", "--task", "digits-fc", "--dims", "16,full", "--seeds", "1", "--budget", "3000",
+                 "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "digits-fc | adam | dense | D=8970" in text and "measured: full-space run, 1 seeds" in text
+    from rlsub.store import Store
+
+    with Store(out, create=False) as s:
+        rows = {r.d: r for r in s.rows()}
+    assert rows[16].kind == "supervised" and 0.1 < rows[16].final_mean <= 1
+    assert main(["replay", str(out / rows[16].artifact)]) == 0
+    rep = capsys.readouterr().out
+    assert f"test accuracy {rows[16].final_mean:.4g}" in rep
