@@ -25,10 +25,12 @@ class Baseline:
     value: float
     source: str
     seeds: int = 0
+    seed_list: list[int] = field(default_factory=list)
 
     def describe(self) -> str:
         if self.source == "measured":
-            return f"R_base={self.value:.4g} (measured: full-space run, {self.seeds} seeds)"
+            listed = ",".join(str(s) for s in self.seed_list)
+            return f"R_base={self.value:.4g} (measured: full-space run, {self.seeds} seeds: {listed})"
         return f"R_base={self.value:.4g} ({self.source})"
 
 
@@ -113,17 +115,19 @@ def compute_dint(
     """Group trials by (env, method, projection) and compute d_int90 (and d_int100) with CIs."""
     rows = [r for r in rows if r.status == "done" and r.final_mean is not None]
     full: dict[tuple[str, str], list[float]] = defaultdict(list)
+    full_seeds: dict[tuple[str, str], list[int]] = defaultdict(list)
     groups: dict[tuple[str, str, str], dict[int, list[TrialRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r.is_full:
             full[(r.env, r.method)].append(r.final_mean)
+            full_seeds[(r.env, r.method)].append(r.seed)
         else:
             groups[(r.env, r.method, r.projection)][r.d].append(r)
     results = []
     for (env, method, proj), by_d in sorted(groups.items()):
         any_row = next(iter(by_d.values()))[0]
         info = task_info(env, any_row.config.get("env_def"))
-        base = _baseline(info, full.get((env, method)), baseline)
+        base = _baseline(info, full.get((env, method)), baseline, full_seeds.get((env, method), []))
         scale = base.value - info.return_low
         notes = []
         if scale <= 0:
@@ -151,11 +155,11 @@ def compute_dint(
     return results
 
 
-def _baseline(info, measured: list[float] | None, given: float | None) -> Baseline:
+def _baseline(info, measured: list[float] | None, given: float | None, seeds: list[int]) -> Baseline:
     if given is not None:
         return Baseline(float(given), "given with --baseline")
     if measured:
-        return Baseline(float(np.mean(measured)), "measured", len(measured))
+        return Baseline(float(np.mean(measured)), "measured", len(measured), sorted(seeds))
     if info.return_best is not None:
         return Baseline(float(info.return_best), "preset: documented best return")
     return Baseline(float("nan"), "none: run 'full' in --dims or pass --baseline")

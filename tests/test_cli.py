@@ -143,7 +143,7 @@ def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
     assert main(["sweep", "--task", "digits-fc", "--dims", "16,full", "--seeds", "1", "--budget", "3000",
                  "--workers", "1", "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "digits-fc | adam | dense | D=8970" in text and "measured: full-space run, 1 seeds" in text
+    assert "digits-fc | adam | dense | D=8970" in text and "measured: full-space run, 1 seeds: 0" in text
     from rlsub.store import Store
 
     with Store(out, create=False) as s:
