@@ -226,13 +226,16 @@ class RayPopulationEvaluator(PopulationEvaluator):
         self.worker_cls = worker_cls
         self._actors: list[Any] = []
 
-    def _ensure_actors(self) -> list[Any]:
+    def _ensure_actors(self, pop: int) -> list[Any]:
+        """Up to ``num_actors`` actors, never more than the largest population seen (each actor
+        builds the trial's network and envs, so idle ones would only cost start-up time)."""
         ray = _require_ray()
-        if not self._actors:
+        want = min(self.num_actors, pop)
+        if len(self._actors) < want:
             actor = ray.remote(self.worker_cls).options(
                 num_cpus=self.threads, max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=ACTOR_MAX_RESTARTS)
-            self._actors = [actor.remote(self.config, self.threads) for _ in range(self.num_actors)]
-        return self._actors
+            self._actors += [actor.remote(self.config, self.threads) for _ in range(want - len(self._actors))]
+        return self._actors[:want]
 
     def evaluate(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int) -> EvalResult:
         arr = thetas.detach().cpu().numpy() if torch.is_tensor(thetas) else np.asarray(thetas)
@@ -240,7 +243,7 @@ class RayPopulationEvaluator(PopulationEvaluator):
         if pop < 2:
             return super().evaluate(arr, episodes, seed)
         ray = _require_ray()
-        actors = self._ensure_actors()
+        actors = self._ensure_actors(pop)
         ref = ray.put(arr)
         calls = [actors[i].evaluate.remote(ref, lo, hi, episodes, seed)
                  for i, (lo, hi) in enumerate(split_bounds(pop, len(actors)))]
@@ -262,16 +265,21 @@ class RayPopulationEvaluator(PopulationEvaluator):
             self._actors = []
 
 
+def _is_direct(method: str) -> bool:
+    """Whether ``method`` is a direct search (ask/tell over θ_d): the methods whose populations split."""
+    from rlsub.agents import METHODS
+
+    m = METHODS.get(method)
+    return m is not None and m.family == "direct"
+
+
 def population_factory(num_actors: int, threads: int = 1,
                        worker_cls: type = EvalWorker) -> Callable[["TrialContext"], PopulationEvaluator | None]:
     """An evaluator factory for ``rlsub.trial.EVALUATOR_FACTORY``: direct-search trials get a
     ``RayPopulationEvaluator``; other methods (gradient agents) keep the local evaluator."""
 
     def make(ctx: "TrialContext") -> PopulationEvaluator | None:
-        from rlsub.agents import METHODS
-
-        method = METHODS.get(ctx.config.method)
-        if num_actors < 1 or method is None or method.family != "direct":
+        if num_actors < 1 or not _is_direct(ctx.config.method):
             return None
         return RayPopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, ctx.device, ctx.config.to_dict(),
                                       num_actors, threads, worker_cls)
@@ -342,9 +350,11 @@ def run_trials(
         eval_actors = cpus // len(todo) if cpus // len(todo) >= 2 else 0
     per_trial = max(1, eval_actors)
     in_flight = max(1, min(workers or cpus, cpus // per_trial if cpus >= per_trial else 1, len(todo)))
+    task = ray.remote(trial_fn)
     # A trial that splits its populations only waits on its actors: it holds no CPU itself, so the
-    # CPUs its actors need are never held by their own (or another waiting) trial.
-    task = ray.remote(trial_fn).options(num_cpus=0 if eval_actors else 1, max_retries=max_retries)
+    # CPUs its actors need are never held by their own (or another waiting) trial. Gradient methods
+    # keep their local evaluator and hold one CPU.
+    splits = {cfg.key(): bool(eval_actors) and _is_direct(cfg.method) for cfg in todo}
     log.info("ray: %d trials, %d in flight, %d population actors each, %d CPUs", len(todo), in_flight,
              eval_actors, cpus)
     queue = list(todo)
@@ -353,7 +363,10 @@ def run_trials(
         while queue or pending:
             while queue and len(pending) < in_flight:
                 cfg = queue.pop(0)
-                pending[task.remote(cfg, out_dir, data_dir, eval_actors, 1)] = cfg
+                split = splits[cfg.key()]
+                ref = task.options(num_cpus=0 if split else 1, max_retries=max_retries).remote(
+                    cfg, out_dir, data_dir, eval_actors if split else 0, 1)
+                pending[ref] = cfg
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 cfg = pending.pop(ref)

@@ -122,7 +122,7 @@ def test_actor_dying_mid_evaluation_is_retried(ray_cluster, tmp_path):
 
 
 def _spec() -> SweepSpec:
-    return SweepSpec(envs=["CartPole-v1"], methods=["cmaes"], dims=[2, 3], seeds=[0, 1], budget=1000,
+    return SweepSpec(envs=["CartPole-v1"], methods=["cmaes", "reinforce"], dims=[2, 3], seeds=[0, 1], budget=1000,
                      eval_episodes=2)
 
 
@@ -144,16 +144,17 @@ def _dint(out: Path) -> list[dict]:
 def local_sweep(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local")
     counts = run_sweep(_spec(), out, workers=1, progress=False)
-    assert counts["done"] == 4
+    assert counts["done"] == 8
     return out
 
 
 @pytest.mark.ray
 @pytest.mark.parametrize("eval_actors", [0, 2], ids=["trials", "trials+populations"])
 def test_sweep_matches_local(ray_cluster, local_sweep, tmp_path, eval_actors):
-    """Trials as Ray tasks (and populations split over 2 actors inside them) store the local numbers."""
+    """Trials as Ray tasks (and direct-search populations split over 2 actors inside them; gradient
+    trials keep their local evaluator) store the local numbers."""
     counts = run_sweep(_spec(), tmp_path, progress=False, backend="ray", ray_options={"eval_actors": eval_actors})
-    assert counts == {"total": 4, "skipped": 0, "done": 4, "failed": 0, "crashed": 0}
+    assert counts == {"total": 8, "skipped": 0, "done": 8, "failed": 0, "crashed": 0}
     assert _stored(tmp_path) == _stored(local_sweep)
     assert _dint(tmp_path) == _dint(local_sweep)
 
@@ -168,7 +169,7 @@ def test_worker_dying_mid_trial_is_retried(ray_cluster, local_sweep, tmp_path):
         from rlsub.ray_backend import _trial_task
 
         original = trial.TrialContext.evaluate
-        if cfg.dim == 3 and cfg.seed == 1 and not os.path.exists(marker):
+        if cfg.method == "cmaes" and cfg.dim == 3 and cfg.seed == 1 and not os.path.exists(marker):
             def evaluate(self, thetas, episodes, *stream):
                 if stream[:2] == ("train", 1):
                     Path(marker).touch()
@@ -186,8 +187,8 @@ def test_worker_dying_mid_trial_is_retried(ray_cluster, local_sweep, tmp_path):
                        on_result=lambda row: recorded.append(row["config"]["seed"]),
                        ray_options={"trial_fn": dies_once, "eval_actors": 0})
     assert os.path.exists(marker), "the worker never died: the test did not test a retry"
-    assert counts == {"total": 4, "skipped": 0, "done": 4, "failed": 0, "crashed": 0}
-    assert len(recorded) == 4  # each trial recorded once, the retried one included
+    assert counts == {"total": 8, "skipped": 0, "done": 8, "failed": 0, "crashed": 0}
+    assert len(recorded) == 8  # each trial recorded once, the retried one included
     assert _stored(tmp_path) == _stored(local_sweep)
 
 
