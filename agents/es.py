@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlsub.evaluate import PopulationEvaluator
+from rlsub.errors import ConfigError
 from rlsub.seeding import np_generator
 
 from .base import DirectSearch
@@ -231,10 +232,13 @@ def run(ctx) -> "object":
     cfg = make_config(ESConfig, ctx.params, "es")
     if not cfg.obs_norm:
         return run_direct_search(ctx, ES(ctx.policy.d, ctx.seed, cfg))
+    if ctx.spec.family == "cnn":
+        raise ConfigError("es: obs_norm is for low-dimensional state observations, not image frames "
+                          f"({ctx.task.name} uses a CNN policy)")
     norm = NormalizedEvaluator(ctx.evaluator)
     ctx.evaluator.close()
     # Route every evaluation of this trial (training, checks, final test) through the normaliser.
     # After training, stats stay frozen: the final test must not move them.
-    ctx._evaluator = norm
+    ctx.use_evaluator(norm)
     opt = _ObsNormES(ctx.policy.d, ctx.seed, cfg, norm)
     return run_direct_search(ctx, opt)

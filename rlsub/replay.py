@@ -65,6 +65,8 @@ def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
                 f"solution file {sol.path}: rebuilt network has D={ctx.policy.D}, d={ctx.policy.d} "
                 f"but the file says D={sol.D}, d={sol.d}"
             )
+        if sol.extra and sol.extra.get("obs_norm"):
+            _apply_obs_norm(ctx, sol)
         if episodes is None:
             returns = ctx.final_test(sol.theta_d)
         else:
@@ -92,3 +94,20 @@ def _supervised_accuracy(config: TrialConfig, sol, data_dir: str | None) -> floa
                             f"but the file says D={sol.D}, d={sol.d}")
     _, _, x_test, y_test = data.tensors(torch.device("cpu"))
     return evaluate_subspace(sub, x_test, y_test, torch.as_tensor(sol.theta_d))
+
+
+def _apply_obs_norm(ctx: TrialContext, sol) -> None:
+    """Standardise observations with the statistics frozen at the end of training (ES ``obs_norm``)."""
+    from rlsub.agents.es import NormalizedEvaluator
+
+    stats = sol.extra["obs_norm"]
+    shape = tuple(ctx.spec.obs_shape)
+    try:
+        mean = np.asarray(stats["mean"], dtype=np.float64).reshape(shape)
+        std = np.asarray(stats["std"], dtype=np.float64).reshape(shape)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SolutionError(f"solution file {sol.path}: malformed obs_norm statistics: {e}") from None
+    norm = NormalizedEvaluator(ctx.evaluator)
+    ctx.evaluator.close()
+    norm.frozen_mean, norm.frozen_std = mean, std
+    ctx.use_evaluator(norm)

@@ -54,6 +54,7 @@ def execute(config: TrialConfig, out_dir: str | Path, data_dir: str | None = Non
             "final_returns": result.final_returns,
             "env_steps": result.env_steps,
         },
+        extra={k: result.info[k] for k in ("obs_norm",) if result.info.get(k) is not None},
     )
     return {
         **row, "d": result.d, "is_full": config.is_full, "D": result.D, "status": "done",

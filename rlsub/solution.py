@@ -36,6 +36,8 @@ class Solution:
     theta_d: np.ndarray
     metrics: dict[str, Any]
     path: Path
+    extra: dict[str, Any] | None = None
+    """What the policy needs beyond θ_d at run time, e.g. frozen observation statistics."""
 
     @property
     def compression(self) -> float:
@@ -66,6 +68,7 @@ def save_solution(
     seed: int,
     theta_d: np.ndarray,
     metrics: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``path`` (.json) and its θ_d file (.npz beside it), each atomically; returns the JSON path."""
     path = Path(path).with_suffix(".json")
@@ -87,6 +90,7 @@ def save_solution(
         "theta_file": npz.name,
         "theta_sha256": hashlib.sha256(blob).hexdigest(),
         "metrics": metrics,
+        "extra": extra or {},
     }
     _atomic_write(path, json.dumps(doc, indent=2, sort_keys=True, default=float).encode())
     return path
@@ -125,4 +129,8 @@ def load_solution(path: str | os.PathLike) -> Solution:
         raise SolutionError(f"solution file {path}: cannot read θ_d from {npz.name}: {e}") from None
     if theta.shape != (d,) or not np.all(np.isfinite(theta)):
         raise SolutionError(f"solution file {path}: θ_d has shape {theta.shape} (expected ({d},)) or non-finite values")
-    return Solution(config, doc.get("policy"), D, d, projection, seed, theta, dict(doc.get("metrics", {})), path)
+    extra = doc.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise SolutionError(f"solution file {path}: 'extra' must be an object")
+    return Solution(config, doc.get("policy"), D, d, projection, seed, theta, dict(doc.get("metrics", {})), path,
+                    extra)

@@ -166,6 +166,10 @@ class TrialContext:
         assert self._evaluator is not None
         return self._evaluator
 
+    def use_evaluator(self, evaluator: PopulationEvaluator) -> None:
+        """Route every later evaluation of this trial (training, checks, final test) through ``evaluator``."""
+        self._evaluator = evaluator
+
     def evaluate(self, thetas: np.ndarray | torch.Tensor, episodes: int, *stream: object) -> EvalResult:
         """Evaluate candidates on episodes seeded from ``(trial seed, *stream)``."""
         return self.evaluator.evaluate(thetas, episodes, derive_seed(self.seed, *stream))

@@ -91,3 +91,21 @@ def test_es_obs_norm_records_stats():
 def test_es_solves_cartpole_at_small_d(dim):
     r = run_trial(TrialConfig("CartPole-v1", method="es", dim=dim, seed=0, budget=150_000, params=(("popsize", 20),)))
     assert r.final_mean >= 475
+
+
+def test_obs_norm_statistics_are_saved_and_replayed(tmp_path, capsys):
+    """A solution trained with obs_norm replays with the frozen statistics and reproduces its score."""
+    import json
+
+    from rlsub.cli import main
+
+    out = tmp_path / "o"
+    assert main(["run", "--env", "InvertedPendulum-v5", "--method", "es", "--dim", "4", "--budget", "3000",
+                 "--eval-episodes", "3", "--param", "obs_norm=true", "--param", "popsize=8", "--out", str(out)]) == 0
+    capsys.readouterr()
+    (sol,) = list((out / "solutions").glob("*.json"))
+    doc = json.loads(sol.read_text())
+    assert len(doc["extra"]["obs_norm"]["mean"]) == 4
+    assert main(["replay", str(sol)]) == 0
+    replayed = float(capsys.readouterr().out.split("replayed: ")[1].split()[0])
+    assert replayed == pytest.approx(doc["metrics"]["final_mean"], rel=1e-6)
