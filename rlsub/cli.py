@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=DINT_HELP,
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads in this process (default 1: rlsub's networks are small and "
+                    "extra threads mostly add contention; raise it for big CNNs or MNIST)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="train one trial and save its solution",
@@ -168,6 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.threads < 1:
+        print(f"rlsub: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args) or 0
     except RlsubError as e:
