@@ -1,0 +1,204 @@
+"""Population evaluation throughput: policy-environment steps per second on CartPole-v1.
+
+    python benchmarks/rollout.py [--threads 1] [--quick] [--json FILE]
+
+Compared in one run, with the preset MLP (4-64-64-2, tanh) in a d=100 dense subspace:
+
+* ``evaluator``: ``rlsub.evaluate.PopulationEvaluator`` (pop × episodes envs of the env's own
+  vectorised CartPole, one batched policy forward per step);
+* ``evaluator (vmap path)``: the same evaluator forced through ``Subspace.population_forward``
+  (vmap + functional_call), the path before the MLP fast path;
+* (a) ``per-member loop``: one Gymnasium CartPole env and the same torch policy, member by member,
+  episode by episode (how GymNE-style tools evaluate);
+* (b) ``EvoTorch GymNE`` evaluating the same policies (their full-space parameters θ_0 + Pθ_d,
+  same architecture and argmax head), if ``evotorch`` imports (skipped with a message otherwise);
+* (c) ``raw CartPoleVectorEnv``: the vector env alone at the same batch size, random actions.
+
+Steps are *counted* steps (each (member, episode) until its first termination/truncation); the
+batched evaluator also steps envs whose episode is over until the population's longest episode
+ends, so its *stepped* rate (batch × iterations / s) is what compares with the raw env rate.
+The main population is "trained": a few rounds of select-and-mutate random search on CartPole
+(most episodes last long, as in a working search); a random population (mean episode ~20 steps,
+a few long ones) is also reported, where most of the batched work is stepping finished envs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from unittest import mock
+
+import numpy as np
+import torch
+
+from common import Result, interleaved, machine_info, print_table, set_threads, skipped, write_json
+import rlsub.evaluate as evaluate_mod
+from rlsub.envs import resolve_env
+from rlsub.evaluate import PopulationEvaluator
+from rlsub.subspace import Subspace
+
+D_SUB = 100
+
+
+def trained_population(ev: PopulationEvaluator, pop: int, rounds: int, gen: torch.Generator) -> torch.Tensor:
+    """``pop`` θ_d from ``rounds`` of (evaluate 8·pop, keep the best pop, mutate): long episodes."""
+    cand = torch.randn(8 * pop, D_SUB, generator=gen) * 3
+    top = cand[:pop]
+    for r in range(rounds):
+        res = ev.evaluate(cand, 1, 1000 + r)
+        top = cand[np.argsort(-res.returns[:, 0], kind="stable")[:pop]]
+        cand = top.repeat(8, 1) + 0.5 * torch.randn(8 * pop, D_SUB, generator=gen)
+    return top
+
+
+def loop_rate(task, sub: Subspace, thetas: torch.Tensor, episodes: int, seed: int) -> tuple[float, int]:
+    """(a): steps/s of a per-member, per-episode loop over one env with the same torch policy."""
+    env = task.make()
+    steps = 0
+    t = time.perf_counter()
+    with torch.no_grad():
+        for m, th in enumerate(thetas):
+            params = sub.params(th)  # projected once per member, as the evaluator does
+            for e in range(episodes):
+                obs, _ = env.reset(seed=seed + m * episodes + e)
+                while True:
+                    out = sub.call(params, torch.as_tensor(obs, dtype=torch.float32))
+                    obs, _, term, trunc, _ = env.step(int(out.argmax()))
+                    steps += 1
+                    if term or trunc:
+                        break
+    dt = time.perf_counter() - t
+    env.close()
+    return steps / dt, steps
+
+
+def evotorch_rate(sub: Subspace, thetas: torch.Tensor, episodes: int, hidden: tuple[int, ...]) -> tuple[float, int] | str:
+    """(b): steps/s of EvoTorch's GymNE evaluating the same full-space policies (no Ray actors)."""
+    try:
+        import logging
+
+        from evotorch.neuroevolution import GymNE  # type: ignore[import-not-found]
+
+        logging.getLogger("evotorch").setLevel(logging.WARNING)
+    except Exception as e:  # ImportError, or a broken optional dependency
+        return f"evotorch not importable ({type(e).__name__}: {e}); pip install evotorch to compare"
+    layers = ["Linear(obs_length, %d) >> Tanh()" % hidden[0]]
+    layers += ["Linear(%d, %d) >> Tanh()" % (a, b) for a, b in zip(hidden[:-1], hidden[1:])]
+    layers += ["Linear(%d, act_length)" % hidden[-1]]
+    prob = GymNE(env="CartPole-v1", network=" >> ".join(layers), num_actors=0, num_episodes=episodes, observation_normalization=False)
+    with torch.no_grad():
+        flat = sub.flat(thetas)
+    if flat.shape[1] != prob.solution_length:
+        return f"EvoTorch network has {prob.solution_length} parameters, ours {flat.shape[1]}"
+    batch = prob.generate_batch(len(thetas))
+    batch.set_values(flat)
+    before = prob.interaction_count
+    t = time.perf_counter()
+    prob.evaluate(batch)
+    dt = time.perf_counter() - t
+    steps = prob.interaction_count - before
+    return steps / dt, steps
+
+
+def raw_rate(task, n: int, iters: int) -> float:
+    """(c): env steps/s of the vector env alone at batch n, random actions drawn beforehand."""
+    env = task.make_vec(n)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 2, (iters, n))
+    t = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    dt = time.perf_counter() - t
+    env.close()
+    return n * iters / dt
+
+
+def run(args) -> list[Result]:
+    results: list[Result] = []
+    task = resolve_env("CartPole-v1")
+    spec = task.policy_spec()
+    sub = Subspace(spec.build(0), d=D_SUB, projection="dense", seed=0)
+    ev = PopulationEvaluator(task, sub, spec)
+    ev_vmap = PopulationEvaluator(task, sub, spec)
+    gen = torch.Generator().manual_seed(0)
+    pop = 8 if args.quick else args.pop
+    episodes = args.episodes
+    n = pop * episodes
+    print("[rollout] selecting a trained population ...", flush=True)
+    pops = {
+        "trained": trained_population(ev, pop, 1 if args.quick else 3, gen),
+        "random": torch.randn(pop, D_SUB, generator=gen) * 3,
+    }
+    loop_members = 2 if args.quick else args.loop_members
+    for name, thetas in pops.items():
+        case = f"{name} pop={pop}x{episodes} eps"
+        seeds = iter(range(10_000, 20_000))
+        last: dict[str, object] = {}
+
+        def run_ev(e: PopulationEvaluator, key: str) -> None:
+            last[key] = e.evaluate(thetas, episodes, next(seeds))
+
+        def run_vmap() -> None:
+            with mock.patch.object(evaluate_mod, "_mlp_plan", lambda *a: None):
+                run_ev(ev_vmap, "vmap")
+
+        t = interleaved({"fast": lambda: run_ev(ev, "fast"), "vmap": run_vmap}, args.rounds)
+        res_fast, res_vmap = last["fast"], last["vmap"]
+        counted = res_fast.steps / t["fast"]
+        counted_vmap = res_vmap.steps / t["vmap"]
+        iters = int(res_fast.returns.max())  # CartPole pays 1 per step: the longest episode
+        stepped = n * iters / t["fast"]
+        mean_len = float(res_fast.returns.mean())
+        print(f"  {case}: mean episode {mean_len:.0f} steps, longest {iters}; evaluator {counted:,.0f} counted steps/s", flush=True)
+        results.append(Result("rollout", case, "evaluator vs vmap path", "steps/s", counted, "vmap path", counted_vmap, True, note=f"mean ep {mean_len:.0f}"))
+        # (a) per-member loop on the first loop_members members
+        rate_a, steps_a = loop_rate(task, sub, thetas[:loop_members], episodes, 10_000)
+        results.append(
+            Result("rollout", case, "evaluator vs (a) per-member loop", "steps/s", counted, "(a) loop", rate_a, True,
+                   target=50.0 if name == "trained" else None, extra={"loop_steps": steps_a})
+        )
+        # (b) EvoTorch GymNE
+        b = evotorch_rate(sub, thetas[:loop_members], episodes, spec.hidden)
+        if isinstance(b, str):
+            results.append(skipped("rollout", case + " (b)", b))
+        else:
+            results.append(
+                Result("rollout", case, "evaluator vs (b) EvoTorch GymNE", "steps/s", counted, "(b) EvoTorch", b[0], True,
+                       target=1.0 if name == "trained" else None, extra={"evotorch_steps": b[1]})
+            )
+        # (c) raw vector env at the same batch size: compare the *stepped* rate
+        rate_c = raw_rate(task, n, 100 if args.quick else 500)
+        results.append(
+            Result("rollout", case, "evaluator stepped vs (c) raw vector env", "steps/s", stepped, "(c) raw env", rate_c, True,
+                   target=0.3 if name == "trained" else None, note="ratio = fraction of the raw env rate")
+        )
+    ev.close()
+    ev_vmap.close()
+    return results
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: stable on a shared box)")
+    p.add_argument("--quick", action="store_true", help="tiny population (smoke test)")
+    p.add_argument("--pop", type=int, default=64)
+    p.add_argument("--episodes", type=int, default=2, help="episodes per member (CartPole preset: 2)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of evaluator timings")
+    p.add_argument("--loop-members", type=int, default=4, help="members run by the single-env baselines")
+    p.add_argument("--json", help="write the results here")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    results = run(args)
+    print_table(results)
+    if args.json:
+        write_json(args.json, results, machine_info(threads))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Run every performance benchmark (projections, rollout) and print all ratios with their baselines.
+
+    python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
+
+A few minutes on 2 cores (``--quick``: seconds, tiny sizes). GPU parts print 'skipped: no CUDA
+device' without one. ``--json`` writes every result (value, baseline, ratio, target) and the
+machine's description (threads, load average) to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import projections
+import rollout
+from common import Result, machine_info, print_table, set_threads, write_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", help="write all results here")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: stable on a shared box)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the butterfly FWHT")
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    t0 = time.perf_counter()
+    proj_args = argparse.Namespace(quick=args.quick, rounds=1 if args.quick else 5, heavy_rounds=1, compile=args.compile)
+    roll_args = argparse.Namespace(quick=args.quick, pop=64, episodes=2, rounds=1 if args.quick else 3, loop_members=4)
+    results: list[Result] = projections.run(proj_args) + rollout.run(roll_args)
+    print(f"\n# all benchmarks: torch threads = {threads}, {time.perf_counter() - t0:.0f} s\n")
+    print_table(results)
+    if args.json:
+        write_json(args.json, results, machine_info(threads))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
