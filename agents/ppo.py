@@ -10,9 +10,10 @@ The value network is a second MLP with the policy's architecture and either
 
 Defaults follow the RL-zoo CartPole-v1 PPO hyper-parameters (8 envs × 32 steps, 20 epochs,
 γ = 0.98, λ = 0.8, lr 1e-3 annealed, no entropy bonus); they solve CartPole-v1 and
-InvertedPendulum-v5 in full space. In a small subspace, ``SUBSPACE`` (CleanRL-style rollouts:
-4 envs × 128 steps, 4 epochs, γ = 0.99, λ = 0.95, entropy 0.01, lr 1e-2) works better: each θ_d
-coordinate moves a unit-norm direction in parameter space, so the step size must be larger.
+InvertedPendulum-v5 in full space. Subspace trials (``dim`` set) start from ``SUBSPACE`` instead
+(CleanRL-style rollouts: 4 envs × 128 steps, 4 epochs, γ = 0.99, λ = 0.95, entropy 0.01,
+lr 1e-2; ``--param`` values still override): each θ_d coordinate moves a unit-norm direction in
+parameter space, so the step size must be larger.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .common import (
     clip_grad,
     final_obs,
     make_config,
+    trial_config,
     make_train_envs,
     obs_tensor,
     value_network,
@@ -235,4 +237,4 @@ def train(cfg: PPOConfig, ctx):
 
 def run(ctx):
     """``--method ppo``: build the config from ``ctx.params`` and train."""
-    return train(make_config(PPOConfig, ctx.params, "ppo"), ctx)
+    return train(trial_config(PPOConfig, ctx, "ppo", SUBSPACE), ctx)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.agents.dqn import PONG, DQNConfig, ReplayBuffer, td_loss
+from rlsub.agents.common import trial_config
+from rlsub.agents.dqn import PONG, SUBSPACE, DQNConfig, ReplayBuffer, td_loss
 from rlsub.errors import ConfigError
 from rlsub.subspace import Subspace
 from rlsub.trial import TrialConfig, TrialContext, run_trial
@@ -55,8 +56,25 @@ def test_td_target_by_hand(double):
     assert td_loss(sub, theta, sub.params(target), b, cfg, "cpu").item() == pytest.approx(0.25)
 
 
+def test_reward_scale_scales_the_td_target():
+    sub = _linear_q()
+    b = {"obs": np.array([[1.0]], np.float32), "actions": np.array([0]), "rewards": np.array([0.5], np.float32),
+         "next_obs": np.array([[1.0]], np.float32), "dones": np.array([1.0], np.float32)}
+    cfg = DQNConfig(huber=False, reward_scale=0.1)
+    assert td_loss(sub, sub.theta_d, sub.params(), b, cfg, "cpu").item() == pytest.approx((1.0 - 0.05) ** 2)
+
+
+def test_subspace_trials_get_subspace_defaults():
+    full = trial_config(DQNConfig, TrialContext(_cfg(1000)), "dqn", SUBSPACE)
+    sub = trial_config(DQNConfig, TrialContext(_cfg(1000, dim=8)), "dqn", SUBSPACE)
+    own = trial_config(DQNConfig, TrialContext(_cfg(1000, dim=8, lr=1e-3)), "dqn", SUBSPACE)
+    assert full == DQNConfig()
+    assert sub.lr == SUBSPACE["lr"] and sub.reward_scale == SUBSPACE["reward_scale"]
+    assert own.lr == 1e-3 and own.reward_scale == SUBSPACE["reward_scale"]  # --param wins
+
+
 @pytest.mark.parametrize("kw, msg", [
-    ({"lr": -1e-3}, "lr"), ({"buffer_size": 0}, "buffer_size"), ({"batch_size": 10, "buffer_size": 5}, "batch_size"),
+    ({"reward_scale": 0.0}, "reward_scale"), ({"lr": -1e-3}, "lr"), ({"buffer_size": 0}, "buffer_size"), ({"batch_size": 10, "buffer_size": 5}, "batch_size"),
     ({"tau": 0.0}, "tau"), ({"eps_end": 1.5}, "eps_end"), ({"num_envs": 0}, "num_envs"),
 ])
 def test_bad_hyper_parameters(kw, msg):
@@ -89,3 +107,10 @@ def test_dqn_is_deterministic(double):
     a, b = run_trial(_cfg(600, **kw)), run_trial(_cfg(600, **kw))
     np.testing.assert_array_equal(a.theta_d, b.theta_d)
     assert a.curve == b.curve and a.final_returns == b.final_returns
+
+
+@pytest.mark.slow
+def test_dqn_solves_cartpole_at_d32():
+    """The subspace defaults (lr 3e-2, reward_scale 0.01) solve CartPole-v1 at d = 32 (seed 0: ~25k steps)."""
+    r = run_trial(TrialConfig("CartPole-v1", method="dqn", dim=32, seed=0, budget=100_000, eval_episodes=20))
+    assert r.final_mean >= 475
