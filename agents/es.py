@@ -190,11 +190,9 @@ class NormalizedEvaluator(PopulationEvaluator):
         self.seen: list[np.ndarray] = []
 
     def _vec(self, num_envs: int):
-        if self._env is None or self._num_envs != num_envs:
-            self.close()
-            self._env = _NormalizedVec(self.task.make_vec(num_envs), self)
-            self._num_envs = num_envs
-        return self._env
+        if num_envs not in self._envs:
+            self._envs[num_envs] = _NormalizedVec(self.task.make_vec(num_envs), self)
+        return self._envs[num_envs]
 
     def refresh(self) -> None:
         """Fold the observations seen since the last refresh into the stats and freeze them."""

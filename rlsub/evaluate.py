@@ -78,20 +78,18 @@ class PopulationEvaluator:
         self.subspace = subspace
         self.spec = spec
         self.device = torch.device(device)
-        self._env = None
-        self._num_envs = 0
+        self._envs: dict[int, object] = {}
 
     def _vec(self, num_envs: int):
-        if self._env is None or self._num_envs != num_envs:
-            self.close()
-            self._env = self.task.make_vec(num_envs)
-            self._num_envs = num_envs
-        return self._env
+        """A vector env of ``num_envs`` copies, kept for reuse (MuJoCo/Atari envs are slow to build)."""
+        if num_envs not in self._envs:
+            self._envs[num_envs] = self.task.make_vec(num_envs)
+        return self._envs[num_envs]
 
     def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
-            self._env = None
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
 
     def _policy(self, params: dict[str, torch.Tensor], pop: int, episodes: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function ``x [pop, episodes, *obs] -> out [pop, episodes, out_dim]`` for these params."""
@@ -120,27 +118,65 @@ class PopulationEvaluator:
         return forward
 
     @torch.no_grad()
-    def evaluate(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int) -> EvalResult:
-        """Run ``episodes`` episodes for each row of ``thetas`` (``[pop, d]``), seeded by ``seed``."""
+    def evaluate(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int,
+                 members: tuple[int, int] | None = None) -> EvalResult:
+        """Run ``episodes`` episodes for each row of ``thetas`` (``[pop, d]``), seeded by ``seed``.
+
+        Member m's episode e runs in env copy ``m * episodes + e`` of one vector env reset with
+        ``seed``. ``members=(lo, hi)`` evaluates only rows lo:hi, with exactly the returns a full
+        evaluation gives them (used to split a population across workers): vector envs that seed
+        copy i with ``seed + i`` are built at the slice's size and reset with ``seed + lo*episodes``;
+        others (one RNG for all copies, e.g. CartPole's) are built at full size, and the copies of
+        other members get a filler action and are ignored.
+        """
         thetas = torch.as_tensor(np.asarray(thetas) if not torch.is_tensor(thetas) else thetas)
         thetas = thetas.to(self.device, torch.float32).reshape(-1, self.subspace.d)
         pop = thetas.shape[0]
-        n = pop * episodes
-        env = self._vec(n)
+        lo, hi = members if members is not None else (0, pop)
+        if not 0 <= lo < hi <= pop:
+            raise ValueError(f"bad member slice {lo}:{hi} of a population of {pop}")
+        # θ_0 + Pθ_d for the whole population (same shapes as an unsplit call: bit-identical params).
         params = self.subspace.population_params(thetas)
-        policy = self._policy(params, pop, episodes)
-        obs, _ = env.reset(seed=int(seed) % 2**31)
-        returns = np.zeros(n, dtype=np.float64)
-        done = np.zeros(n, dtype=bool)
+        k, first = hi - lo, lo * episodes
+        m = k * episodes
+        if k != pop:
+            params = {name: v[lo:hi] for name, v in params.items()}
+        policy = self._policy(params, k, episodes)
+        seed = int(seed) % 2**31
+        mine: slice | None = None
+        if k == pop:
+            env = self._vec(m)
+            obs, _ = env.reset(seed=seed)
+        elif _seeds_each_copy(self._vec(m)):
+            env = self._vec(m)
+            obs, _ = env.reset(seed=seed + first)
+        else:
+            env = self._vec(pop * episodes)
+            obs, _ = env.reset(seed=seed)
+            mine = slice(first, first + m)
+        returns = np.zeros(m, dtype=np.float64)
+        done = np.zeros(m, dtype=bool)
         n_done = 0
         steps = 0
         obs_shape = self.spec.obs_shape
+        # Pixels travel as uint8 (4x less traffic to a GPU); the CNN scales them itself.
+        as_float = self.spec.family != "cnn"
         for _ in range(self.task.max_episode_steps + 1):
-            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(pop, episodes, *obs_shape)
-            out = policy(x)
-            action = self.spec.action.to_env(out.reshape(n, -1))
+            x = torch.as_tensor(obs if mine is None else obs[mine], device=self.device)
+            if as_float:
+                x = x.to(torch.float32)
+            out = policy(x.reshape(k, episodes, *obs_shape))
+            action = self.spec.action.to_env(out.reshape(m, -1))
+            if mine is not None:
+                full = np.empty((pop * episodes, *action.shape[1:]), dtype=action.dtype)
+                full[:] = action[0]
+                full[mine] = action
+                action = full
             obs, reward, terminated, truncated, _ = env.step(action)
             reward = np.asarray(reward, dtype=np.float64)
+            terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+            if mine is not None:
+                reward, terminated, truncated = reward[mine], terminated[mine], truncated[mine]
             if not np.isfinite(reward).all():  # only rewards of still-counted envs matter
                 bad = ~np.isfinite(reward) & ~done
                 if bad.any():
@@ -148,10 +184,24 @@ class PopulationEvaluator:
                         f"environment {self.task.name} returned a non-finite reward ({reward[bad][0]})"
                     )
             np.add(returns, reward, out=returns, where=~done)
-            steps += n - n_done
-            done |= np.asarray(terminated)
-            done |= np.asarray(truncated)
+            steps += m - n_done
+            done |= terminated
+            done |= truncated
             n_done = int(np.count_nonzero(done))
-            if n_done == n:
+            if n_done == m:
                 break
-        return EvalResult(returns.reshape(pop, episodes), steps)
+        return EvalResult(returns.reshape(k, episodes), steps)
+
+
+def _seeds_each_copy(env) -> bool:
+    """Whether ``env.reset(seed=s)`` seeds copy i with ``s + i`` (so a member slice can run alone)."""
+    import gymnasium as gym
+
+    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)
+    try:
+        from ale_py.vector_env import AtariVectorEnv
+
+        kinds += (AtariVectorEnv,)
+    except ImportError:  # pragma: no cover - ale-py is a dependency
+        pass
+    return isinstance(env, kinds)

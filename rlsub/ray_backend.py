@@ -92,91 +92,19 @@ def cluster_cpus() -> int:
 # -- population level ---------------------------------------------------------------------
 
 
-def _seeds_each_copy(env: Any) -> bool:
-    """Whether ``env.reset(seed=s)`` seeds copy i with ``s + i`` (so a slice can be reset alone)."""
-    import gymnasium as gym
-
-    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)
-    try:
-        from ale_py.vector_env import AtariVectorEnv
-
-        kinds += (AtariVectorEnv,)
-    except ImportError:  # pragma: no cover - ale-py is a dependency
-        pass
-    return isinstance(env, kinds)
-
-
 class SliceEvaluator:
-    """Evaluates members ``lo:hi`` of a population exactly as ``PopulationEvaluator`` would.
-
-    Wraps a ``PopulationEvaluator`` (its task, subspace, spec and device) and keeps its own vector
-    envs, one per size.
-    """
+    """Evaluates members ``lo:hi`` of a population exactly as ``PopulationEvaluator`` would
+    (``PopulationEvaluator.evaluate(..., members=(lo, hi))``)."""
 
     def __init__(self, base: PopulationEvaluator) -> None:
         self.base = base
-        self._envs: dict[int, Any] = {}
-        self._per_copy: bool | None = None
-
-    def _vec(self, num_envs: int) -> Any:
-        if num_envs not in self._envs:
-            self._envs[num_envs] = self.base.task.make_vec(num_envs)
-        return self._envs[num_envs]
 
     def close(self) -> None:
-        for env in self._envs.values():
-            env.close()
-        self._envs.clear()
+        self.base.close()
 
-    @torch.no_grad()
     def evaluate(self, thetas: np.ndarray | torch.Tensor, lo: int, hi: int, episodes: int, seed: int) -> EvalResult:
         """Returns ``[hi - lo, episodes]`` of members ``lo:hi`` of ``thetas`` (the whole population)."""
-        sub, spec, device = self.base.subspace, self.base.spec, self.base.device
-        # Same conversions as PopulationEvaluator.evaluate, on the whole population.
-        thetas = torch.as_tensor(np.asarray(thetas) if not torch.is_tensor(thetas) else thetas)
-        thetas = thetas.to(device, torch.float32).reshape(-1, sub.d)
-        pop = thetas.shape[0]
-        if not 0 <= lo < hi <= pop:
-            raise ValueError(f"bad slice {lo}:{hi} of a population of {pop}")
-        params = {k: v[lo:hi] for k, v in sub.population_params(thetas).items()}
-        k = hi - lo
-        m = k * episodes
-        first = lo * episodes
-        seed = int(seed) % 2**31
-        if self._per_copy is None:
-            self._per_copy = _seeds_each_copy(self._vec(m))
-        if self._per_copy:
-            env, start, n = self._vec(m), 0, m
-            obs, _ = env.reset(seed=seed + first)
-        else:
-            env, start, n = self._vec(pop * episodes), first, pop * episodes
-            obs, _ = env.reset(seed=seed)
-        mine = slice(start, start + m)
-        returns = np.zeros(m, dtype=np.float64)
-        done = np.zeros(m, dtype=bool)
-        steps = 0
-        for _ in range(self.base.task.max_episode_steps + 1):
-            x = torch.as_tensor(obs[mine], dtype=torch.float32, device=device).reshape(k, episodes, *spec.obs_shape)
-            out = sub.population_forward(params, x)
-            action = spec.action.to_env(out.reshape(m, -1))
-            if n != m:
-                # Filler for the copies of other slices: any valid action (their returns are not used).
-                full = np.empty((n, *np.shape(action)[1:]), dtype=np.asarray(action).dtype)
-                full[:] = action[0]
-                full[mine] = action
-                action = full
-            obs, reward, terminated, truncated, _ = env.step(action)
-            active = ~done
-            r = np.asarray(reward, dtype=np.float64)[mine][active]
-            if not np.all(np.isfinite(r)):
-                raise NonFiniteReturn(
-                    f"environment {self.base.task.name} returned a non-finite reward ({r[~np.isfinite(r)][0]})")
-            returns[active] += r
-            steps += int(active.sum())
-            done |= np.asarray(terminated)[mine] | np.asarray(truncated)[mine]
-            if done.all():
-                break
-        return EvalResult(returns.reshape(k, episodes), steps)
+        return self.base.evaluate(thetas, episodes, seed, members=(lo, hi))
 
 
 class EvalWorker:

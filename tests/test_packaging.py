@@ -9,10 +9,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_contains_only_rlsub(tmp_path):
+    import shutil
+
+    had_build = (ROOT / "build").exists()
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
         check=True, capture_output=True,
     )
+    if not had_build:  # setuptools builds in the source tree; leave it as we found it
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("rlsub-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
