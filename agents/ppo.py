@@ -3,8 +3,13 @@
 The policy network runs at θ_0 + P θ_d (``ctx.policy``); gradients flow through P into θ_d only.
 The value network is a second MLP with the policy's architecture and either
 
-* ``value_subspace="own"`` (default): its own random subspace (seed derived from "value") and
-  its own d coordinates, or
+* ``value_subspace="own"`` (default): its own d coordinates θ_v. In a subspace the value net has
+  as many outputs as the policy (only the first is the value), so both networks have the same D
+  and θ_v goes through the *policy's* P: θ_value = θ_0,value + P θ_v, with its own θ_0 (seed
+  derived from "value"). P is independent of both θ_0, so this is still a random d-dimensional
+  subspace of the value net, and one projection of the stacked [θ_d; θ_v] per minibatch serves
+  both networks (half the projection work of two separate Ps). In full space it is a plain
+  one-output network; or
 * ``value_subspace="shared"``: the *same* θ_d as the policy through the value net's own projection,
   so the whole agent trains only d numbers (needs a subspace: not available with dim=None).
 
@@ -116,23 +121,45 @@ def ppo_loss(cfg: PPOConfig, policy: Subspace, vsub: Subspace, v_theta: torch.Te
 
     Returns (loss, policy loss, value loss, ratio, log ratio); θ_d enters through P once per call.
     """
-    out = policy.call(policy.params(), obs)
+    pp, vp = actor_critic_params(policy, vsub, v_theta)
+    out = policy.call(pp, obs)
     logp, ent = head.log_prob_entropy(out, raw)
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()
     if cfg.norm_adv and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
-    v = vsub.call(vsub.params(v_theta), obs).squeeze(-1)
+    v = vsub.call(vp, obs)[..., 0]
     v_loss = 0.5 * ((v - ret) ** 2).mean()
     loss = pg - cfg.ent_coef * ent.mean() + cfg.vf_coef * v_loss
     return loss, pg, v_loss, ratio, log_ratio
 
 
-def _value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
-    net = value_network(ctx)
+def fused(policy: Subspace, vsub: Subspace, v_theta: torch.Tensor) -> bool:
+    """True when the value net's own coordinates go through the policy's P (one stacked product)."""
+    return vsub.projection is policy.projection and v_theta is not policy.theta_d
+
+
+def actor_critic_params(policy: Subspace, vsub: Subspace, v_theta: torch.Tensor):
+    """Named parameters of the policy (at its θ_d) and of the value net (at ``v_theta``).
+
+    With a fused value subspace, [θ_d; θ_v] is projected in one batched product.
+    """
+    if not fused(policy, vsub, v_theta):
+        return policy.params(), vsub.params(v_theta)
+    flat = policy.projection(torch.stack([policy.theta_d, v_theta]))
+    return policy.unflatten(policy.theta_0 + flat[0]), vsub.unflatten(vsub.theta_0 + flat[1])
+
+
+def make_value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
     if cfg.value_subspace == "own":
-        return ctx.subspace(net, name="value")
+        if ctx.config.dim is None:
+            return ctx.subspace(value_network(ctx), name="value")
+        vsub = ctx.subspace(value_network(ctx, out_dim=ctx.spec.action.out_dim), name="value")
+        if vsub.D == policy.D:  # same shapes: share the policy's P (see the module docstring)
+            vsub.projection = policy.projection
+        return vsub
+    net = value_network(ctx)
     check(ctx.config.dim is not None, "ppo",
           "value_subspace='shared' needs a subspace dimension (dim); the full-space baseline uses 'own'")
     from rlsub.seeding import derive_seed
@@ -144,7 +171,7 @@ def train(cfg: PPOConfig, ctx):
     """Train θ_d with PPO for ``ctx.budget`` env steps; returns the trial's TrialResult."""
     dev = ctx.device
     policy = ctx.policy
-    vsub = _value_subspace(ctx, cfg, policy)
+    vsub = make_value_subspace(ctx, cfg, policy)
     shared = cfg.value_subspace == "shared"
     v_theta = policy.theta_d if shared else vsub.theta_d
     head = Head.create(ctx.spec.action, cfg.init_log_std, cfg.learn_std, dev)
@@ -172,13 +199,13 @@ def train(cfg: PPOConfig, ctx):
             b_rew = np.zeros((T, N))
             b_done = np.zeros((T, N), dtype=bool)
             with torch.no_grad():
-                pp, vp = policy.params(), vsub.params(v_theta)
+                pp, vp = actor_critic_params(policy, vsub, v_theta)
                 for t in range(T):
                     x = obs_tensor(obs, dev)
                     out = policy.call(pp, x)
                     raw = head.sample(out, gen)
                     b_logp[t] = head.log_prob_entropy(out, raw)[0]
-                    b_val[t] = vsub.call(vp, x).squeeze(-1).cpu().numpy()
+                    b_val[t] = vsub.call(vp, x)[..., 0].cpu().numpy()
                     b_obs[t] = x
                     b_raw.append(raw)
                     obs, rew, term, trunc, info = env.step(head.to_env(raw))
@@ -189,9 +216,9 @@ def train(cfg: PPOConfig, ctx):
                     cut = trunc & ~term
                     if cut.any():  # time limit: bootstrap from the true last observation
                         last = obs_tensor(final_obs(obs, info, done)[cut], dev)
-                        rew[cut] += cfg.gamma * vsub.call(vp, last).squeeze(-1).cpu().numpy()
+                        rew[cut] += cfg.gamma * vsub.call(vp, last)[..., 0].cpu().numpy()
                     b_rew[t], b_done[t] = rew, done
-                next_v = vsub.call(vp, obs_tensor(obs, dev)).squeeze(-1).cpu().numpy()
+                next_v = vsub.call(vp, obs_tensor(obs, dev))[..., 0].cpu().numpy()
             steps += batch
             adv, ret = gae(b_rew, b_val, b_done, next_v, cfg.gamma, cfg.gae_lambda)
 
@@ -228,7 +255,7 @@ def train(cfg: PPOConfig, ctx):
 
     theta = progress.finalize(policy.theta_d)
     info = {"updates": updates, "train_steps": steps, **progress.info(), **stats,
-            "value_subspace": cfg.value_subspace,
+            "value_subspace": cfg.value_subspace, "value_fused": fused(policy, vsub, v_theta),
             "value_d": policy.d if shared else vsub.d}
     if head.log_std is not None:
         info["log_std"] = head.log_std.detach().cpu().tolist()

@@ -1,5 +1,8 @@
 """Update-step time of DQN and PPO in a subspace vs. the same agent in full space (CartPole's network).
 
+``ppo`` is the trainer's step (policy and value coordinates through one stacked projection);
+``ppo-2P`` the same step with the value net in a separate subspace (its own P, two projections).
+
 Every variant (full space, dense d, Fastfood d) is timed side by side in one run: rounds are
 interleaved so that load on the machine affects all variants alike; the median per step is reported.
 
@@ -17,7 +20,7 @@ import torch
 
 from rlsub.agents.common import Head, value_network
 from rlsub.agents.dqn import DQNConfig, ReplayBuffer, td_loss
-from rlsub.agents.ppo import PPOConfig, ppo_loss
+from rlsub.agents.ppo import PPOConfig, make_value_subspace, ppo_loss
 from rlsub.seeding import np_generator, torch_generator
 from rlsub.trial import TrialConfig, TrialContext
 
@@ -46,11 +49,18 @@ def dqn_stepper(ctx: TrialContext):
     return step
 
 
-def ppo_stepper(ctx: TrialContext):
-    """One PPO minibatch step (256 samples: policy + own-subspace value net, backward, clip, Adam)."""
+def ppo_stepper(ctx: TrialContext, fuse: bool = True):
+    """One PPO minibatch step (256 samples: policy + own-subspace value net, backward, clip, Adam).
+
+    ``fuse``: the trainer's value subspace (θ_v through the policy's P, one stacked projection);
+    False: the value net in a separate subspace with its own P (two projections per step).
+    """
     cfg = PPOConfig()
     policy = ctx.policy
-    vsub = ctx.subspace(value_network(ctx), name="value")
+    if fuse:
+        vsub = make_value_subspace(ctx, cfg, policy)
+    else:
+        vsub = ctx.subspace(value_network(ctx), name="value")
     head = Head.create(ctx.spec.action, 0.0, True, ctx.device)
     params = [policy.theta_d, vsub.theta_d]
     opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
@@ -83,11 +93,11 @@ def main() -> None:
 
     variants = [("full", None, "dense"), (f"dense d={args.dim}", args.dim, "dense"),
                 (f"fastfood d={args.dim}", args.dim, "fastfood")]
-    agents = {"dqn": dqn_stepper, "ppo": ppo_stepper}
+    agents = {"dqn": dqn_stepper, "ppo": ppo_stepper, "ppo-2P": lambda ctx: ppo_stepper(ctx, fuse=False)}
     steppers, times, D = {}, {}, None
     for agent, make in agents.items():
         for label, dim, proj in variants:
-            ctx = TrialContext(TrialConfig(args.env, method=agent, dim=dim, projection=proj, seed=0))
+            ctx = TrialContext(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0))
             D = ctx.policy.D
             step = make(ctx)
             for _ in range(3):  # warm-up (allocations, lazy init)

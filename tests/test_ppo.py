@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from rlsub.agents.ppo import PPOConfig, gae
+import torch
+
+from rlsub.agents.ppo import PPOConfig, actor_critic_params, gae, make_value_subspace
 from rlsub.errors import ConfigError
 from rlsub.trial import TrialConfig, TrialContext, run_trial
 
@@ -60,9 +62,37 @@ def test_ppo_is_deterministic():
     assert a.curve == b.curve and a.final_returns == b.final_returns and a.info == b.info
 
 
+@pytest.mark.parametrize("projection", ["dense", "fastfood"])
+def test_value_coordinates_share_the_policy_projection(projection):
+    ctx = TrialContext(TrialConfig("CartPole-v1", method="ppo", dim=8, projection=projection, seed=0))
+    policy = ctx.policy
+    vsub = make_value_subspace(ctx, PPOConfig(), policy)
+    assert vsub.projection is policy.projection and vsub.D == policy.D
+    assert not torch.equal(vsub.theta_0, policy.theta_0)  # own θ_0
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        policy.theta_d.copy_(torch.randn(8, generator=g))
+        vsub.theta_d.copy_(torch.randn(8, generator=g))
+    pp, vp = actor_critic_params(policy, vsub, vsub.theta_d)
+    for k, v in policy.params().items():
+        torch.testing.assert_close(pp[k], v)
+    for k, v in vsub.params().items():
+        torch.testing.assert_close(vp[k], v)
+    loss = sum(t.sum() for t in pp.values()) + 2 * sum(t.sum() for t in vp.values())
+    loss.backward()  # gradients reach both coordinate vectors through the stacked product
+    assert policy.theta_d.grad is not None and vsub.theta_d.grad is not None
+    assert not torch.allclose(policy.theta_d.grad, vsub.theta_d.grad)
+    ctx.close()
+    full = TrialContext(TrialConfig("CartPole-v1", method="ppo", seed=0))
+    assert make_value_subspace(full, PPOConfig(), full.policy).projection is not full.policy.projection
+    full.close()
+
+
 def test_shared_value_subspace_trains_d_numbers_only():
     r = run_trial(_cfg(512, dim=16, epochs=2, value_subspace="shared"))
     assert r.info["value_subspace"] == "shared" and r.info["value_d"] == 16 and r.d == 16
+    assert not r.info["value_fused"]
+    assert run_trial(_cfg(512, dim=16, epochs=2)).info["value_fused"]
     with pytest.raises(ConfigError, match="shared"):
         run_trial(_cfg(512, dim=None, value_subspace="shared"))
 
@@ -85,6 +115,4 @@ def test_ppo_solves_inverted_pendulum_full_space():
 
 @pytest.mark.slow
 def test_ppo_solves_cartpole_at_d64():
-    from rlsub.agents.ppo import SUBSPACE
-
-    assert run_trial(_cfg(150_000, dim=64, **SUBSPACE)).final_mean >= 475
+    assert run_trial(_cfg(150_000, dim=64)).final_mean >= 475  # subspace defaults: ppo.SUBSPACE
