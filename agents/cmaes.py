@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 class CMAESConfig:
     """Hyper-parameters of the CMA-ES adapter."""
 
-    sigma0: float = 0.5
-    """Initial step size (θ_d starts at 0; P has unit-norm columns)."""
+    sigma0: float | None = None
+    """Initial step size per coordinate of θ_d. None: ``min(5, 10 / sqrt(d))``, so that a first
+    sample moves θ by a norm of about 10 whatever d is (P has unit-norm, nearly orthogonal
+    columns; ‖θ_0‖ of the presets' MLPs is about 5). Chosen on CartPole-v1 d=2..8, 4 seeds:
+    σ0 = 5 gave mean normalised performance 0.82 at d=4 against 0.29 for σ0 = 0.5."""
     popsize: int | None = None
     """Population size (None: pycma's 4 + 3 ln d)."""
     diagonal_above: int = 1000
@@ -31,7 +34,7 @@ class CMAESConfig:
     """IPOP restarts allowed after pycma's own stop conditions fire (population doubles each time)."""
 
     def __post_init__(self) -> None:
-        if not self.sigma0 > 0:
+        if self.sigma0 is not None and not self.sigma0 > 0:
             raise ConfigError(f"cmaes: sigma0 must be > 0, got {self.sigma0}")
         if self.popsize is not None and self.popsize < 2:
             raise ConfigError(f"cmaes: popsize must be >= 2, got {self.popsize}")
@@ -50,6 +53,7 @@ class CMAES(DirectSearch):
         self.diagonal = d > self.config.diagonal_above
         if self.diagonal:
             log.warning("d=%d > %d: using sep-CMA (diagonal covariance)", d, self.config.diagonal_above)
+        self.sigma0 = self.config.sigma0 if self.config.sigma0 is not None else min(5.0, 10.0 / np.sqrt(d))
         self.restarts_done = 0
         self.stop_reasons: list[str] = []
         self._popsize = self.config.popsize
@@ -69,7 +73,7 @@ class CMAES(DirectSearch):
             opts["popsize"] = self._popsize
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.es = cma.CMAEvolutionStrategy(x0, self.config.sigma0, opts)
+            self.es = cma.CMAEvolutionStrategy(x0, self.sigma0, opts)
         self._popsize = self.es.popsize
         self._mean = np.array(self.es.mean, dtype=np.float64)
 
@@ -121,4 +125,5 @@ class CMAES(DirectSearch):
             "restarts": self.restarts_done,
             "stop_reasons": self.stop_reasons,
             "final_popsize": self._popsize,
+            "sigma0": self.sigma0,
         }
