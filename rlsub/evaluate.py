@@ -34,8 +34,19 @@ class EvalResult:
 
 
 #: In-place activations of the MLP fast path (the activations ``rlsub.policies`` builds).
+def _tanh_(h: torch.Tensor) -> torch.Tensor:
+    """In-place tanh. On the CPU numpy's SIMD tanh is ~10x faster than torch's kernel on these
+    small batches (it was a quarter of the whole CartPole evaluation step); elementwise, so a
+    member slice still gets bit-identical activations."""
+    if h.device.type == "cpu" and h.is_contiguous():
+        a = h.numpy()
+        np.tanh(a, out=a)
+        return h
+    return h.tanh_()
+
+
 _INPLACE_ACT: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
-    nn.Tanh: torch.tanh_,
+    nn.Tanh: _tanh_,
     nn.ReLU: torch.relu_,
 }
 
@@ -108,9 +119,8 @@ class PopulationEvaluator:
         def forward(x: torch.Tensor) -> torch.Tensor:
             h = x.reshape(pop, episodes, -1)
             for wt, b, act, buf in layers:
-                h = torch.bmm(h, wt, out=buf)
-                if b is not None:
-                    h.add_(b)
+                # baddbmm fuses the bias into the product (one kernel, one pass over the output).
+                h = torch.baddbmm(b, h, wt, out=buf) if b is not None else torch.bmm(h, wt, out=buf)
                 if act is not None:
                     act(h)
             return h
