@@ -10,6 +10,11 @@ strictly on-policy), computes discounted returns-to-go G_t and ascends
 
 Discrete actions use a categorical head over the logits; Box actions a Gaussian over the
 pre-tanh mean (see ``agents.common``).
+
+Subspace trials (``dim`` set) default to ``SUBSPACE`` (lr 3e-2; ``--param`` overrides): an Adam
+step moves θ by ~lr·sqrt(d) against ~lr·sqrt(D) in full space, so the step size must grow. On
+CartPole-v1 (d = 32, dense, seed 0, 20 test episodes) lr 5e-3 reached 187 after 300k steps,
+lr 3e-2 426 after 100k and 402 after 300k: better, but REINFORCE did not solve it at d = 32.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .common import (
     check_positive,
     clip_grad,
     make_config,
+    trial_config,
     make_train_envs,
     obs_tensor,
     value_network,
@@ -68,6 +74,10 @@ class ReinforceConfig:
         check(self.max_grad_norm >= 0, "reinforce", f"max_grad_norm must be >= 0, got {self.max_grad_norm}")
         check(self.validation_episodes >= 1, "reinforce",
               f"validation_episodes must be >= 1, got {self.validation_episodes}")
+
+
+#: Defaults of subspace trials (see the module docstring).
+SUBSPACE = dict(lr=3e-2)
 
 
 def returns_to_go(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> np.ndarray:
@@ -161,4 +171,4 @@ def train(cfg: ReinforceConfig, ctx):
 
 def run(ctx):
     """``--method reinforce``: build the config from ``ctx.params`` and train."""
-    return train(make_config(ReinforceConfig, ctx.params, "reinforce"), ctx)
+    return train(trial_config(ReinforceConfig, ctx, "reinforce", SUBSPACE), ctx)
