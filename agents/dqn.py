@@ -44,7 +44,6 @@ from .common import (
     clip_grad,
     final_obs,
     linear_schedule,
-    make_config,
     trial_config,
     make_train_envs,
     obs_tensor,

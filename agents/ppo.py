@@ -40,7 +40,6 @@ from .common import (
     check_positive,
     clip_grad,
     final_obs,
-    make_config,
     trial_config,
     make_train_envs,
     obs_tensor,

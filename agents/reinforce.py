@@ -33,7 +33,6 @@ from .common import (
     check_fraction,
     check_positive,
     clip_grad,
-    make_config,
     trial_config,
     make_train_envs,
     obs_tensor,
