@@ -164,7 +164,7 @@ class Head:
     extra: list[torch.Tensor] = field(default_factory=list)
 
     @classmethod
-    def create(cls, action: ActionSpec, init_log_std: float, learn_std: bool, device) -> "Head":
+    def create(cls, action: ActionSpec, init_log_std: float, learn_std: bool, device) -> Head:
         if action.kind == "discrete":
             return cls(action)
         log_std = torch.full((action.out_dim,), float(init_log_std), device=device)

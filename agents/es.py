@@ -155,7 +155,7 @@ class RunningStats:
 class _NormalizedVec:
     """Vector-env proxy: standardises observations with frozen stats and records the raw ones."""
 
-    def __init__(self, env, owner: "NormalizedEvaluator") -> None:
+    def __init__(self, env, owner: NormalizedEvaluator) -> None:
         self.env, self.owner = env, owner
 
     def _norm(self, obs: np.ndarray) -> np.ndarray:
@@ -221,7 +221,7 @@ class _ObsNormES(ES):
         return {**super().info(), "obs_norm": self.evaluator.state()}
 
 
-def run(ctx) -> "object":
+def run(ctx) -> object:
     """Run an ES trial through ``run_direct_search`` (same evaluator, early stop and final test)."""
     from rlsub.trial import run_direct_search
 

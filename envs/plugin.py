@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import logging
 import warnings
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np

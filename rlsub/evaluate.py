@@ -9,7 +9,7 @@ first termination or truncation; later steps of that env (its autoreset) are ign
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -14,7 +14,8 @@ Importing this module registers the family in ``rlsub.policies.FAMILIES``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -8,7 +8,8 @@ discrete spaces take the argmax of the logits; Box spaces take tanh scaled to th
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -32,7 +33,7 @@ class ActionSpec:
     high: tuple[float, ...] = ()
 
     @classmethod
-    def from_space(cls, space: gym.Space) -> "ActionSpec":
+    def from_space(cls, space: gym.Space) -> ActionSpec:
         if isinstance(space, gym.spaces.Discrete):
             return cls("discrete", n=int(space.n))
         if isinstance(space, gym.spaces.Box):
@@ -103,7 +104,7 @@ class PolicySpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PolicySpec":
+    def from_dict(cls, data: dict[str, Any]) -> PolicySpec:
         try:
             a = data["action"]
             action = ActionSpec(

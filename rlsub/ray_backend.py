@@ -33,7 +33,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -202,11 +203,11 @@ def _is_direct(method: str) -> bool:
 
 
 def population_factory(num_actors: int, threads: int = 1,
-                       worker_cls: type = EvalWorker) -> Callable[["TrialContext"], PopulationEvaluator | None]:
+                       worker_cls: type = EvalWorker) -> Callable[[TrialContext], PopulationEvaluator | None]:
     """An evaluator factory for ``rlsub.trial.EVALUATOR_FACTORY``: direct-search trials get a
     ``RayPopulationEvaluator``; other methods (gradient agents) keep the local evaluator."""
 
-    def make(ctx: "TrialContext") -> PopulationEvaluator | None:
+    def make(ctx: TrialContext) -> PopulationEvaluator | None:
         if num_actors < 1 or not _is_direct(ctx.config.method):
             return None
         return RayPopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, ctx.device, ctx.config.to_dict(),
@@ -228,7 +229,7 @@ def ray_populations(num_actors: int, threads: int = 1, worker_cls: type = EvalWo
         trial.EVALUATOR_FACTORY = previous
 
 
-def execute_on_ray(config: "TrialConfig", out_dir: str, data_dir: str | None = None,
+def execute_on_ray(config: TrialConfig, out_dir: str, data_dir: str | None = None,
                    address: str | None = None, num_actors: int | None = None) -> dict[str, Any]:
     """``rlsub run --backend ray``: run one trial in this process, its direct-search populations
     split over ``num_actors`` Ray actors (default: one per cluster CPU). Returns the store row."""
@@ -242,7 +243,7 @@ def execute_on_ray(config: "TrialConfig", out_dir: str, data_dir: str | None = N
 # -- trial level ---------------------------------------------------------------------------
 
 
-def _trial_task(config: "TrialConfig", out_dir: str, data_dir: str | None, eval_actors: int,
+def _trial_task(config: TrialConfig, out_dir: str, data_dir: str | None, eval_actors: int,
                 threads: int) -> dict[str, Any]:
     """A Ray task: one trial, optionally splitting its populations over ``eval_actors`` actors."""
     from rlsub.runner import execute_safely
@@ -253,10 +254,10 @@ def _trial_task(config: "TrialConfig", out_dir: str, data_dir: str | None, eval_
 
 
 def run_trials(
-    todo: Sequence["TrialConfig"],
+    todo: Sequence[TrialConfig],
     out_dir: str,
     data_dir: str | None,
-    record: Callable[["TrialConfig", dict], None],
+    record: Callable[[TrialConfig, dict], None],
     workers: int | None = None,
     eval_actors: int | None = None,
     max_retries: int = TRIAL_MAX_RETRIES,

@@ -35,14 +35,14 @@ class ReplayReport:
             f"{self.path}: {self.env}, D={self.D}, d={self.d} (compression {self.D / self.d:.1f}x)",
         ]
         if self.kind == "supervised":
-            lines.append(f"  replayed: test accuracy {self.mean:.4g}")
+            lines.append(f"  replayed: test accuracy {self.mean:.6g}")
         else:
             lines.append(
-                f"  replayed: {self.mean:.4g} (mean of {len(self.returns)} episodes"
+                f"  replayed: {self.mean:.6g} (mean of {len(self.returns)} episodes"
                 + (", the trial's own evaluation seeds)" if self.same_seeds else ", fresh seeds)")
             )
         if self.recorded is not None:
-            lines.append(f"  recorded: {self.recorded:.4g}")
+            lines.append(f"  recorded: {self.recorded:.6g}")
         return "\n".join(lines)
 
 

@@ -43,14 +43,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from rlsub.datasets import Dataset, load_dataset
+from rlsub.datasets import load_dataset
 from rlsub.errors import ConfigError
 from rlsub.seeding import derive_seed
 from rlsub.subspace import Subspace

@@ -14,9 +14,10 @@ import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
-from rlsub.errors import ConfigError, RlsubError
+from rlsub.errors import ConfigError
 from rlsub.store import Store
 from rlsub.tasks import default_method
 from rlsub.trial import TrialConfig

@@ -10,7 +10,8 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ class TrialConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrialConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrialConfig:
         data = dict(data)
         data["params"] = tuple(sorted((data.get("params") or {}).items()))
         if data.get("hidden") is not None:
@@ -121,7 +122,7 @@ class TrialResult:
 #: When set, ``TrialContext`` asks it for the trial's evaluator (``factory(ctx)``; None keeps the
 #: local ``PopulationEvaluator``). A process-wide option, never part of ``TrialConfig``: the backend
 #: must not change a trial's key or result. Set by ``rlsub.ray_backend.ray_populations``.
-EVALUATOR_FACTORY: Callable[["TrialContext"], PopulationEvaluator | None] | None = None
+EVALUATOR_FACTORY: Callable[[TrialContext], PopulationEvaluator | None] | None = None
 # --- end of hook ------------------------------------------------------------------------------
 
 

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     source = "measured" if None in results else "task fallback"
     print(f"\nbaseline ({source}) = {baseline:.4f}; 90% threshold = {0.9 * baseline:.4f}")
     d_int90 = None
-    for d in sorted((k for k in results if k is not None)):
+    for d in sorted(k for k in results if k is not None):
         mean = float(np.mean(results[d]))
         mark = mean >= 0.9 * baseline
         if mark and d_int90 is None:

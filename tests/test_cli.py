@@ -151,4 +151,4 @@ def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
     assert rows[16].kind == "supervised" and 0.1 < rows[16].final_mean <= 1
     assert main(["replay", str(out / rows[16].artifact)]) == 0
     rep = capsys.readouterr().out
-    assert f"test accuracy {rows[16].final_mean:.4g}" in rep
+    assert f"test accuracy {rows[16].final_mean:.6g}" in rep
