@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from common import Result, print_table
 from rlsub.agents.common import Head, value_network
 from rlsub.agents.dqn import DQNConfig, ReplayBuffer, td_loss
 from rlsub.agents.ppo import PPOConfig, make_value_subspace, ppo_loss
@@ -81,6 +82,38 @@ def ppo_stepper(ctx: TrialContext, fuse: bool = True):
     return step
 
 
+def run(args: argparse.Namespace) -> list[Result]:
+    """Median update-step time of each agent in a subspace (dense, Fastfood, sparse) against full space."""
+    variants = [("full", None, "dense"), (f"dense d={args.dim}", args.dim, "dense"),
+                (f"fastfood d={args.dim}", args.dim, "fastfood"), (f"sparse d={args.dim}", args.dim, "sparse")]
+    agents = {"dqn": dqn_stepper, "ppo": ppo_stepper, "ppo-2P": lambda ctx: ppo_stepper(ctx, fuse=False)}
+    steppers, times, D = {}, {}, None
+    print("[agents] update steps ...", flush=True)
+    for agent, make in agents.items():
+        for label, dim, proj in variants:
+            ctx = TrialContext(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0))
+            D = ctx.policy.D
+            step = make(ctx)
+            for _ in range(3):  # warm-up (allocations, lazy init)
+                step()
+            steppers[agent, label], times[agent, label] = step, []
+    for _ in range(args.rounds):  # interleaved, so machine noise hits every variant alike
+        for key, step in steppers.items():
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            times[key].append((time.perf_counter() - t0) / args.steps)
+    results = []
+    for agent in agents:
+        base = statistics.median(times[agent, "full"])
+        for label, _, _ in variants[1:]:
+            t = statistics.median(times[agent, label])
+            # ratio = full/subspace; the target "subspace <= 1.5x full" is ratio >= 1/1.5 ~ 0.67.
+            results.append(Result("agents", f"{args.env} D={D} {agent}", f"update step, {label} vs full space", "ms",
+                                  1e3 * t, "full space", 1e3 * base, target=0.67))
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--env", default="CartPole-v1")
@@ -90,34 +123,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-
-    variants = [("full", None, "dense"), (f"dense d={args.dim}", args.dim, "dense"),
-                (f"fastfood d={args.dim}", args.dim, "fastfood")]
-    agents = {"dqn": dqn_stepper, "ppo": ppo_stepper, "ppo-2P": lambda ctx: ppo_stepper(ctx, fuse=False)}
-    steppers, times, D = {}, {}, None
-    for agent, make in agents.items():
-        for label, dim, proj in variants:
-            ctx = TrialContext(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0))
-            D = ctx.policy.D
-            step = make(ctx)
-            for _ in range(3):  # warm-up (allocations, lazy init)
-                step()
-            steppers[agent, label], times[agent, label] = step, []
-    for _ in range(args.rounds):
-        for key, step in steppers.items():
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            times[key].append((time.perf_counter() - t0) / args.steps)
-
-    print(f"{args.env}: policy D = {D}, {args.rounds} rounds x {args.steps} steps, "
-          f"{args.threads} thread(s), median ms per update step")
-    print(f"{'agent':<6} {'variant':<18} {'ms/step':>8} {'x full':>7}")
-    for agent in agents:
-        base = statistics.median(times[agent, "full"])
-        for label, _, _ in variants:
-            t = statistics.median(times[agent, label])
-            print(f"{agent:<6} {label:<18} {1e3 * t:8.3f} {t / base:7.2f}")
+    print_table(run(args))
 
 
 if __name__ == "__main__":

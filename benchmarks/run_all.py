@@ -1,4 +1,4 @@
-"""Run every performance benchmark (projections, rollout) and print all ratios with their baselines.
+"""Run every performance benchmark (projections, rollout, agents) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+import agents
 import projections
 import rollout
 from common import Result, machine_info, print_table, set_threads, write_json
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     proj_args = argparse.Namespace(quick=args.quick, rounds=1 if args.quick else 5, heavy_rounds=1, compile=args.compile)
     roll_args = argparse.Namespace(quick=args.quick, pop=64, episodes=2, rounds=1 if args.quick else 3, loop_members=4)
-    results: list[Result] = projections.run(proj_args) + rollout.run(roll_args)
+    agent_args = argparse.Namespace(env="CartPole-v1", dim=1000, rounds=2 if args.quick else 8, steps=3 if args.quick else 10)
+    results: list[Result] = projections.run(proj_args) + rollout.run(roll_args) + agents.run(agent_args)
     print(f"\n# all benchmarks: torch threads = {threads}, {time.perf_counter() - t0:.0f} s\n")
     print_table(results)
     if args.json:
