@@ -1,6 +1,5 @@
 """Batched population evaluator against plain single-env rollouts."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -49,23 +48,10 @@ def test_counts_each_episode_once_under_autoreset():
     assert np.all(res.returns >= 1) and np.all(res.returns <= 500)
 
 
-class NaNEnv(gym.Env):
-    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(2, np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        return np.zeros(2, np.float32), float("nan") if self.t == 3 else 1.0, False, self.t >= 10, {}
-
-
 def test_nan_reward_raises():
-    gym.register("rlsub-test/NaN-v0", entry_point=NaNEnv, max_episode_steps=10)
-    task = resolve_env("rlsub-test/NaN-v0")
+    from tests_helpers import NaNEnv  # noqa: F401  (registers rlsub-test/NaNCli-v0)
+
+    task = resolve_env("rlsub-test/NaNCli-v0")
     spec = task.policy_spec(hidden=(4,))
     sub = Subspace(spec.build(0), d=2, projection="dense", seed=0)
     with pytest.raises(NonFiniteReturn, match="non-finite"):
