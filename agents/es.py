@@ -31,8 +31,10 @@ class ESConfig:
     popsize: int = 40
     """Candidates per generation (even: popsize/2 mirrored pairs)."""
     sigma: float | None = None
-    """Noise standard deviation σ on θ_d (None: ``min(1, 2/sqrt(d))``, i.e. perturbations of norm ≈ 2
-    in parameter space since P has unit columns; at d = D this is close to Salimans et al.'s 0.02 scale)."""
+    """Noise standard deviation σ on θ_d (None: ``min(4, 8/sqrt(d))``, i.e. perturbations of norm ≈ 8
+    in parameter space since P has unit, nearly orthogonal columns — the scale of Salimans et al.'s
+    σ = 0.02 on ~10⁵-parameter networks). Measured on InvertedPendulum-v5 at d = 8 (2 seeds, 100k
+    steps): σ = 0.71 reached 28% of the best return, σ = 3 solved both seeds; same lesson as CMA-ES."""
     lr: float | None = None
     """Adam step size (None: 0.3·σ)."""
     beta1: float = 0.9
@@ -70,7 +72,7 @@ class ES(DirectSearch):
     def __init__(self, d: int, seed: int, config: ESConfig | None = None) -> None:
         super().__init__(d, seed)
         self.config = config or ESConfig()
-        self.sigma = self.config.sigma if self.config.sigma is not None else min(1.0, 2.0 / np.sqrt(d))
+        self.sigma = self.config.sigma if self.config.sigma is not None else min(4.0, 8.0 / np.sqrt(d))
         self.lr = self.config.lr if self.config.lr is not None else 0.3 * self.sigma
         self._theta = np.zeros(d, dtype=np.float64)
         self._m = np.zeros(d)
