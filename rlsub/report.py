@@ -166,8 +166,12 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
     import matplotlib.pyplot as plt
 
     tasks = sorted({r.env for r in results})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    ncols = min(3, len(tasks))
+    nrows = -(-len(tasks) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4 * nrows), squeeze=False)
+    for ax in axes.flat[len(tasks):]:
+        ax.set_visible(False)
+    for ax, task in zip(axes.flat, tasks):
         for r in (r for r in results if r.env == task):
             ds = [s.d for s in r.dims]
             means = [s.mean for s in r.dims]
