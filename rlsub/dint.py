@@ -131,6 +131,11 @@ def compute_dint(
         base = _baseline(info, full.get((env, method)), baseline, full_seeds.get((env, method), []))
         scale = base.value - info.return_low
         notes = []
+        if np.isnan(base.value):
+            notes.append("no baseline: add 'full' to --dims, pass --baseline, or register return_best for this env")
+        elif info.return_best is None and base.source != "given with --baseline":
+            notes.append(f"this env has no preset: R_low = {info.return_low:g} assumed "
+                         "(register return_low in the sweep's TOML to change it)")
         if scale <= 0:
             notes.append("baseline is not above the task's lowest return; normalisation undefined")
             scale = float("nan")
@@ -180,11 +185,12 @@ def format_table(results: list[DintResult]) -> str:
         comp = f", compression D/d = {r.compression:.0f}x" if r.compression else ""
         out.append(f"  d_int{int(round(r.threshold * 100))} = {dint}   90% CI {ci}{comp}")
         out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'}")
-        out.append(f"  {'d':>8}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>6}")
+        out.append(f"  {'d':>8}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>6}  {'mean R':>9}")
         for s in r.dims:
             mark = " *" if s.mean >= r.threshold else ""
+            raw = float(np.mean(s.returns))
             out.append(
-                f"  {s.d:>8}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  {s.solved:>6}{mark}"
+                f"  {s.d:>8}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  {s.solved:>6}  {raw:9.4g}{mark}"
             )
         for n in r.notes:
             out.append(f"  note: {n}")
