@@ -61,6 +61,8 @@ def adaptive_search(
     so normalisation uses a measured R_base. ``probe(spec_at_d) -> counts`` can replace
     ``run_sweep`` (used by tests to simulate a performance curve).
     """
+    if "auto" in spec.projections:
+        raise ConfigError("--adaptive needs a concrete --projection (dense, sparse or fastfood), not auto")
     if resolution <= 0:
         raise ConfigError(f"--resolution must be > 0, got {resolution}")
     if d_min < 1:

@@ -82,7 +82,8 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--method", help="optimizer of θ_d (see 'rlsub methods'; default cmaes, adam for supervised)"
                    + (" (comma-separated for several)" if sweep else ""))
     p.add_argument("--projection", default="dense",
-                   help="dense | sparse | fastfood" + (" (comma-separated for several)" if sweep else ""))
+                   help="dense | sparse | fastfood | auto (the fastest for this D, d and method on a CPU, "
+                   "see rlsub.projections.choose_projection)" + (" (comma-separated for several)" if sweep else ""))
     p.add_argument("--budget", type=int, help="training env steps per trial (default: the task preset's)")
     p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
     p.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes on fresh seeds")
@@ -196,11 +197,15 @@ def cmd_run(args) -> int:
     from rlsub.store import Store
     from rlsub.trial import TrialConfig
 
-    from rlsub.tasks import default_method
+    from rlsub.tasks import default_method, resolve_projection
 
     env = _env_arg(args)
+    method, dim = args.method or default_method(env), _dim(args.dim)
+    if args.projection == "auto":
+        _validate_names(env, method)
+    projection = resolve_projection(args.projection, env, dim, method, _hidden(args.hidden), args.family)
     config = TrialConfig(
-        env=env, method=args.method or default_method(env), dim=_dim(args.dim), projection=args.projection,
+        env=env, method=method, dim=dim, projection=projection,
         seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
         hidden=_hidden(args.hidden), params=tuple(sorted(_params(args.param).items())), device=args.device,
         family=args.family,

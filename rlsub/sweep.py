@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 from rlsub.errors import ConfigError
 from rlsub.store import Store
-from rlsub.tasks import default_method
+from rlsub.tasks import default_method, resolve_projection
 from rlsub.trial import TrialConfig
 
 try:  # Python 3.11+
@@ -95,11 +95,16 @@ class SweepSpec:
 
     def trials(self) -> list[TrialConfig]:
         out: dict[str, TrialConfig] = {}
+        d_top = max((d for d in self.dims if d is not None), default=None)
         for env in self.envs:
             for method in self.methods:
                 params = tuple(sorted(self.params.get(method, {}).items()))
                 for dim in self.dims:
                     for proj in self.projections if dim is not None else ["identity"]:
+                        # 'auto' picks one projection per (env, method) from the largest d, so a
+                        # d_int curve never mixes projections.
+                        proj = resolve_projection(proj, env, d_top, method, self.hidden, self.family,
+                                                  self.env_defs.get(env))
                         for seed in self.seeds:
                             cfg = TrialConfig(
                                 env=env, method=method, dim=dim,
@@ -121,8 +126,8 @@ class SweepSpec:
             for m in self.methods:
                 validate_method(env, m)
         for p in self.projections:
-            if p not in PROJECTIONS:
-                raise ConfigError(f"unknown projection {p!r}; choose one of {', '.join(PROJECTIONS)}")
+            if p not in PROJECTIONS and p != "auto":
+                raise ConfigError(f"unknown projection {p!r}; choose one of auto, {', '.join(PROJECTIONS)}")
 
 
 _SPEC_KEYS = {"env", "envs", "task", "method", "methods", "dims", "seeds", "projection", "projections",

@@ -71,3 +71,34 @@ def validate_method(name: str, method: str) -> None:
     from rlsub.agents import get_method
 
     get_method(method)
+
+
+def native_dimension(name: str, hidden: tuple[int, ...] | None = None, family: str | None = None,
+                     env_def: dict | None = None) -> int:
+    """D: the parameter count of the network a trial on task ``name`` trains."""
+    if is_supervised(name):
+        from rlsub.supervised import parameter_count
+
+        return parameter_count(name, hidden)
+    from rlsub.envs import register_from_config, resolve_env
+
+    if env_def:
+        register_from_config(dict(env_def))
+    net = resolve_env(name).policy_spec(hidden, family).build(0)
+    return sum(p.numel() for p in net.parameters())
+
+
+def resolve_projection(projection: str, name: str, dim: int | None, method: str,
+                       hidden: tuple[int, ...] | None = None, family: str | None = None,
+                       env_def: dict | None = None) -> str:
+    """``projection``, with ``auto`` replaced by ``choose_projection``'s pick for this trial."""
+    if projection != "auto" or dim is None:
+        return projection
+    from rlsub.projections import choose_projection
+
+    population = False
+    if not is_supervised(name):
+        from rlsub.agents import METHODS
+
+        population = method in METHODS and METHODS[method].family == "direct"
+    return choose_projection(native_dimension(name, hidden, family, env_def), dim, population)

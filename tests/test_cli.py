@@ -152,3 +152,20 @@ def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
     assert main(["replay", str(out / rows[16].artifact)]) == 0
     rep = capsys.readouterr().out
     assert f"test accuracy {rows[16].final_mean:.6g}" in rep
+
+
+def test_auto_projection_resolves_to_a_concrete_one(tmp_path, capsys):
+    from rlsub.sweep import SweepSpec
+
+    spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes", "dqn"], dims=[8, 500, None], seeds=[0],
+                     projections=["auto"])
+    projs = {(c.method, c.dim): c.projection_name for c in spec.trials()}
+    # One projection per (env, method), chosen for the largest d (4610·500 > 1e6): never mixed in a curve.
+    assert projs == {("cmaes", 8): "sparse", ("cmaes", 500): "sparse", ("cmaes", None): "identity",
+                     ("dqn", 8): "sparse", ("dqn", 500): "sparse", ("dqn", None): "identity"}
+    assert main(["run", "--env", "CartPole-v1", "--dim", "2", "--projection", "auto", "--budget", "500",
+                 "--eval-episodes", "2", "--out", str(tmp_path / "o")]) == 0
+    assert "CartPole-v1 cmaes dense d=2" in capsys.readouterr().out
+    proc = in_process(capsys, "sweep", "--adaptive", "--env", "CartPole-v1", "--projection", "auto",
+                      "--out", str(tmp_path / "a"))
+    one_error_line(proc, "--adaptive needs a concrete --projection")

@@ -102,3 +102,16 @@ def test_same_seed_same_P_in_another_process(kind):
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert other == _digest(kind)
     assert _digest(kind) != hashlib.sha256(make_projection(kind, 500, 20, seed=12).dense().numpy().tobytes()).hexdigest()
+
+
+def test_choose_projection_rule():
+    from rlsub.projections import choose_projection
+
+    assert choose_projection(4610, 64, population=True) == "dense"  # D·d <= 1e6
+    assert choose_projection(4610, 1000, population=True) == "sparse"
+    assert choose_projection(4610, 1000, population=False) == "sparse"
+    assert choose_projection(1_700_000, 6000, population=True) == "sparse"  # 132 MB of non-zeros
+    assert choose_projection(1_700_000, 6000, population=False) == "fastfood"
+    assert choose_projection(1_700_000, 60_000, population=True) == "fastfood"  # sparse would need > 1 GiB
+    with pytest.raises(ConfigError):
+        choose_projection(100, 101, population=True)

@@ -23,6 +23,28 @@ PROJECTIONS: dict[str, type[Projection]] = {
 }
 
 
+#: Largest sparse structure ``choose_projection`` accepts (16 bytes per non-zero, ~d·sqrt(D) of them).
+SPARSE_MAX_BYTES = 1 << 30
+
+
+def choose_projection(D: int, d: int, population: bool) -> str:
+    """The fastest projection for (D, d) on a CPU, from ``benchmarks/projections.py``'s rule grid.
+
+    * D·d <= 10^6: ``dense`` (one small GEMM; fastest there, exactly unit columns);
+    * populations (direct search, forward only): ``sparse`` while its ~16·d·sqrt(D) bytes fit in
+      ``SPARSE_MAX_BYTES`` (4-6x faster than Fastfood at D = 1.7M), else ``fastfood``;
+    * one θ_d with gradients (gradient agents, supervised): ``sparse`` below D = 3·10^5,
+      ``fastfood`` above (Fastfood's O(D log d) wins at large D and needs only ~7·D bytes).
+    """
+    check_dims(D, d)
+    if D * d <= 1_000_000:
+        return "dense"
+    sparse_ok = 16 * d * D**0.5 <= SPARSE_MAX_BYTES
+    if population:
+        return "sparse" if sparse_ok else "fastfood"
+    return "sparse" if D < 300_000 and sparse_ok else "fastfood"
+
+
 def make_projection(kind: str, D: int, d: int, seed: int) -> Projection:
     """Build projection ``kind`` (one of PROJECTIONS) for a D-parameter network and a d-dim subspace."""
     try:
@@ -42,6 +64,7 @@ __all__ = [
     "Projection",
     "SparseProjection",
     "check_dims",
+    "choose_projection",
     "fwht",
     "make_projection",
 ]
