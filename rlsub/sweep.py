@@ -12,12 +12,13 @@ import multiprocessing as mp
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
-from rlsub.errors import ConfigError
+from rlsub.errors import ConfigError, RlsubError
 from rlsub.store import Store
 from rlsub.tasks import default_method, resolve_projection
 from rlsub.trial import TrialConfig
@@ -230,6 +231,9 @@ def _opt_int(table: dict, key: str, path) -> int | None:
 def _init_worker() -> None:
     import torch
 
+    if os.environ.get("RLSUB_TEST_KILL_WORKER"):  # tests: simulate a worker killed by the OS
+        os.kill(os.getpid(), 9)
+
     # One torch thread per worker: the workers already use every core.
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
@@ -302,6 +306,11 @@ def run_sweep(
                         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in finished:
                             record(pending.pop(fut), fut.result())
+                except BrokenProcessPool:
+                    raise RlsubError(
+                        f"a worker process died (killed, or out of memory?); {counts['done'] + counts['failed']} "
+                        "trials finished and are stored: rerun the same sweep to resume"
+                    ) from None
                 except BaseException:
                     for fut in pending:
                         fut.cancel()

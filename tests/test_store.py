@@ -136,3 +136,19 @@ return_best = -3.0
                           text=True)
     assert proc.returncode == 0, proc.stderr
     assert "R_base=-3" in proc.stdout
+
+
+def test_dying_worker_is_one_clear_error_and_rerun_resumes(tmp_path, monkeypatch, capsys):
+    """A worker killed mid-sweep (OOM killer, kill -9) ends the sweep with one line; a rerun completes it."""
+    from rlsub.cli import main
+
+    args = ["sweep", "--env", "CartPole-v1", "--dims", "2,3", "--seeds", "2", "--budget", "800", "--eval-episodes", "2",
+            "--workers", "2", "--no-progress", "--out", str(tmp_path)]
+    monkeypatch.setenv("RLSUB_TEST_KILL_WORKER", "1")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "a worker process died" in err and "rerun the same sweep to resume" in err
+    monkeypatch.delenv("RLSUB_TEST_KILL_WORKER")
+    assert main(args) == 0
+    with Store(tmp_path, create=False) as s:
+        assert s.count() == 4
