@@ -1,4 +1,4 @@
-"""Run every performance benchmark (projections, rollout, agents) and print all ratios with their baselines.
+"""Run every performance benchmark (projections, rollout, agents, supervised) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -16,6 +16,7 @@ import time
 import agents
 import projections
 import rollout
+import supervised
 from common import Result, machine_info, print_table, set_threads, write_json
 
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     roll_args = argparse.Namespace(quick=args.quick, pop=64, episodes=2, rounds=1 if args.quick else 3, loop_members=4)
     agent_args = argparse.Namespace(env="CartPole-v1", dim=1000, rounds=2 if args.quick else 8, steps=3 if args.quick else 10)
     results: list[Result] = projections.run(proj_args) + rollout.run(roll_args) + agents.run(agent_args)
+    results += supervised.run(argparse.Namespace(quick=args.quick))
     print(f"\n# all benchmarks: torch threads = {threads}, {time.perf_counter() - t0:.0f} s\n")
     print_table(results)
     if args.json:
