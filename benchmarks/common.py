@@ -127,3 +127,19 @@ def write_json(path: str, results: list[Result], info: dict[str, Any]) -> None:
     with open(path, "w") as f:
         json.dump({"machine": info, "results": [r.to_dict() for r in results]}, f, indent=1)
         f.write("\n")
+
+
+def bench_main(doc: str, add_arguments: Callable[[Any], None], run: Callable[[Any], list[Result]],
+               argv: list[str] | None = None) -> int:
+    """Command-line entry of one benchmark script: parse, set threads, run, print, optionally write JSON."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    results = run(args)
+    print_table(results)
+    if args.json:
+        write_json(args.json, results, machine_info(threads))
+    return 0

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import torch
 
-from common import Result, interleaved, machine_info, print_table, set_threads, skipped, write_json
+from common import Result, bench_main, interleaved, skipped
 from rlsub.fwht import fwht, fwht_reference
 from rlsub.projections import DenseProjection, FastfoodProjection, SparseProjection
 from rlsub.projections.dense import MAX_DENSE_BYTES
@@ -234,15 +234,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    args = p.parse_args(argv)
-    threads = set_threads(args.threads)
-    results = run(args)
-    print_table(results)
-    if args.json:
-        write_json(args.json, results, machine_info(threads))
-    return 0
+    return bench_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

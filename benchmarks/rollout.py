@@ -32,7 +32,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from common import Result, interleaved, machine_info, print_table, set_threads, skipped, write_json
+from common import Result, bench_main, interleaved, skipped
 import rlsub.evaluate as evaluate_mod
 from rlsub.envs import resolve_env
 from rlsub.evaluate import PopulationEvaluator
@@ -189,15 +189,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    args = p.parse_args(argv)
-    threads = set_threads(args.threads)
-    results = run(args)
-    print_table(results)
-    if args.json:
-        write_json(args.json, results, machine_info(threads))
-    return 0
+    return bench_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":
