@@ -304,6 +304,15 @@ def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y
     return correct / max(1, x.shape[0])
 
 
+def _prepare(config: TrialConfig, data_dir: str | None):
+    """Task, dataset, validated recipe, device and the data as device tensors for ``config``."""
+    task = resolve_task(config.env)
+    data = load_dataset(task.dataset, data_dir)
+    recipe = resolve_recipe(config, task, data.train_size)
+    device = torch.device(config.device)
+    return task, data, recipe, device, data.tensors(device)
+
+
 def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> TrialResult:
     """Train θ_d of ``config.env``'s classifier in a ``config.dim``-dimensional subspace.
 
@@ -312,11 +321,7 @@ def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> Tr
     since the previous point, test accuracy).
     """
     start = time.perf_counter()
-    task = resolve_task(config.env)
-    data = load_dataset(task.dataset, data_dir)
-    recipe = resolve_recipe(config, task, data.train_size)
-    device = torch.device(config.device)
-    x_train, y_train, x_test, y_test = data.tensors(device)
+    task, data, recipe, device, (x_train, y_train, x_test, y_test) = _prepare(config, data_dir)
     net = build_network(task, data.image_shape, config.seed, config.hidden)
     sub = Subspace(net, config.dim, config.projection_name, config.seed).to(device)
     opt = make_optimizer(recipe, [sub.theta_d])
@@ -437,11 +442,7 @@ def run_supervised_trials_batched(configs: list[TrialConfig], data_dir: str | No
     if len({c.seed for c in configs}) != len(configs):
         raise ConfigError("batched supervised trials need distinct seeds")
     start = time.perf_counter()
-    task = resolve_task(first.env)
-    data = load_dataset(task.dataset, data_dir)
-    recipe = resolve_recipe(first, task, data.train_size)
-    device = torch.device(first.device)
-    x_train, y_train, x_test, y_test = data.tensors(device)
+    task, data, recipe, device, (x_train, y_train, x_test, y_test) = _prepare(first, data_dir)
     subs = [
         Subspace(build_network(task, data.image_shape, c.seed, c.hidden), c.dim, c.projection_name, c.seed).to(device)
         for c in configs
