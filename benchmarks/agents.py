@@ -5,6 +5,9 @@
 
 Every variant (full space, dense d, Fastfood d) is timed side by side in one run: rounds are
 interleaved so that load on the machine affects all variants alike; the median per step is reported.
+Each timed block starts with a few untimed steps: the dense variants stream an 18 MB P through
+the caches, and without the warm-up the variant timed next pays for refilling them (~0.1 ms per
+step over 20 steps), which no real trainer running one variant does.
 
     python benchmarks/agents.py [--dim 1000] [--rounds 15] [--steps 20]
 """
@@ -99,6 +102,8 @@ def run(args: argparse.Namespace) -> list[Result]:
             steppers[agent, label], times[agent, label] = step, []
     for _ in range(args.rounds):  # interleaved, so machine noise hits every variant alike
         for key, step in steppers.items():
+            for _ in range(3):
+                step()
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 step()

@@ -125,3 +125,56 @@ def test_structure_memory_and_identity_of_P() -> None:
     assert torch.equal(P.dense(), Q.dense())
     norms = P.dense().norm(dim=0)
     assert torch.all((norms - 1).abs() < 0.05)
+
+
+def test_small_path_equals_function_path_forward_gradient_double_backward() -> None:
+    """Small structures use plain autograd ops; larger inputs the custom Function: same P, same Pᵀ."""
+    P = FastfoodProjection(300, 37, seed=4)  # k·n = 320: converted structure, small path for one θ
+    assert P._converted
+    th = torch.randn(3, 37, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 300, dtype=torch.float64)
+    small = P(th)
+    assert small.grad_fn is not None and "Fastfood" not in type(small.grad_fn).__name__
+    via_fn = ff._Fastfood.apply(th, P.B, P.Pi, P.G, P.D)
+    torch.testing.assert_close(small, via_fn)
+    torch.testing.assert_close(torch.autograd.grad(small, th, g)[0], torch.autograd.grad(via_fn, th, g)[0])
+    torch.testing.assert_close(small, P.forward_reference(th))
+    # The Function path (also under the converted dtypes), double backward included.
+    assert torch.autograd.gradgradcheck(lambda t: ff._Fastfood.apply(t, P.B_float, P.Pi_long, P.G, P.D), (th,))
+    assert torch.autograd.gradgradcheck(P, (th,))
+
+
+def test_population_takes_the_function_path() -> None:
+    P = FastfoodProjection(3000, 100, seed=1)  # 24 blocks of 128: converted, but
+    th = torch.randn(64, 100, requires_grad=True)  # 64 · 24 · 128 values > CHUNK_ELEMENTS
+    assert P._converted and th.numel() * P.blocks > ff.CHUNK_ELEMENTS
+    y = P(th)
+    assert "Fastfood" in type(y.grad_fn).__name__
+    torch.testing.assert_close(y, P.forward_reference(th), rtol=1e-4, atol=1e-6)
+
+
+def test_converted_structure_is_not_saved_and_moves_with_the_module() -> None:
+    P = FastfoodProjection(300, 37, seed=4)
+    assert set(P.state_dict()) == {"B", "Pi", "G"}
+    assert P.B_float.dtype == torch.float32 and P.Pi_long.dtype == torch.int64
+    torch.testing.assert_close(P.B_float, P.B.float())
+    assert torch.equal(P.Pi_long, P.Pi.long())
+    Q = P.double()  # buffers follow module conversions like the others
+    assert Q.B_float.dtype == torch.float64
+    big = FastfoodProjection(1_700_000, 1000, seed=0)
+    assert not big._converted and not hasattr(big, "B_float")
+
+
+def test_product_function_uses_torch_path_under_transforms(monkeypatch) -> None:
+    """ProductFunction.apply skips torch's argument binding only outside torch.func transforms."""
+    monkeypatch.setattr(ff, "CHUNK_ELEMENTS", 64)  # not converted: every call takes the Function
+    P = FastfoodProjection(3000, 100, seed=1)
+    assert not P._converted
+    th = torch.randn(64, 100)
+    eager = P(th)
+    assert "Fastfood" in type(P(th.requires_grad_()).grad_fn).__name__
+    th = th.detach()
+    torch.testing.assert_close(torch.vmap(P)(th), eager)
+    grads = torch.func.vmap(torch.func.grad(lambda t: P(t).square().sum()))(th)
+    ref = torch.autograd.grad(P.forward_reference(th.requires_grad_()).square().sum(), th)[0]
+    torch.testing.assert_close(grads, ref, rtol=1e-4, atol=1e-5)

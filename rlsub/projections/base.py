@@ -46,6 +46,27 @@ class Projection(nn.Module):
         return f"D={self.D}, d={self.d}, seed={self.seed}"
 
 
+# torch.func's check, private in torch; without it every call takes torch's general path.
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
+
+
+class ProductFunction(torch.autograd.Function):
+    """Base of the projections' autograd functions: as cheap to call as an old-style Function.
+
+    torch.func (vmap over populations) needs the ``setup_context`` style, and for that style
+    torch's ``Function.apply`` binds the arguments through ``inspect.signature`` on every call:
+    ~10 µs, a sizeable share of a small net's whole update step (``benchmarks/agents.py``). Our
+    ``forward`` methods take no default arguments, so outside torch.func transforms the binding
+    is a no-op and the C++ apply is called directly; inside them torch's own path runs.
+    """
+
+    @classmethod
+    def apply(cls, *args):  # type: ignore[override]
+        if _transforms_active():
+            return super().apply(*args)
+        return super(torch.autograd.Function, cls).apply(*args)
+
+
 def check_dims(D: int, d: int) -> None:
     """Raise ConfigError unless 1 <= d <= D."""
     if not isinstance(d, int) or isinstance(d, bool):

@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from rlsub.projections.base import Projection
+from rlsub.projections.base import ProductFunction, Projection
 from rlsub.seeding import torch_generator
 
 _INT32_MAX = 2**31 - 1
@@ -47,7 +47,7 @@ def _spmm(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape: tuple
     return out.reshape(*batch, shape[0])
 
 
-class _SparseProduct(torch.autograd.Function):
+class _SparseProduct(ProductFunction):
     """θ ↦ Aθ for CSR ``a`` = (crow, col, val, shape), with backward Aᵀ given in CSR ``at``."""
 
     @staticmethod
@@ -62,7 +62,9 @@ class _SparseProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         # Aᵀ's product is itself a _SparseProduct (with A as its transpose): double backward works.
-        return _SparseProduct.apply(grad, ctx.at, ctx.a).to(ctx.x_dtype), None, None
+        # Grad mode is on here only under create_graph; otherwise the plain product saves a dispatch.
+        out = _SparseProduct.apply(grad, ctx.at, ctx.a) if torch.is_grad_enabled() else _spmm(*ctx.at, grad)
+        return out.to(ctx.x_dtype), None, None
 
     @staticmethod
     def vmap(info, in_dims, x, a, at):  # type: ignore[override]
