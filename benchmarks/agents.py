@@ -9,7 +9,7 @@ Each timed block starts with a few untimed steps: the dense variants stream an 1
 the caches, and without the warm-up the variant timed next pays for refilling them (~0.1 ms per
 step over 20 steps), which no real trainer running one variant does.
 
-    python benchmarks/agents.py [--dim 1000] [--rounds 15] [--steps 20]
+    python benchmarks/agents.py [--dim 1000] [--rounds 15] [--steps 20] [--device cuda]
 """
 
 from __future__ import annotations
@@ -70,10 +70,11 @@ def ppo_stepper(ctx: TrialContext, fuse: bool = True):
     opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
     g = torch_generator(0, "bench")
     mb = cfg.minibatch_size
-    obs = torch.randn(mb, *ctx.spec.obs_shape, generator=g)
-    raw = torch.randint(0, ctx.spec.action.n, (mb,), generator=g)
-    old_logp = torch.full((mb,), -0.69)
-    adv, ret = torch.randn(mb, generator=g), torch.randn(mb, generator=g)
+    dev = ctx.device
+    obs = torch.randn(mb, *ctx.spec.obs_shape, generator=g).to(dev)
+    raw = torch.randint(0, ctx.spec.action.n, (mb,), generator=g).to(dev)
+    old_logp = torch.full((mb,), -0.69, device=dev)
+    adv, ret = torch.randn(mb, generator=g).to(dev), torch.randn(mb, generator=g).to(dev)
 
     def step() -> None:
         loss = ppo_loss(cfg, policy, vsub, vsub.theta_d, head, obs, raw, old_logp, adv, ret)[0]
@@ -85,18 +86,37 @@ def ppo_stepper(ctx: TrialContext, fuse: bool = True):
     return step
 
 
+def products_stepper(ctx: TrialContext):
+    """The two P products of one update step alone: Pθ_d forward, Pᵀg backward (dense: 2 passes over P)."""
+    theta = ctx.policy.theta_d
+    grad = torch.randn(ctx.policy.D, generator=torch_generator(0, "bench")).to(ctx.device)
+
+    def step() -> None:
+        theta.grad = None
+        ctx.policy.projection(theta).backward(grad)
+
+    return step
+
+
 def run(args: argparse.Namespace) -> list[Result]:
-    """Median update-step time of each agent in a subspace (dense, Fastfood, sparse) against full space."""
+    """Median update-step time of each agent in a subspace (dense, Fastfood, sparse) against full space.
+
+    A ``dense P products alone`` row per agent times just Pθ_d and Pᵀg in the same rounds: a floor
+    under the dense step (memory-bound on CPU: both products stream all D·d floats of P).
+    """
     variants = [("full", None, "dense"), (f"dense d={args.dim}", args.dim, "dense"),
                 (f"fastfood d={args.dim}", args.dim, "fastfood"), (f"sparse d={args.dim}", args.dim, "sparse")]
     agents = {"dqn": dqn_stepper, "ppo": ppo_stepper, "ppo-2P": lambda ctx: ppo_stepper(ctx, fuse=False)}
+    products = f"dense P products alone d={args.dim}"
     steppers, times, D = {}, {}, None
-    print("[agents] update steps ...", flush=True)
+    sync = torch.cuda.synchronize if torch.device(args.device).type == "cuda" else (lambda: None)
+    print(f"[agents] update steps on {args.device} ...", flush=True)
     for agent, make in agents.items():
-        for label, dim, proj in variants:
-            ctx = TrialContext(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0))
+        for label, dim, proj in [*variants, (products, args.dim, "dense")]:
+            ctx = TrialContext(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0,
+                                           device=args.device))
             D = ctx.policy.D
-            step = make(ctx)
+            step = products_stepper(ctx) if label == products else make(ctx)
             for _ in range(3):  # warm-up (allocations, lazy init)
                 step()
             steppers[agent, label], times[agent, label] = step, []
@@ -104,18 +124,25 @@ def run(args: argparse.Namespace) -> list[Result]:
         for key, step in steppers.items():
             for _ in range(3):
                 step()
+            sync()
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 step()
+            sync()
             times[key].append((time.perf_counter() - t0) / args.steps)
     results = []
     for agent in agents:
+        case = f"{args.env} D={D} {agent}" + ("" if args.device == "cpu" else f" {args.device}")
         base = statistics.median(times[agent, "full"])
         for label, _, _ in variants[1:]:
             t = statistics.median(times[agent, label])
             # ratio = full/subspace; the target "subspace <= 1.5x full" is ratio >= 1/1.5 ~ 0.67.
-            results.append(Result("agents", f"{args.env} D={D} {agent}", f"update step, {label} vs full space", "ms",
+            results.append(Result("agents", case, f"update step, {label} vs full space", "ms",
                                   1e3 * t, "full space", 1e3 * base, target=0.67))
+        t = statistics.median(times[agent, products])
+        gbps = 2 * D * args.dim * 4 / t / 1e9
+        results.append(Result("agents", case, f"{products} vs full-space step", "ms", 1e3 * t, "full space", 1e3 * base,
+                              note=f"floor under the dense step: 2 passes over P at {gbps:.0f} GB/s"))
     return results
 
 
@@ -126,6 +153,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--steps", type=int, default=20, help="update steps per variant and round")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device of the networks and projections (cpu, cuda)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print_table(run(args))

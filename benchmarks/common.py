@@ -109,6 +109,9 @@ def print_table(results: list[Result]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    for r in results:
+        if r.value is not None and r.note:
+            print(f"note [{r.bench} {r.case}, {r.metric}]: {r.note}")
 
 
 def machine_info(threads: int) -> dict[str, Any]:

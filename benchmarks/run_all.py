@@ -17,7 +17,8 @@ import agents
 import projections
 import rollout
 import supervised
-from common import Result, machine_info, print_table, set_threads, write_json
+import torch
+from common import Result, machine_info, print_table, set_threads, skipped, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     proj_args = argparse.Namespace(quick=args.quick, rounds=1 if args.quick else 5, heavy_rounds=1, compile=args.compile)
     roll_args = argparse.Namespace(quick=args.quick, pop=64, episodes=2, rounds=1 if args.quick else 3, loop_members=4)
-    agent_args = argparse.Namespace(env="CartPole-v1", dim=1000, rounds=2 if args.quick else 8, steps=3 if args.quick else 10)
+    agent_args = argparse.Namespace(env="CartPole-v1", dim=1000, rounds=2 if args.quick else 8, steps=3 if args.quick else 10,
+                                    device="cpu")
     results: list[Result] = projections.run(proj_args) + rollout.run(roll_args) + agents.run(agent_args)
+    if torch.cuda.is_available():
+        results += agents.run(argparse.Namespace(**{**vars(agent_args), "device": "cuda"}))
+    else:
+        results.append(skipped("agents", "update steps on GPU", "no CUDA device"))
     results += supervised.run(argparse.Namespace(quick=args.quick))
     print(f"\n# all benchmarks: torch threads = {threads}, {time.perf_counter() - t0:.0f} s\n")
     print_table(results)
