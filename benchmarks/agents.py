@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
 import torch
 
-from common import Result, print_table
+from common import Result, bench_main
 from rlsub.agents.common import Head, value_network
 from rlsub.agents.dqn import DQNConfig, ReplayBuffer, td_loss
 from rlsub.agents.ppo import PPOConfig, make_value_subspace, ppo_loss
@@ -146,18 +147,19 @@ def run(args: argparse.Namespace) -> list[Result]:
     return results
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--env", default="CartPole-v1")
     ap.add_argument("--dim", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--steps", type=int, default=20, help="update steps per variant and round")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="torch device of the networks and projections (cpu, cuda)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    print_table(run(args))
+    ap.add_argument("--json", help="write the results here")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

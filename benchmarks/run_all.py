@@ -1,4 +1,4 @@
-"""Run every performance benchmark (projections, rollout, agents, supervised) and print all ratios with their baselines.
+"""Run every performance benchmark (projections, rollout, agents, supervised, Pong on GPU) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -10,10 +10,12 @@ machine's description (threads, load average) to FILE.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import agents
+import pong
 import projections
 import rollout
 import supervised
@@ -37,9 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = projections.run(proj_args) + rollout.run(roll_args) + agents.run(agent_args)
     if torch.cuda.is_available():
         results += agents.run(argparse.Namespace(**{**vars(agent_args), "device": "cuda"}))
+        results += pong.run(argparse.Namespace(device="cuda", quick=args.quick, pop=32, dim=6000, steps=300, rounds=3))
     else:
         results.append(skipped("agents", "update steps on GPU", "no CUDA device"))
-    results += supervised.run(argparse.Namespace(quick=args.quick))
+        results.append(skipped("pong", "ES loop on GPU", "no CUDA device (CPU figure: python benchmarks/pong.py)"))
+    results += supervised.run(supervised.defaults(quick=args.quick))
+    if torch.cuda.is_available():
+        if os.environ.get("RLSUB_DATA_DIR"):
+            results += supervised.run(supervised.defaults(quick=args.quick, task="mnist-fc", device="cuda", dim=750,
+                                                          batch="8,32", budget=60_000, single=2))
+        else:
+            results.append(skipped("supervised", "mnist-fc on GPU", "set RLSUB_DATA_DIR to the MNIST IDX files"))
     print(f"\n# all benchmarks: torch threads = {threads}, {time.perf_counter() - t0:.0f} s\n")
     print_table(results)
     if args.json:

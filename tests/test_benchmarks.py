@@ -21,7 +21,10 @@ def test_run_all_quick_writes_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     benches = {r["bench"] for r in data["results"]}
-    assert {"fwht", "fastfood", "sparse", "rule", "rollout", "gpu"} <= benches
+    assert {"fwht", "fastfood", "sparse", "rule", "rollout", "gpu", "agents", "pong"} <= benches
+    metrics = {r["metric"] for r in data["results"] if r["bench"] == "agents"}
+    assert "update step, fastfood d=1000 vs full space" in metrics
+    assert "dense P products alone d=1000 vs full-space step" in metrics
     assert data["machine"]["torch_threads"] >= 1
     for r in data["results"]:
         if r["metric"] != "skipped":
@@ -60,3 +63,28 @@ def test_evaluator_mlp_fast_path_matches_vmap_path() -> None:
     assert _mlp_plan(nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Tanh()), 1) is None
     assert _mlp_plan(nn.Linear(2, 2), 1) is None
     assert _mlp_plan(nn.Sequential(nn.Linear(2, 2)), 1) == [("0.weight", "0.bias", None)]
+
+
+def test_pong_benchmark_quick_on_cpu(tmp_path: Path) -> None:
+    """benchmarks/pong.py runs the real ES loop (Fastfood, Nature CNN, AtariVectorEnv) at tiny sizes."""
+    out = tmp_path / "pong.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pong.py"), "--quick", "--device", "cpu", "--json", str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["bench"] == "pong" and r["value"] > 0 and r["baseline"] > 0
+    assert "policy + projection" in r["note"] and r["target"] is None  # the 20% target is for a GPU
+
+
+def test_device_check_script_quick(tmp_path: Path) -> None:
+    """benchmarks/device_check.sh (the one prepared GPU run) works end to end at tiny sizes on a CPU."""
+    import os
+
+    env = {**os.environ, "QUICK": "1", "SKIP_INSTALL": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    for name in ("projections", "agents", "pong"):
+        results = json.loads((tmp_path / f"{name}.json").read_text())["results"]
+        assert results, name
