@@ -54,6 +54,7 @@ from torch.func import functional_call, vmap
 from rlsub.datasets import load_dataset
 from rlsub.errors import ConfigError
 from rlsub.seeding import derive_seed
+from rlsub.projections.stacked import StackedProjection
 from rlsub.subspace import Subspace
 from rlsub.trial import TrialConfig, TrialResult
 
@@ -387,22 +388,17 @@ def evaluate_subspace(sub: Subspace, x: torch.Tensor, y: torch.Tensor, theta_d: 
 class _StackedSubspaces:
     """B subspaces of one architecture (different seeds ⇒ different θ_0 and P) trained as one batch.
 
-    θ_d is a ``[B, d]`` tensor; with dense projections the B products P_b θ_b are one ``bmm``,
-    other projections loop over b (still one backward pass for all trials).
+    θ_d is a ``[B, d]`` tensor; the B products P_b θ_b run as one (``StackedProjection``).
     """
 
     def __init__(self, subs: list[Subspace]) -> None:
         self.subs = subs
         self.template = subs[0]
         self.theta_0 = torch.stack([s.theta_0 for s in subs])
-        self.dense = all(s.projection_kind == "dense" for s in subs)
-        if self.dense:
-            self.P_t = torch.stack([s.projection.P_t for s in subs])  # [B, d, D]
+        self.product = StackedProjection([s.projection for s in subs])
 
     def flat(self, theta: torch.Tensor) -> torch.Tensor:
-        if self.dense:
-            return self.theta_0 + torch.bmm(theta.unsqueeze(1), self.P_t).squeeze(1)
-        return self.theta_0 + torch.stack([s.projection(t) for s, t in zip(self.subs, theta)])
+        return self.theta_0 + self.product(theta)
 
     def params(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.template.unflatten(self.flat(theta))
