@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML sweep file ([sweep] table); command-line options are ignored")
     p.add_argument("--out", help="output directory (required unless the config gives 'out')")
     p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    p.add_argument("--batch-seeds", type=int, default=1, metavar="N",
+                   help="supervised tasks: train N seeds of one configuration together (stacked θ_d; most useful on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--threshold", type=float, default=0.9, help="fraction of the baseline for d_int (0.9)")
     p.add_argument("--adaptive", action="store_true",
@@ -265,6 +267,7 @@ def cmd_sweep(args) -> int:
             budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
             hidden=_hidden(args.hidden), family=args.family, device=args.device,
             params={m: _params(args.param) for m in methods} if args.param else {},
+            batch_seeds=args.batch_seeds,
         )
     out = args.out or opts.get("out")
     if not out:

@@ -21,13 +21,9 @@ def execute(config: TrialConfig, out_dir: str | Path, data_dir: str | None = Non
     Configuration errors propagate (the whole sweep is wrong); a trial whose environment returns
     NaN/inf is recorded as failed with the reason, so reruns skip it and reports can show it.
     """
-    kind = "supervised" if is_supervised(config.env) else "rl"
-    row: dict[str, Any] = dict(
-        env=config.env, kind=kind, method=config.method, projection=config.projection_name,
-        seed=config.seed, config=config.to_dict(),
-    )
+    row = _row(config)
     try:
-        if kind == "supervised":
+        if row["kind"] == "supervised":
             from rlsub.supervised import run_supervised_trial
 
             result: TrialResult = run_supervised_trial(config, data_dir=data_dir)
@@ -36,6 +32,28 @@ def execute(config: TrialConfig, out_dir: str | Path, data_dir: str | None = Non
     except NonFiniteReturn as e:
         log.warning("trial %s failed: %s", config.key(), e)
         return {**row, "d": config.dim or 0, "is_full": config.is_full, "D": 0, "status": "failed", "error": str(e)}
+    return finish(config, result, out_dir, row)
+
+
+def _row(config: TrialConfig) -> dict[str, Any]:
+    kind = "supervised" if is_supervised(config.env) else "rl"
+    return dict(env=config.env, kind=kind, method=config.method, projection=config.projection_name,
+                seed=config.seed, config=config.to_dict())
+
+
+def execute_group(configs: list[TrialConfig], out_dir: str | Path, data_dir: str | None = None) -> list[dict[str, Any]]:
+    """Store rows of ``configs``: supervised trials differing only in seed trained together
+    (``run_supervised_trials_batched``); anything else (or a single config) one by one."""
+    if len(configs) == 1 or not is_supervised(configs[0].env):
+        return [execute(c, out_dir, data_dir) for c in configs]
+    from rlsub.supervised import run_supervised_trials_batched
+
+    results = run_supervised_trials_batched(list(configs), data_dir=data_dir)
+    return [finish(c, r, out_dir, _row(c)) for c, r in zip(configs, results)]
+
+
+def finish(config: TrialConfig, result: TrialResult, out_dir: str | Path, row: dict[str, Any]) -> dict[str, Any]:
+    """Save ``result``'s solution artifact and return its complete store row."""
     spec = result.info.get("policy_spec")
     if spec and "network" not in result.info:
         result.info["network"] = network_label(spec)
@@ -84,3 +102,13 @@ def execute_safely(config: TrialConfig, out_dir: str, data_dir: str | None = Non
         return {"crash": str(e), "config_error": True}
     except Exception as e:  # noqa: BLE001 - reported to the user with the trial's key
         return {"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
+def execute_group_safely(configs: list[TrialConfig], out_dir: str, data_dir: str | None = None) -> list[dict[str, Any]]:
+    """``execute_group`` for worker processes: a crash becomes one crash row per config."""
+    try:
+        return execute_group(configs, out_dir, data_dir)
+    except ConfigError as e:
+        return [{"crash": str(e), "config_error": True}] * len(configs)
+    except Exception as e:  # noqa: BLE001 - reported to the user with the trials' keys
+        return [{"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}] * len(configs)

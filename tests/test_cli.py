@@ -43,6 +43,8 @@ def in_process(capsys, *args):
         (["sweep", "--env", "CartPole-v1", "--dims", ",,"], "--dims is empty"),
         (["sweep", "--env", "CartPole-v1", "--dims", "1,two"], "invalid dimension 'two'"),
         (["sweep", "--env", "CartPole-v1", "--dims", "1,2", "--seeds", "0"], "--seeds must be >= 1"),
+        (["sweep", "--env", "digits-fc", "--dims", "8", "--batch-seeds", "0"], "batch_seeds must be an integer >= 1"),
+        (["sweep", "--env", "digits-fc", "--dims", "8", "--batch-seeds", "2", "--backend", "ray"], "local backend only"),
     ],
 )
 def test_bad_input(tmp_path, capsys, args, needle):
@@ -59,6 +61,8 @@ def test_malformed_toml(tmp_path, capsys):
     one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "malformed TOML")
     cfg.write_text("[sweep]\nenv = 'CartPole-v1'\ndims = [1]\nbudgte = 3\n")
     one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "unknown key(s) in [sweep]: budgte")
+    cfg.write_text("[sweep]\nenv = 'digits-fc'\ndims = [8]\nbatch_seeds = 0\n")
+    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "'batch_seeds' must be a positive integer")
     cfg.write_text("[sweep]\nenv = 'CartPole-v1'\ndims = [1, 0]\n")
     one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "d must be >= 1")
 

@@ -202,3 +202,46 @@ def test_batched_matches_one_at_a_time():
         run_supervised_trials_batched([cfg(dim=16, seed=0), cfg(dim=32, seed=1)])
     with pytest.raises(ConfigError, match="distinct seeds"):
         run_supervised_trials_batched([cfg(dim=16, seed=0), cfg(dim=16, seed=0)])
+
+
+def test_group_trials_batches_supervised_seeds_only():
+    from rlsub.sweep import group_trials
+
+    sup = [TrialConfig("digits-fc", method="adam", dim=d, seed=s, budget=320) for d in (8, 16) for s in range(3)]
+    rl = [TrialConfig("CartPole-v1", method="cmaes", dim=4, seed=s) for s in range(2)]
+    units = group_trials(sup[:3] + rl + sup[3:], 2)
+    assert [[(c.env, c.dim, c.seed) for c in u] for u in units] == [
+        [("digits-fc", 8, 0), ("digits-fc", 8, 1)], [("digits-fc", 8, 2)],
+        [("CartPole-v1", 4, 0)], [("CartPole-v1", 4, 1)],
+        [("digits-fc", 16, 0), ("digits-fc", 16, 1)], [("digits-fc", 16, 2)],
+    ]
+    assert group_trials(sup, 1) == [[c] for c in sup]
+
+
+def test_sweep_with_batched_seeds_stores_every_trial(tmp_path):
+    from rlsub.solution import load_solution
+    from rlsub.store import Store
+    from rlsub.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0, 1, 2, 3], budget=640, batch_seeds=3)
+    counts = run_sweep(spec, tmp_path / "s", workers=1, progress=False)
+    assert counts["done"] == 4 and counts["crashed"] == 0
+    with Store(tmp_path / "s", create=False) as store:
+        rows = {r.seed: r for r in store.rows()}
+    assert sorted(rows) == [0, 1, 2, 3]
+    assert [rows[s].info.get("batched") for s in range(4)] == [3, 3, 3, None]  # 3 together, then 1 alone
+    alone = run_supervised_trial(TrialConfig("digits-fc", method="adam", dim=8, seed=1, budget=640))
+    stored = load_solution(tmp_path / "s" / rows[1].artifact)
+    np.testing.assert_allclose(stored.theta_d, alone.theta_d, atol=1e-5)
+    again = run_sweep(spec, tmp_path / "s", workers=1, progress=False)
+    assert again["skipped"] == 4 and again["done"] == 0
+
+
+def test_batch_seeds_must_be_positive_and_local():
+    from rlsub.sweep import SweepSpec, run_sweep
+
+    with pytest.raises(ConfigError, match="batch_seeds must be an integer >= 1"):
+        SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0], batch_seeds=0).validate()
+    with pytest.raises(ConfigError, match="local backend only"):
+        run_sweep(SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0], batch_seeds=2), "/nonexistent/x",
+                  backend="ray", progress=False)
