@@ -178,3 +178,12 @@ def test_product_function_uses_torch_path_under_transforms(monkeypatch) -> None:
     grads = torch.func.vmap(torch.func.grad(lambda t: P(t).square().sum()))(th)
     ref = torch.autograd.grad(P.forward_reference(th.requires_grad_()).square().sum(), th)[0]
     torch.testing.assert_close(grads, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_chunks_are_cache_sized_on_cpu_and_whole_on_accelerators() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert ff.chunk_elements(cpu) == ff.CHUNK_ELEMENTS
+    # pop 64 at D = 1.7M, d = 6000 (n = 8192, k = 208): CPU blocks it, a GPU runs it in one pass
+    assert ff._chunk_steps(64, 208, 8192, cpu) == (16, 1)
+    r_step, c_step = ff._chunk_steps(64, 208, 8192, cuda)
+    assert r_step == 64 and c_step >= 64 and 64 * c_step * 8192 <= ff.ACCELERATOR_CHUNK_ELEMENTS

@@ -11,7 +11,7 @@ Structure memory: G as float32 (D), Π as int16 when n <= 2^15 (D/2) else int32 
 whose update steps are dispatch-bound) also keep B as float32 and Π as int64 (≤ 1.5 MiB).
 
 Speed (see benchmarks/projections.py): the product runs block-chunk by block-chunk, each chunk
-small enough (``CHUNK_ELEMENTS``) to stay in cache through all five steps (signs, FWHT, permute
+small enough (``CHUNK_ELEMENTS``) on a CPU to stay in cache through all five steps (signs, FWHT, permute
 and scale, FWHT, store), with the FWHT done as Kronecker-factored GEMMs (``rlsub.fwht``). The
 backward pass is the transposed structured product Pᵀg = Σ_b B_b H Π_bᵀ G_b H g_b (H symmetric)
 in a custom autograd function, so no intermediate [..., k, n] tensor is kept for autograd.
@@ -31,6 +31,15 @@ from rlsub.seeding import torch_generator
 #: Target number of elements of one working chunk ([rows, blocks, n]): about 512 KiB of float32,
 #: which keeps the chunk and its temporaries in a core's L2 cache (measured flat from 2^16 to 2^18).
 CHUNK_ELEMENTS = 1 << 17
+#: On a GPU blocking for a CPU cache would only multiply kernel launches (a population of 64 at
+#: D = 1.7M, d = 6000 would be ~800 chunks of ~10 kernels each): there one chunk holds up to
+#: 2^26 values (256 MiB of float32 per intermediate): two chunks for that population.
+ACCELERATOR_CHUNK_ELEMENTS = 1 << 26
+
+
+def chunk_elements(device: torch.device) -> int:
+    """Values per working chunk of the blocked product on ``device``."""
+    return CHUNK_ELEMENTS if device.type == "cpu" else ACCELERATOR_CHUNK_ELEMENTS
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -43,10 +52,11 @@ def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t if t.dtype == dtype else t.to(dtype)
 
 
-def _chunk_steps(rows: int, k: int, n: int) -> tuple[int, int]:
-    """Rows and blocks per chunk, so that one chunk holds about ``CHUNK_ELEMENTS`` values."""
-    r_step = max(1, min(rows, CHUNK_ELEMENTS // n))
-    return r_step, max(1, CHUNK_ELEMENTS // (r_step * n))
+def _chunk_steps(rows: int, k: int, n: int, device: torch.device) -> tuple[int, int]:
+    """Rows and blocks per chunk, so that one chunk holds about ``chunk_elements(device)`` values."""
+    chunk = chunk_elements(device)
+    r_step = max(1, min(rows, chunk // n))
+    return r_step, max(1, chunk // (r_step * n))
 
 
 def fastfood_apply(
@@ -61,7 +71,7 @@ def fastfood_apply(
     if rows == 0:
         return x.new_empty(*batch, D)
     x = torch.nn.functional.pad(x, (0, n - d)).unsqueeze(1)  # [rows, 1, n]
-    r_step, c_step = _chunk_steps(rows, k, n)
+    r_step, c_step = _chunk_steps(rows, k, n, x.device)
     if r_step >= rows and c_step >= k:
         # One chunk (small nets, where a step is a few dozen tiny ops and each op's dispatch cost
         # is the time): no loop and no copy into a separate output.
@@ -105,7 +115,7 @@ def fastfood_apply_t(
     g = grad.reshape(rows, D).to(dtype)
     if rows == 0:
         return g.new_zeros(*batch, d)
-    r_step, c_step = _chunk_steps(rows, k, n)
+    r_step, c_step = _chunk_steps(rows, k, n, g.device)
     if r_step >= rows and c_step >= k:  # one chunk: see fastfood_apply
         y = torch.nn.functional.pad(g, (0, k * n - D)).reshape(rows, k, n)
         acc = _block_transpose(y, _as(Pi, torch.long), _as(B, dtype), _as(G, dtype))
