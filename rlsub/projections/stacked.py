@@ -7,7 +7,8 @@ runs all T at once:
 
 * dense: one ``bmm`` over the stacked matrices ``[T, d, D]``;
 * Fastfood: the per-trial structures stacked ``[T, k, n]``, each step of S H G Π H B done for all
-  T in one op (plain differentiable ops: the backward is autograd's);
+  T in one op (plain differentiable ops: the backward is autograd's); 16·T·k·n bytes of structure
+  (signs as float, permutations as int64: what the ops take), e.g. 100 MB for 32 MNIST-FC trials;
 * sparse: the block-diagonal CSR matrix diag(P_1, …, P_T) and its transpose: one sparse product
   each way, through the same autograd function as a single sparse projection;
 * identity: θ itself.
