@@ -14,7 +14,10 @@ pre-tanh mean (see ``agents.common``).
 Subspace trials (``dim`` set) default to ``SUBSPACE`` (lr 3e-2; ``--param`` overrides): an Adam
 step moves θ by ~lr·sqrt(d) against ~lr·sqrt(D) in full space, so the step size must grow. On
 CartPole-v1 (d = 32, dense, seed 0, 20 test episodes) lr 5e-3 reached 187 after 300k steps,
-lr 3e-2 426 after 100k and 402 after 300k: better, but REINFORCE did not solve it at d = 32.
+lr 3e-2 426 after 100k and 402 after 300k. With these defaults over 3 seeds and 300k steps
+(``rlsub sweep --env CartPole-v1 --method reinforce --dims 8,16,32,64,full --seeds 3 --budget 300000``)
+d = 16 reaches 0.91 of the full-space return on average (one seed solves it), d = 64 solves all three;
+16 episodes per update did worse (d_int90 64).
 """
 
 from __future__ import annotations
