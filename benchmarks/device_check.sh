@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU measurement of the performance issues in one short run (about 6 minutes on an H200):
-# Fastfood/sparse on CUDA (projections.py --only gpu), DQN/PPO update steps on CUDA (agents.py),
+# Fastfood/sparse on CUDA and the dense/Fastfood/sparse rule grid there (projections.py --only gpu,rule),
+# DQN/PPO update steps on CUDA (agents.py),
 # the Pong ES loop against AtariVectorEnv alone (pong.py) and MNIST-FC trials/hour batched vs one
 # at a time (supervised.py). Each writes its JSON to $OUT (or ./device-out).
 #
@@ -30,7 +31,7 @@ step() {  # name, command...: run one benchmark, keep going after a failure
     "$@" --json "$out/$name.json" 2>&1 | tee "$out/$name.log" || status=1
     echo "=== $name: $((SECONDS - t0)) s"
 }
-step projections $py benchmarks/projections.py --only gpu $q
+step projections $py benchmarks/projections.py --only gpu,rule --device "$dev" $q
 step agents $py benchmarks/agents.py --device "$dev" --rounds 8 --steps 20 ${QUICK:+--rounds 1 --steps 2}
 step pong $py benchmarks/pong.py --device "$dev" --pop 64 --steps 300 --rounds 3 --threads 4 $q
 if [ -n "${RLSUB_DATA_DIR:-}" ]; then

@@ -153,7 +153,9 @@ def bench_projection(kind: str, args, results: list[Result]) -> None:
 
 
 def bench_rule(args, results: list[Result]) -> None:
-    """Dense vs Fastfood vs sparse, forward+backward, over a small (D, d) grid."""
+    """Dense vs Fastfood vs sparse, forward+backward, over a small (D, d) grid (on ``--device``)."""
+    dev = torch.device(getattr(args, "device", "cpu"))
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     grid_D = (4_610, 20_000) if args.quick else (4_610, 50_000, 300_000)
     grid_d = (10, 100) if args.quick else (10, 100, 1000)
     pops = (1, 8) if args.quick else (1, 64)
@@ -161,15 +163,16 @@ def bench_rule(args, results: list[Result]) -> None:
         for d in grid_d:
             if d > D:
                 continue
-            projs = {"fastfood": FastfoodProjection(D, d, 0), "sparse": SparseProjection(D, d, 0)}
+            projs = {"fastfood": FastfoodProjection(D, d, 0).to(dev), "sparse": SparseProjection(D, d, 0).to(dev)}
             fits = D * d * 4 <= DENSE_BENCH_BYTES
             if fits:
-                projs["dense"] = DenseProjection(D, d, 0)
+                projs["dense"] = DenseProjection(D, d, 0).to(dev)
             for pop in pops:
-                theta = torch.randn(pop, d)
-                g = torch.randn(pop, D)
-                times = interleaved({k: _fb(p, theta, g) for k, p in projs.items()}, args.rounds)
-                case = f"D={D} d={d} pop={pop}"
+                theta = torch.randn(pop, d, device=dev)
+                g = torch.randn(pop, D, device=dev)
+                fns = {k: _fb(p, theta, g) for k, p in projs.items()}
+                times = interleaved({k: (lambda f=f: (f(), sync())) for k, f in fns.items()}, args.rounds)
+                case = f"D={D} d={d} pop={pop}" + ("" if dev.type == "cpu" else f" {dev.type}")
                 best = min(times, key=times.get)
                 for k in ("fastfood", "sparse"):
                     results.append(
@@ -241,6 +244,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the light cases")
     p.add_argument("--heavy-rounds", type=int, default=1, help="rounds of the population cases at D=1.7M")
     p.add_argument("--compile", action="store_true", help="also time torch.compile of the butterfly FWHT")
+    p.add_argument("--device", default="cpu", help="device of the 'rule' section (the other sections are CPU or CUDA by design)")
     p.add_argument("--only", help=f"comma-separated sections to run ({', '.join(SECTIONS)}; default all)")
     p.add_argument("--json", help="write the results here")
 
