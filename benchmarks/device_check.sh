@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU measurement of the performance issues in one short run (about 6 minutes on an H200):
+# Every GPU check of the open issues in one short run (about 6 minutes on an H200): tests/test_gpu.py,
 # Fastfood/sparse on CUDA and the dense/Fastfood/sparse rule grid there (projections.py --only gpu,rule),
 # DQN/PPO update steps on CUDA (agents.py),
 # the Pong ES loop against AtariVectorEnv alone (pong.py) and MNIST-FC trials/hour batched vs one
@@ -31,6 +31,10 @@ step() {  # name, command...: run one benchmark, keep going after a failure
     "$@" --json "$out/$name.json" 2>&1 | tee "$out/$name.log" || status=1
     echo "=== $name: $((SECONDS - t0)) s"
 }
+# Correctness first: the CUDA paths against their CPU results (cwd tests/, so that the installed
+# rlsub, not the source folder without its agents/envs mapping, is imported).
+echo "=== gpu tests"
+(cd tests && $py -m pytest -q -p no:cacheprovider -c ../pyproject.toml test_gpu.py) 2>&1 | tee "$out/gpu_tests.log" || status=1
 step projections $py benchmarks/projections.py --only gpu,rule --device "$dev" $q
 step agents $py benchmarks/agents.py --device "$dev" --rounds 8 --steps 20 ${QUICK:+--rounds 1 --steps 2}
 step pong $py benchmarks/pong.py --device "$dev" --pop 64 --steps 300 --rounds 3 --threads 4 $q
