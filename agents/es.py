@@ -191,10 +191,11 @@ class NormalizedEvaluator(PopulationEvaluator):
         self.recording = True
         self.seen: list[np.ndarray] = []
 
-    def _vec(self, num_envs: int):
-        if num_envs not in self._envs:
-            self._envs[num_envs] = _NormalizedVec(self.task.make_vec(num_envs), self)
-        return self._envs[num_envs]
+    def _vec(self, num_envs: int, lane: int = 0):
+        if (num_envs, lane) not in self._envs:
+            # The proxy has no send/recv: these evaluations are never pipelined.
+            self._envs[num_envs, lane] = _NormalizedVec(self.task.make_vec(num_envs), self)
+        return self._envs[num_envs, lane]
 
     def refresh(self) -> None:
         """Fold the observations seen since the last refresh into the stats and freeze them."""

@@ -6,6 +6,8 @@
   the population (Fastfood, D = 1.7M Nature CNN), every step one batched per-member CNN forward on
   uint8 frames and one ``AtariVectorEnv`` step of pop × episodes games, tell. Episodes are capped
   at ``--steps`` agent steps (shorter than any Pong game), so every env runs every step.
+* ``ES loop, sequential``: the same with the evaluator's pipelining off (policy and env steps
+  alternate instead of overlapping across two halves of the population).
 * ``raw``: the same vector env (same env count, same ALE threads) stepped alone for the same
   number of steps with random actions drawn beforehand.
 
@@ -44,12 +46,13 @@ def run(args: argparse.Namespace) -> list[Result]:
     spec = task.policy_spec()
     print(f"[pong] ES loop, pop {pop}, d={dim} fastfood, {steps} steps per generation on {dev} ...", flush=True)
     sub = Subspace(spec.build(0), d=dim, projection="fastfood", seed=0).to(dev)
-    ev = PopulationEvaluator(task, sub, spec, dev)
-    es = ES(dim, 0, ESConfig(popsize=pop))
+    loops = {"pipelined": (PopulationEvaluator(task, sub, spec, dev), ES(dim, 0, ESConfig(popsize=pop))),
+             "sequential": (PopulationEvaluator(task, sub, spec, dev, pipeline=False), ES(dim, 0, ESConfig(popsize=pop)))}
     raw_env = task.make_vec(pop)
     actions = np.random.default_rng(0).integers(0, spec.action.n, (steps, pop))
 
-    def generation(g: int) -> int:
+    def generation(name: str, g: int) -> int:
+        ev, es = loops[name]
         X = es.ask()
         res = ev.evaluate(X, 1, 1000 + g)
         es.tell(X, res.fitness)
@@ -62,26 +65,29 @@ def run(args: argparse.Namespace) -> list[Result]:
             raw_env.step(a)
         return steps * pop
 
-    loop_t, raw_t = [], []
-    generation(0)  # warm-up: lazy CUDA init, vector env construction
+    rates: dict[str, list[float]] = {"pipelined": [], "sequential": [], "raw": []}
+    for name in loops:  # warm-up: lazy CUDA init, vector env construction
+        generation(name, 0)
     raw(0)
-    for r in range(1, rounds + 1):  # interleaved: machine noise hits both alike
-        t = time.perf_counter()
-        n_loop = generation(r)
-        loop_t.append(n_loop / (time.perf_counter() - t))
-        t = time.perf_counter()
-        n_raw = raw(r)
-        raw_t.append(n_raw / (time.perf_counter() - t))
-    ev.close()
+    for r in range(1, rounds + 1):  # interleaved: machine noise hits all alike
+        for name in rates:
+            t = time.perf_counter()
+            n = raw(r) if name == "raw" else generation(name, r)
+            rates[name].append(n / (time.perf_counter() - t))
+    for ev, _ in loops.values():
+        ev.close()
     raw_env.close()
-    loop_rate, raw_rate = statistics.median(loop_t), statistics.median(raw_t)
+    loop_rate, seq_rate, raw_rate = (statistics.median(rates[k]) for k in ("pipelined", "sequential", "raw"))
     share = 1.0 - loop_rate / raw_rate
-    print(f"  ES loop {loop_rate:,.0f} steps/s, raw AtariVectorEnv {raw_rate:,.0f} steps/s: "
+    print(f"  ES loop {loop_rate:,.0f} steps/s (sequential {seq_rate:,.0f}), raw AtariVectorEnv {raw_rate:,.0f} steps/s: "
           f"policy + projection {100 * share:.0f}% of the loop", flush=True)
-    return [Result("pong", f"Pong pop={pop} d={dim} fastfood {dev.type}", "ES loop vs AtariVectorEnv alone (random actions)",
+    case = f"Pong pop={pop} d={dim} fastfood {dev.type}"
+    return [Result("pong", case, "ES loop vs AtariVectorEnv alone (random actions)",
                    "steps/s", loop_rate, "raw AtariVectorEnv", raw_rate, higher_is_better=True,
                    target=0.8 if dev.type == "cuda" else None,
-                   note=f"policy + projection {100 * share:.0f}% of the loop" + ("" if dev.type == "cuda" else " (CPU: the CNN dominates)"))]
+                   note=f"policy + projection {100 * share:.0f}% of the loop" + ("" if dev.type == "cuda" else " (CPU: the CNN dominates)")),
+            Result("pong", case, "ES loop, pipelined vs sequential evaluator", "steps/s", loop_rate, "sequential",
+                   seq_rate, higher_is_better=True)]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

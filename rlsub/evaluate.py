@@ -82,20 +82,29 @@ class PopulationEvaluator:
     MLP policies (``rlsub.policies.build_mlp``) run as one batched GEMM per layer (bmm + bias +
     in-place activation) into preallocated buffers, without vmap's per-step overhead (2-3× per
     step on CartPole); other networks go through ``Subspace.population_forward``.
+
+    ``pipeline``: with vector envs that step asynchronously (``send``/``recv``: ale_py's
+    ``AtariVectorEnv``) a population of two or more members is split into two halves, each in its
+    own vector env, and one half's policy forward runs while the other half's games step (the
+    halves' envs are seeded exactly as the copies of one env: same returns, see ``evaluate``).
     """
 
-    def __init__(self, task, subspace: Subspace, spec: PolicySpec, device: str | torch.device = "cpu"):
+    def __init__(self, task, subspace: Subspace, spec: PolicySpec, device: str | torch.device = "cpu",
+                 pipeline: bool = True):
         self.task = task
         self.subspace = subspace
         self.spec = spec
         self.device = torch.device(device)
-        self._envs: dict[int, object] = {}
+        self.pipeline = pipeline
+        self._async: bool | None = None
+        self._envs: dict[tuple[int, int], object] = {}
 
-    def _vec(self, num_envs: int):
-        """A vector env of ``num_envs`` copies, kept for reuse (MuJoCo/Atari envs are slow to build)."""
-        if num_envs not in self._envs:
-            self._envs[num_envs] = self.task.make_vec(num_envs)
-        return self._envs[num_envs]
+    def _vec(self, num_envs: int, lane: int = 0):
+        """A vector env of ``num_envs`` copies, kept for reuse (MuJoCo/Atari envs are slow to build);
+        ``lane`` tells apart the envs of a pipelined evaluation's two halves."""
+        if (num_envs, lane) not in self._envs:
+            self._envs[num_envs, lane] = self.task.make_vec(num_envs)
+        return self._envs[num_envs, lane]
 
     def close(self) -> None:
         for env in self._envs.values():
@@ -153,6 +162,8 @@ class PopulationEvaluator:
             params = {name: v[lo:hi] for name, v in params.items()}
         policy = self._policy(params, k, episodes)
         seed = int(seed) % 2**31
+        if self._can_pipeline(k, episodes):
+            return self._evaluate_pipelined(params, k, episodes, seed + first)
         mine: slice | None = None
         if k == pop:
             env = self._vec(m)
@@ -164,43 +175,120 @@ class PopulationEvaluator:
             env = self._vec(pop * episodes)
             obs, _ = env.reset(seed=seed)
             mine = slice(first, first + m)
-        returns = np.zeros(m, dtype=np.float64)
-        done = np.zeros(m, dtype=bool)
-        n_done = 0
-        steps = 0
-        obs_shape = self.spec.obs_shape
-        # Pixels travel as uint8 (4x less traffic to a GPU); the CNN scales them itself.
-        as_float = self.spec.family != "cnn"
+        tally = _Tally(m, self.task.name)
         for _ in range(self.task.max_episode_steps + 1):
-            x = torch.as_tensor(obs if mine is None else obs[mine], device=self.device)
-            if as_float:
-                x = x.to(torch.float32)
-            out = policy(x.reshape(k, episodes, *obs_shape))
-            action = self.spec.action.to_env(out.reshape(m, -1))
+            action = self._act(policy, obs if mine is None else obs[mine], k, episodes)
             if mine is not None:
                 full = np.empty((pop * episodes, *action.shape[1:]), dtype=action.dtype)
                 full[:] = action[0]
                 full[mine] = action
                 action = full
             obs, reward, terminated, truncated, _ = env.step(action)
-            reward = np.asarray(reward, dtype=np.float64)
-            terminated, truncated = np.asarray(terminated), np.asarray(truncated)
             if mine is not None:
-                reward, terminated, truncated = reward[mine], terminated[mine], truncated[mine]
-            if not np.isfinite(reward).all():  # only rewards of still-counted envs matter
-                bad = ~np.isfinite(reward) & ~done
-                if bad.any():
-                    raise NonFiniteReturn(
-                        f"environment {self.task.name} returned a non-finite reward ({reward[bad][0]})"
-                    )
-            np.add(returns, reward, out=returns, where=~done)
-            steps += m - n_done
-            done |= terminated
-            done |= truncated
-            n_done = int(np.count_nonzero(done))
-            if n_done == m:
+                reward, terminated, truncated = np.asarray(reward)[mine], np.asarray(terminated)[mine], np.asarray(truncated)[mine]
+            tally.add(reward, terminated, truncated)
+            if tally.finished:
                 break
-        return EvalResult(returns.reshape(k, episodes), steps)
+        return EvalResult(tally.returns.reshape(k, episodes), tally.steps)
+
+    def _act(self, policy: Callable[[torch.Tensor], torch.Tensor], obs: np.ndarray, k: int, episodes: int) -> np.ndarray:
+        """Env actions of ``k`` members × ``episodes`` copies for observations ``obs``."""
+        x = torch.as_tensor(obs, device=self.device)
+        # Pixels travel as uint8 (4x less traffic to a GPU); the CNN scales them itself.
+        if self.spec.family != "cnn":
+            x = x.to(torch.float32)
+        out = policy(x.reshape(k, episodes, *self.spec.obs_shape))
+        return self.spec.action.to_env(out.reshape(k * episodes, -1))
+
+    def _can_pipeline(self, k: int, episodes: int) -> bool:
+        """Whether ``k`` members can be evaluated pipelined (decided once, from the first half's env)."""
+        if not (self.pipeline and k >= 2):
+            return False
+        if self._async is None:
+            env = self._vec((k // 2) * episodes, lane=1)
+            self._async = hasattr(env, "send") and hasattr(env, "recv") and _seeds_each_copy(env)
+        return self._async
+
+    def _evaluate_pipelined(self, params: dict[str, torch.Tensor], k: int, episodes: int, seed: int) -> EvalResult:
+        """``evaluate`` for members 0..k of ``params`` in two halves that overlap policy and env time.
+
+        Half h's envs are copies ``lo_h·episodes…`` of the unsplit env, reset with ``seed +
+        lo_h·episodes`` (these envs seed copy i with seed + i), so every episode is the one an
+        unsplit evaluation plays; each half steps until its own envs are done.
+        """
+        cut = k // 2
+        lanes = []
+        for i, (lo, hi) in enumerate(((0, cut), (cut, k))):
+            env = self._vec((hi - lo) * episodes, lane=i + 1)
+            obs, _ = env.reset(seed=seed + lo * episodes)
+            policy = self._policy({name: v[lo:hi] for name, v in params.items()}, hi - lo, episodes)
+            lanes.append(_Lane(env, policy, hi - lo, obs, _Tally((hi - lo) * episodes, self.task.name)))
+        try:
+            for lane in lanes:
+                lane.send(self._act(lane.policy, lane.obs, lane.members, episodes))
+            active = list(lanes)
+            while active:
+                for lane in list(active):
+                    # While this half is received and its next actions computed, the other half's
+                    # games step in the env's own threads.
+                    obs, reward, terminated, truncated, _ = lane.recv()
+                    lane.tally.add(reward, terminated, truncated)
+                    lane.iterations += 1
+                    if lane.tally.finished or lane.iterations > self.task.max_episode_steps:
+                        active.remove(lane)
+                    else:
+                        lane.send(self._act(lane.policy, obs, lane.members, episodes))
+        finally:
+            for lane in lanes:  # an error mid-step (a NaN reward) must not leave a step in flight
+                if lane.in_flight:
+                    lane.recv()
+        returns = np.concatenate([lane.tally.returns for lane in lanes])
+        return EvalResult(returns.reshape(k, episodes), sum(lane.tally.steps for lane in lanes))
+
+
+class _Tally:
+    """Returns of ``m`` env copies until each one's first episode end (NEXT_STEP autoreset: later
+    steps of a copy are ignored), and the env steps that counted."""
+
+    def __init__(self, m: int, task_name: str) -> None:
+        self.returns = np.zeros(m, dtype=np.float64)
+        self.done = np.zeros(m, dtype=bool)
+        self.n_done = self.steps = 0
+        self.task_name = task_name
+
+    def add(self, reward, terminated, truncated) -> None:
+        reward = np.asarray(reward, dtype=np.float64)
+        if not np.isfinite(reward).all():  # only rewards of still-counted envs matter
+            bad = ~np.isfinite(reward) & ~self.done
+            if bad.any():
+                raise NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[bad][0]})")
+        np.add(self.returns, reward, out=self.returns, where=~self.done)
+        self.steps += len(self.done) - self.n_done
+        self.done |= np.asarray(terminated)
+        self.done |= np.asarray(truncated)
+        self.n_done = int(np.count_nonzero(self.done))
+
+    @property
+    def finished(self) -> bool:
+        return self.n_done == len(self.done)
+
+
+class _Lane:
+    """One half of a pipelined evaluation: its env, policy and bookkeeping, and whether a step is in flight."""
+
+    def __init__(self, env, policy, members: int, obs: np.ndarray, tally: _Tally) -> None:
+        self.env, self.policy, self.members, self.obs, self.tally = env, policy, members, obs, tally
+        self.iterations = 0
+        self.in_flight = False
+
+    def send(self, action: np.ndarray) -> None:
+        self.env.send(action)
+        self.in_flight = True
+
+    def recv(self):
+        out = self.env.recv()
+        self.in_flight = False
+        return out
 
 
 def _seeds_each_copy(env) -> bool:

@@ -155,3 +155,27 @@ def test_short_pong_trial(method, params):
     assert res.D == 1_687_206 and res.d == 1000
     assert len(res.final_returns) == 1 and -21.0 <= res.final_returns[0] <= 21.0
     assert res.env_steps > 0
+
+
+def test_pipelined_evaluation_plays_the_same_episodes():
+    """Two halves overlapping policy and env time give exactly the unsplit evaluation's returns."""
+    task = _short_pong(150, repeat_action_probability=0.25, noop_max=30)  # per-copy RNGs in play
+    spec = task.policy_spec()
+    sub = Subspace(spec.build(0), d=16, projection="fastfood", seed=0)
+    thetas = np.random.default_rng(1).normal(size=(5, 16)).astype(np.float32) * 20
+    plain = PopulationEvaluator(task, sub, spec, pipeline=False)
+    piped = PopulationEvaluator(task, sub, spec)
+    try:
+        a = plain.evaluate(thetas, episodes=2, seed=9)
+        b = piped.evaluate(thetas, episodes=2, seed=9)
+        assert piped._async and {lane for _, lane in piped._envs} == {1, 2}
+        assert np.any(a.returns != 0), "episodes too short to score: the comparison would be vacuous"
+        np.testing.assert_array_equal(b.returns, a.returns)
+        assert b.steps == a.steps
+        part = piped.evaluate(thetas, episodes=2, seed=9, members=(1, 4))  # a pipelined member slice
+        np.testing.assert_array_equal(part.returns, a.returns[1:4])
+        one = piped.evaluate(thetas[:1], episodes=2, seed=9)  # one member: not split
+        np.testing.assert_array_equal(one.returns, a.returns[:1])
+    finally:
+        plain.close()
+        piped.close()

@@ -73,9 +73,10 @@ def test_pong_benchmark_quick_on_cpu(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (r,) = json.loads(out.read_text())["results"]
+    r, piped = json.loads(out.read_text())["results"]
     assert r["bench"] == "pong" and r["value"] > 0 and r["baseline"] > 0
     assert "policy + projection" in r["note"] and r["target"] is None  # the 20% target is for a GPU
+    assert piped["metric"] == "ES loop, pipelined vs sequential evaluator" and piped["baseline"] > 0
 
 
 def test_device_check_script_quick(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Batched population evaluator against plain single-env rollouts."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -56,3 +57,56 @@ def test_nan_reward_raises():
     sub = Subspace(spec.build(0), d=2, projection="dense", seed=0)
     with pytest.raises(NonFiniteReturn, match="non-finite"):
         PopulationEvaluator(task, sub, spec).evaluate(np.zeros((2, 2)), 1, 0)
+
+
+class _SendRecvVec(gym.vector.SyncVectorEnv):
+    """A SyncVectorEnv with an async-style ``send``/``recv`` (like ale_py's AtariVectorEnv) that
+    refuses to reset or send while a step is in flight."""
+
+    pending = None
+
+    def send(self, actions):
+        if self.pending is not None:
+            raise RuntimeError("step already in flight")
+        self.pending = actions
+
+    def recv(self):
+        actions, self.pending = self.pending, None
+        return self.step(actions)
+
+    def reset(self, **kw):
+        if self.pending is not None:
+            raise RuntimeError("reset with a step in flight")
+        return super().reset(**kw)
+
+
+def _async_task(env_id: str):
+    task = resolve_env(env_id)
+    task.make_vec = lambda n: _SendRecvVec([lambda: task.make() for _ in range(n)])
+    return task
+
+
+def test_pipelined_evaluation_equals_sequential_on_cartpole():
+    task = _async_task("CartPole-v1")
+    spec = task.policy_spec()
+    sub = Subspace(spec.build(0), d=8, projection="dense", seed=0)
+    thetas = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32) * 3
+    a = PopulationEvaluator(task, sub, spec, pipeline=False).evaluate(thetas, episodes=2, seed=4)
+    ev = PopulationEvaluator(task, sub, spec)
+    b = ev.evaluate(thetas, episodes=2, seed=4)
+    assert ev._async and len(set(a.returns.ravel())) > 2  # really split, and episodes of varied length
+    np.testing.assert_array_equal(b.returns, a.returns)
+    assert b.steps == a.steps
+
+
+def test_pipelined_nan_reward_raises_and_leaves_no_step_in_flight():
+    from tests_helpers import NaNEnv  # noqa: F401  (registers rlsub-test/NaNCli-v0)
+
+    task = _async_task("rlsub-test/NaNCli-v0")
+    spec = task.policy_spec(hidden=(4,))
+    sub = Subspace(spec.build(0), d=2, projection="dense", seed=0)
+    ev = PopulationEvaluator(task, sub, spec)
+    for _ in range(2):  # the second call would hit "in flight" if the first left a step pending
+        with pytest.raises(NonFiniteReturn, match="non-finite"):
+            ev.evaluate(np.zeros((4, 2)), 1, 0)
+    assert ev._async
