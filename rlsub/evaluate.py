@@ -160,10 +160,10 @@ class PopulationEvaluator:
         m = k * episodes
         if k != pop:
             params = {name: v[lo:hi] for name, v in params.items()}
-        policy = self._policy(params, k, episodes)
         seed = int(seed) % 2**31
         if self._can_pipeline(k, episodes):
             return self._evaluate_pipelined(params, k, episodes, seed + first)
+        policy = self._policy(params, k, episodes)
         mine: slice | None = None
         if k == pop:
             env = self._vec(m)
