@@ -253,8 +253,16 @@ def _trial_task(config: TrialConfig, out_dir: str, data_dir: str | None, eval_ac
         return execute_safely(config, out_dir, data_dir)
 
 
+def _group_task(configs: list[TrialConfig], out_dir: str, data_dir: str | None) -> list[dict[str, Any]]:
+    """A Ray task: supervised trials differing only in seed, trained together (``--batch-seeds``)."""
+    from rlsub.runner import execute_group_safely
+
+    torch.set_num_threads(1)
+    return execute_group_safely(configs, out_dir, data_dir)
+
+
 def run_trials(
-    todo: Sequence[TrialConfig],
+    todo: Sequence[TrialConfig | list[TrialConfig]],
     out_dir: str,
     data_dir: str | None,
     record: Callable[[TrialConfig, dict], None],
@@ -264,6 +272,9 @@ def run_trials(
     trial_fn: Callable[..., dict[str, Any]] = _trial_task,
 ) -> None:
     """Run ``todo`` as Ray tasks on the connected cluster; ``record(cfg, row)`` each result here.
+
+    An item of ``todo`` that is a list of configs (``rlsub.sweep.group_trials``) runs as one task
+    that trains them together and records a row for each.
 
     ``workers``: trials in flight at once (default: the cluster's CPUs, or fewer when populations
     are split). ``eval_actors``: actors per direct-search trial (0: none; None: share the CPUs
@@ -280,30 +291,37 @@ def run_trials(
     per_trial = max(1, eval_actors)
     in_flight = max(1, min(workers or cpus, cpus // per_trial if cpus >= per_trial else 1, len(todo)))
     task = ray.remote(trial_fn)
+    group_task = ray.remote(_group_task)
+    units = [list(u) if isinstance(u, list) else [u] for u in todo]
     # A trial that splits its populations only waits on its actors: it holds no CPU itself, so the
     # CPUs its actors need are never held by their own (or another waiting) trial. Gradient methods
     # keep their local evaluator and hold one CPU.
-    splits = {cfg.key(): bool(eval_actors) and _is_direct(cfg.method) for cfg in todo}
+    splits = {cfg.key(): bool(eval_actors) and _is_direct(cfg.method) for u in units for cfg in u}
     log.info("ray: %d trials, %d in flight, %d population actors each, %d CPUs", len(todo), in_flight,
              eval_actors, cpus)
-    queue = list(todo)
-    pending: dict[Any, TrialConfig] = {}
+    queue = units
+    pending: dict[Any, list[TrialConfig]] = {}
     try:
         while queue or pending:
             while queue and len(pending) < in_flight:
-                cfg = queue.pop(0)
-                split = splits[cfg.key()]
-                ref = task.options(num_cpus=0 if split else 1, max_retries=max_retries).remote(
-                    cfg, out_dir, data_dir, eval_actors if split else 0, 1)
-                pending[ref] = cfg
+                unit = queue.pop(0)
+                if len(unit) > 1:
+                    ref = group_task.options(num_cpus=1, max_retries=max_retries).remote(unit, out_dir, data_dir)
+                else:
+                    split = splits[unit[0].key()]
+                    ref = task.options(num_cpus=0 if split else 1, max_retries=max_retries).remote(
+                        unit[0], out_dir, data_dir, eval_actors if split else 0, 1)
+                pending[ref] = unit
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                cfg = pending.pop(ref)
+                unit = pending.pop(ref)
                 try:
-                    row = ray.get(ref)
+                    result = ray.get(ref)
+                    rows = result if len(unit) > 1 else [result]  # a group task returns a row per config
                 except ray.exceptions.RayError as e:  # retries exhausted: report, do not store
-                    row = {"crash": f"{type(e).__name__}: {e}"}
-                record(cfg, row)
+                    rows = [{"crash": f"{type(e).__name__}: {e}"}] * len(unit)
+                for cfg, row in zip(unit, rows):
+                    record(cfg, row)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)

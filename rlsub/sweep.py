@@ -290,8 +290,6 @@ def run_sweep(
     from rlsub.runner import execute_group_safely
 
     spec.validate()
-    if backend == "ray" and spec.batch_seeds > 1:
-        raise ConfigError("batch_seeds > 1 (trials trained together) runs on the local backend only")
     out_dir = Path(out_dir)
     store = Store(out_dir)
     trials = spec.trials()
@@ -322,8 +320,8 @@ def run_sweep(
             from rlsub.ray_backend import ray_session, run_trials
 
             with ray_session(address):  # absolute paths: Ray workers do not share this cwd
-                run_trials(todo, str(out_dir.resolve()), data_dir and str(Path(data_dir).resolve()), record,
-                           workers=ray_workers, **(ray_options or {}))
+                run_trials([u if len(u) > 1 else u[0] for u in units], str(out_dir.resolve()),
+                           data_dir and str(Path(data_dir).resolve()), record, workers=ray_workers, **(ray_options or {}))
         elif workers == 1 or len(units) <= 1:
             for unit in units:
                 for cfg, row in zip(unit, execute_group_safely(unit, str(out_dir), data_dir)):

@@ -44,7 +44,6 @@ def in_process(capsys, *args):
         (["sweep", "--env", "CartPole-v1", "--dims", "1,two"], "invalid dimension 'two'"),
         (["sweep", "--env", "CartPole-v1", "--dims", "1,2", "--seeds", "0"], "--seeds must be >= 1"),
         (["sweep", "--env", "digits-fc", "--dims", "8", "--batch-seeds", "0"], "batch_seeds must be an integer >= 1"),
-        (["sweep", "--env", "digits-fc", "--dims", "8", "--batch-seeds", "2", "--backend", "ray"], "local backend only"),
     ],
 )
 def test_bad_input(tmp_path, capsys, args, needle):

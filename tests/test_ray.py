@@ -10,6 +10,7 @@ talks to itself through the machine's external address)::
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -190,6 +191,19 @@ def test_worker_dying_mid_trial_is_retried(ray_cluster, local_sweep, tmp_path):
     assert counts == {"total": 8, "skipped": 0, "done": 8, "failed": 0, "crashed": 0}
     assert len(recorded) == 8  # each trial recorded once, the retried one included
     assert _stored(tmp_path) == _stored(local_sweep)
+
+
+@pytest.mark.ray
+def test_batched_seeds_on_ray_match_local(ray_cluster, tmp_path):
+    """--batch-seeds groups run as one Ray task each and store what the local backend stores."""
+    spec = SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8, 16], seeds=[0, 1, 2], budget=640, batch_seeds=2)
+    local = run_sweep(spec, tmp_path / "local", workers=1, progress=False)
+    remote = run_sweep(spec, tmp_path / "ray", progress=False, backend="ray")
+    assert local == remote == {"total": 6, "skipped": 0, "done": 6, "failed": 0, "crashed": 0}
+    assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")
+    with sqlite3.connect(tmp_path / "ray" / "results.sqlite") as db:
+        batched = sorted(json.loads(i).get("batched", 1) for (i,) in db.execute("SELECT info FROM trials"))
+    assert batched == [1, 1, 2, 2, 2, 2]  # seeds 0+1 together, seed 2 alone, per d
 
 
 def test_backend_is_not_part_of_trial_key():

@@ -237,11 +237,8 @@ def test_sweep_with_batched_seeds_stores_every_trial(tmp_path):
     assert again["skipped"] == 4 and again["done"] == 0
 
 
-def test_batch_seeds_must_be_positive_and_local():
-    from rlsub.sweep import SweepSpec, run_sweep
+def test_batch_seeds_must_be_positive():
+    from rlsub.sweep import SweepSpec
 
     with pytest.raises(ConfigError, match="batch_seeds must be an integer >= 1"):
         SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0], batch_seeds=0).validate()
-    with pytest.raises(ConfigError, match="local backend only"):
-        run_sweep(SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0], batch_seeds=2), "/nonexistent/x",
-                  backend="ray", progress=False)
