@@ -143,8 +143,9 @@ def _fastfood_small(
     There every op is tiny and the time is dispatch: autograd's own nodes replay these few ops
     in backward faster than a Python autograd.Function can (measured ~35 µs less per DQN update
     step on CartPole's net, ``benchmarks/agents.py``), and the intermediates are small to keep.
+    Structures may carry leading dims matching θ's (``[T, k, n]`` for T stacked projections).
     """
-    k, n = G.shape
+    k, n = G.shape[-2:]
     dtype = _compute_dtype(theta.dtype)
     x = torch.nn.functional.pad(_as(theta, dtype), (0, n - theta.shape[-1])).unsqueeze(-2) * _as(B, dtype)
     y = torch.gather(fwht(x), -1, Pi.expand(*x.shape[:-2], k, n)) * _as(G, dtype)

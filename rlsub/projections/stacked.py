@@ -19,10 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rlsub.fwht import fwht
 from rlsub.projections.base import Projection
 from rlsub.projections.dense import DenseProjection
-from rlsub.projections.fastfood import FastfoodProjection
+from rlsub.projections.fastfood import FastfoodProjection, _fastfood_small
 from rlsub.projections.identity import IdentityProjection
 from rlsub.projections.sparse import SparseProjection, _SparseProduct
 
@@ -65,11 +64,7 @@ class StackedProjection(nn.Module):
         if self.kind == "dense":
             return torch.bmm(theta.unsqueeze(1), self.P_t).squeeze(1)
         if self.kind == "fastfood":
-            T, k, n = self.gauss.shape
-            dtype = torch.promote_types(theta.dtype, torch.float32)
-            x = nn.functional.pad(theta.to(dtype), (0, n - self.d)).unsqueeze(1) * self.signs.to(dtype)
-            y = torch.gather(fwht(x), -1, self.perm) * self.gauss.to(dtype)
-            return fwht(y).reshape(T, k * n)[:, : self.D]
+            return _fastfood_small(theta, self.signs, self.perm, self.gauss, self.D)
         a = (self.crow, self.col, self.val, (self.T * self.D, self.T * self.d))
         at = (self.t_crow, self.t_col, self.t_val, (self.T * self.d, self.T * self.D))
         return _SparseProduct.apply(theta.reshape(self.T * self.d), a, at).reshape(self.T, self.D)
