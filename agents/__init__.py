@@ -38,7 +38,7 @@ def _config(cls, params: dict, method: str):
 
 
 def _run_cmaes(ctx):
-    from rlsub.trial import run_direct_search
+    from rlsub.direct import run_direct_search
 
     cfg = _config(CMAESConfig, ctx.params, "cmaes")
     return run_direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, cfg))

@@ -226,7 +226,7 @@ class _ObsNormES(ES):
 
 def run(ctx) -> object:
     """Run an ES trial through ``run_direct_search`` (same evaluator, early stop and final test)."""
-    from rlsub.trial import run_direct_search
+    from rlsub.direct import run_direct_search
 
     from .common import make_config
 
