@@ -1,0 +1,394 @@
+"""Statistics for d_int comparisons that survive review: paired bootstrap, a comparison rule, P(success).
+
+Pure functions over numpy arrays; nothing here reads a store or prints.
+
+**Why paired.** In rlsub a seed fixes θ_0, the projection P and the evaluation episodes for every d,
+so the performances of one seed at different d are correlated (a lucky θ_0 is lucky at every d).
+The unit of replication is therefore the seed's whole curve ``perf[seed, :]``. Resampling each d
+independently (what ``rlsub.dint.bootstrap_dint`` does, kept here as ``independent_bootstrap_dint``
+for comparison) breaks that correlation and can give intervals that are too narrow.
+
+**Comparison rule.** "X is N× easier than Y" is claimed only when the two d_int confidence intervals
+are disjoint; otherwise the two tasks are "not distinguishable at 90%" (``compare_dint``).
+
+**Success probability** (Larsen et al., ICLR 2022): the fraction of seeds that solve the task at
+each d, and the d where that fraction first reaches 1/2 (``success_crossing``).
+
+Conventions shared by every function: ``None`` as a d_int or as a CI bound means "not reached
+within the tested dims" (beyond the largest tested d); NaN in a performance matrix means "this seed
+has no trial at this d".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Below this many seeds a bootstrap CI is reported but flagged: it rests on too few curves.
+MIN_SEEDS = 5
+
+_NOT_REACHED = np.inf
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+def _as_matrix(perf: np.ndarray, dims: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``perf[seed, d]`` against ``dims``; return (matrix, dims) with dims ascending."""
+    m = np.asarray(perf, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"perf must be a [seed, d] matrix, got shape {m.shape}")
+    ds = np.asarray(dims, dtype=np.int64)
+    if ds.ndim != 1 or len(ds) != m.shape[1]:
+        raise ValueError(f"dims has {len(ds)} entries but perf has {m.shape[1]} columns")
+    if len(ds) == 0:
+        raise ValueError("no dims given")
+    if len(np.unique(ds)) != len(ds):
+        raise ValueError(f"dims must be distinct, got {ds.tolist()}")
+    order = np.argsort(ds, kind="stable")
+    m, ds = m[:, order], ds[order]
+    # A seed with no value at any d carries no information; drop it rather than let it count as a curve.
+    keep = ~np.all(np.isnan(m), axis=1)
+    return m[keep], ds
+
+
+def _nanmean_last(values: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` ignoring NaN; NaN where every value is missing (no RuntimeWarning)."""
+    ok = ~np.isnan(values)
+    n = ok.sum(axis=axis)
+    s = np.where(ok, values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
+def _first_passing(means: np.ndarray, ds: np.ndarray, threshold: float) -> np.ndarray:
+    """Per row of ``means[..., d]``: the smallest d with mean >= threshold, +inf when none (NaN never passes)."""
+    passing = np.nan_to_num(means, nan=-np.inf) >= threshold
+    any_pass = passing.any(axis=-1)
+    first = np.argmax(passing, axis=-1)
+    return np.where(any_pass, ds[first].astype(np.float64), _NOT_REACHED)
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval at ``level`` of bootstrap replicates (``inverted_cdf``: always a replicate's value,
+    so a d_int interval's bounds are tested dims)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha], method="inverted_cdf")
+    return float(lo), float(hi)
+
+
+def _as_d(v: float) -> int | None:
+    return None if not np.isfinite(v) else int(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. bootstrap of d_int
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DintBootstrap:
+    """d_int with its bootstrap CI.
+
+    ``dint``/``ci`` use ``None`` for "not reached within the tested dims". ``means`` are the per-d means
+    over seeds (NaN where no seed has that d); ``boot_means[b, j]`` the replicate means; ``boot_dint[b]``
+    the replicate d_int (``inf`` = not reached). ``few_seeds`` is set when the CI rests on fewer than
+    ``MIN_SEEDS`` seeds at some tested d; ``notes`` says so in words.
+    """
+
+    dint: int | None
+    ci: tuple[int | None, int | None]
+    dims: np.ndarray
+    means: np.ndarray
+    boot_means: np.ndarray
+    boot_dint: np.ndarray
+    threshold: float
+    level: float
+    method: str
+    n_seeds: int
+    seeds_per_d: np.ndarray
+    few_seeds: bool
+    notes: list[str] = field(default_factory=list)
+
+    def mean_ci(self) -> np.ndarray:
+        """Per-d percentile intervals of the mean, ``[len(dims), 2]`` (NaN where no replicate has that d)."""
+        out = np.full((len(self.dims), 2), np.nan)
+        for j in range(len(self.dims)):
+            col = self.boot_means[:, j]
+            col = col[~np.isnan(col)]
+            if len(col):
+                out[j] = _interval(col, self.level)
+        return out
+
+    def describe(self) -> str:
+        """``d_int90 = 16 [8, 32]`` style summary (``>64`` for bounds beyond the tested dims)."""
+        top = f">{int(self.dims[-1])}"
+        fmt = lambda v: top if v is None else str(v)  # noqa: E731
+        pct = int(round(self.threshold * 100))
+        flag = f" (only {self.seeds_per_d.min()} seeds)" if self.few_seeds else ""
+        return (f"d_int{pct} = {fmt(self.dint)} [{fmt(self.ci[0])}, {fmt(self.ci[1])}] "
+                f"({int(round(self.level * 100))}% {self.method} bootstrap){flag}")
+
+
+def _result(m: np.ndarray, ds: np.ndarray, boot: np.ndarray, threshold: float, level: float, method: str,
+            min_seeds: int) -> DintBootstrap:
+    means = _nanmean_last(m, axis=0)
+    point = _first_passing(means, ds, threshold)
+    boot_d = _first_passing(boot, ds, threshold)
+    lo, hi = _interval(boot_d, level)
+    per_d = (~np.isnan(m)).sum(axis=0)
+    notes: list[str] = []
+    few = bool(per_d.min() < min_seeds)
+    if few:
+        thin = [int(d) for d, n in zip(ds, per_d) if n < min_seeds]
+        notes.append(f"CI rests on fewer than {min_seeds} seeds at d = {', '.join(map(str, thin))} "
+                     f"(min {int(per_d.min())}): treat it as indicative only")
+    if np.any(per_d == 0):
+        notes.append("some dims have no trial at all; they never count as passing")
+    return DintBootstrap(
+        dint=_as_d(point), ci=(_as_d(lo), _as_d(hi)), dims=ds, means=means, boot_means=boot, boot_dint=boot_d,
+        threshold=threshold, level=level, method=method, n_seeds=int(m.shape[0]), seeds_per_d=per_d,
+        few_seeds=few, notes=notes,
+    )
+
+
+def paired_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold: float = 0.9, n_boot: int = 2000,
+                          level: float = 0.9, seed: int = 0, min_seeds: int = MIN_SEEDS) -> DintBootstrap:
+    """d_int and its CI from a bootstrap that resamples seeds as whole curves.
+
+    Args:
+        perf: ``[seed, d]`` normalised performance; NaN where a seed has no trial at that d.
+        dims: the tested d of each column (any order; sorted here).
+        threshold: d_int is the smallest d whose mean over seeds reaches this (0.9: d_int90).
+        n_boot: bootstrap replicates. Each draws ``n_seeds`` seed indices with replacement and takes,
+            at every d, the mean over the drawn seeds that have a value there (a d where none of them
+            has one does not pass in that replicate).
+        level: confidence level of the percentile interval.
+        seed: seed of the resampling RNG (``np.random.default_rng(seed)``).
+        min_seeds: flag the result when some d has fewer seeds than this.
+
+    Returns:
+        A ``DintBootstrap`` (``method="paired"``).
+
+    Example:
+        >>> perf = np.array([[0.2, 0.95], [0.3, 0.92]])
+        >>> paired_bootstrap_dint(perf, [4, 8]).dint
+        8
+    """
+    m, ds = _as_matrix(perf, dims)
+    n = m.shape[0]
+    if n == 0:
+        raise ValueError("perf has no seed with any value")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    boot = _nanmean_last(m[idx], axis=1)  # [n_boot, n, n_d] → [n_boot, n_d]
+    return _result(m, ds, boot, threshold, level, "paired", min_seeds)
+
+
+def independent_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold: float = 0.9,
+                               n_boot: int = 2000, level: float = 0.9, seed: int = 0,
+                               min_seeds: int = MIN_SEEDS) -> DintBootstrap:
+    """The same estimate with each d resampled on its own (the semantics of ``rlsub.dint.bootstrap_dint``).
+
+    Kept for comparison: it ignores that one seed's results at different d are correlated and so
+    understates the uncertainty when they are (see the module docstring).
+    """
+    m, ds = _as_matrix(perf, dims)
+    if m.shape[0] == 0:
+        raise ValueError("perf has no seed with any value")
+    rng = np.random.default_rng(seed)
+    boot = np.full((n_boot, len(ds)), np.nan)
+    for j in range(len(ds)):
+        vals = m[:, j][~np.isnan(m[:, j])]
+        if len(vals):
+            boot[:, j] = vals[rng.integers(0, len(vals), size=(n_boot, len(vals)))].mean(axis=1)
+    return _result(m, ds, boot, threshold, level, "independent", min_seeds)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. comparison rule
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    """Verdict of ``compare_dint``.
+
+    ``verdict`` is ``"distinguishable"`` (CIs disjoint; ``easier``/``harder`` name the tasks) or
+    ``"not distinguishable"``. ``ratio`` is d_int(harder) / d_int(easier) from the point estimates
+    (None when a point estimate is "not reached"); ``ratio_at_least`` the conservative ratio of the CI
+    bounds that face each other, lo(harder) / hi(easier) (None when lo(harder) is not reached).
+    """
+
+    verdict: str
+    easier: str | None
+    harder: str | None
+    ratio: float | None
+    ratio_at_least: float | None
+    level: float
+    sentence: str
+
+
+def _fmt_dint(name: str, dint: int | None, ci: tuple[int | None, int | None], pct: int) -> str:
+    f = lambda v: "not reached" if v is None else str(v)  # noqa: E731
+    return f"{name} (d_int{pct} {f(dint)}, CI [{f(ci[0])}, {f(ci[1])}])"
+
+
+def _bounds(ci: tuple[int | None, int | None]) -> tuple[float, float]:
+    lo, hi = ci
+    lo_f = math.inf if lo is None else float(lo)
+    hi_f = math.inf if hi is None else float(hi)
+    if lo_f > hi_f:
+        raise ValueError(f"confidence interval {ci} has lo > hi")
+    return lo_f, hi_f
+
+
+def _ratio_text(r: float) -> str:
+    return f"{r:.3g}" if r < 100 else f"{r:.0f}"
+
+
+def compare_dint(a: tuple[str, int | None, tuple[int | None, int | None]],
+                 b: tuple[str, int | None, tuple[int | None, int | None]],
+                 level: float = 0.9, threshold: float = 0.9) -> Comparison:
+    """Compare two d_int estimates, each ``(name, d_int, (lo, hi))``; ``None`` = not reached.
+
+    The rule: X is declared easier than Y only when X's CI lies entirely below Y's (hi_X < lo_Y;
+    sharing a tested d counts as overlap). Then the sentence reads "X is N× easier than Y", N the
+    ratio of the point estimates. A CI bound of ``None`` is +∞, so a task whose CI starts beyond the
+    tested range is harder than any task whose CI ends inside it, and the ratio is then only a
+    lower bound.
+    """
+    pct_l, pct_t = int(round(level * 100)), int(round(threshold * 100))
+    (na, da, ca), (nb, db, cb) = a, b
+    la, ha = _bounds(ca)
+    lb, hb = _bounds(cb)
+    desc_a, desc_b = _fmt_dint(na, da, ca, pct_t), _fmt_dint(nb, db, cb, pct_t)
+    if ha < lb:
+        easy, hard = (na, da, ha), (nb, db, lb)
+    elif hb < la:
+        easy, hard = (nb, db, hb), (na, da, la)
+    else:
+        both_out = math.isinf(la) and math.isinf(lb)
+        why = ("neither reaches the threshold within the tested dims" if both_out
+               else f"their {pct_l}% CIs overlap")
+        return Comparison("not distinguishable", None, None, None, None, level,
+                          f"{desc_a} and {desc_b} are not distinguishable at {pct_l}%: {why}.")
+    (en, ed, e_hi), (hn, hd, h_lo) = easy, hard
+    ratio = hd / ed if (ed is not None and hd is not None and ed > 0) else None
+    at_least = h_lo / e_hi if (math.isfinite(h_lo) and e_hi > 0) else None
+    desc = {na: desc_a, nb: desc_b}
+    if ratio is not None and ratio > 1:
+        head = f"{en} is {_ratio_text(ratio)}x easier than {hn}"
+    else:
+        # Disjoint CIs but no usable point ratio (the harder task never passed on average): say only
+        # which is easier.
+        head, ratio = f"{en} is easier than {hn}", None
+    tail = f" (at least {_ratio_text(at_least)}x from the facing CI bounds)" if at_least is not None else ""
+    sentence = (f"{head}{tail}: {desc[en]} lies entirely below {desc[hn]} at {pct_l}%.")
+    return Comparison("distinguishable", en, hn, ratio, at_least, level, sentence)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. success probability (Larsen et al. 2022)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SuccessCrossing:
+    """Fraction of seeds solving at each d and where it first reaches ``target`` (1/2 by default).
+
+    ``d_cross`` is interpolated log-linearly between the two tested dims that bracket the first
+    crossing (``bracket``); it equals the first tested d when that d already reaches the target
+    (``at_lowest``: the crossing may lie below the tested range) and is None when no d reaches it.
+    ``ci`` is a paired bootstrap interval over seeds (None bound: not reached).
+    """
+
+    dims: np.ndarray
+    p_success: np.ndarray
+    seeds_per_d: np.ndarray
+    target: float
+    d_cross: float | None
+    bracket: tuple[int, int] | None
+    at_lowest: bool
+    ci: tuple[float | None, float | None] | None
+    level: float
+    few_seeds: bool
+
+
+def _crossing(p: np.ndarray, logd: np.ndarray, target: float) -> np.ndarray:
+    """Rows of ``p[..., d]``: log of the first log-linear crossing of ``target`` (+inf: never; NaN p never
+    counts as reaching it and is skipped as a left end)."""
+    p2 = np.atleast_2d(p)
+    out = np.full(p2.shape[0], np.inf)
+    for r, row in enumerate(p2):
+        prev = None  # last tested d (index) with a known p below target
+        for j, v in enumerate(row):
+            if np.isnan(v):
+                continue
+            if v >= target:
+                if prev is None:
+                    out[r] = logd[j]
+                else:
+                    t = (target - row[prev]) / (v - row[prev])
+                    out[r] = logd[prev] + t * (logd[j] - logd[prev])
+                break
+            prev = j
+    return out
+
+
+def success_crossing(solved: np.ndarray, dims: Sequence[int], target: float = 0.5, n_boot: int = 2000,
+                     level: float = 0.9, seed: int = 0, min_seeds: int = MIN_SEEDS) -> SuccessCrossing:
+    """Success probability per d and the d where it first reaches ``target``.
+
+    Args:
+        solved: ``[seed, d]`` booleans (or 0/1 floats with NaN where a seed has no trial at that d).
+        dims: tested d per column (sorted here).
+        target: success probability to cross (Larsen et al. use 1/2).
+        n_boot: paired bootstrap replicates for the CI (0: no CI).
+
+    The crossing is the *first* one: walking up the tested dims, the first d whose success fraction
+    reaches ``target``, interpolated linearly in log d from the previous tested d (whose fraction is
+    below target): ``log d* = log d_a + (target - p_a) / (p_b - p_a) · (log d_b - log d_a)``.
+    Interpolating (rather than returning d_b) keeps the estimate from jumping a whole octave when
+    one seed flips, and it is used identically for the point estimate and every replicate.
+
+    Example:
+        >>> solved = np.array([[0, 0, 1, 1], [0, 1, 1, 1], [0, 0, 0, 1], [0, 0, 1, 1]])
+        >>> round(success_crossing(solved, [1, 2, 4, 8], n_boot=0).d_cross, 3)   # p = 0, .25, .75, 1
+        2.828
+    """
+    m, ds = _as_matrix(np.asarray(solved, dtype=np.float64), dims)
+    vals = m[~np.isnan(m)]
+    if np.any((vals != 0) & (vals != 1)):
+        raise ValueError("solved must hold booleans (0/1), with NaN for missing trials")
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"target must be in (0, 1], got {target}")
+    logd = np.log(ds.astype(np.float64))
+    p = _nanmean_last(m, axis=0)
+    c = float(_crossing(p, logd, target)[0])
+    d_cross = None if math.isinf(c) else float(np.exp(c))
+    bracket = None
+    at_lowest = False
+    if d_cross is not None:
+        known = [j for j in range(len(ds)) if not np.isnan(p[j])]
+        first = next(j for j in known if p[j] >= target)
+        before = [j for j in known if j < first]
+        at_lowest = not before
+        bracket = (int(ds[before[-1]]) if before else int(ds[first]), int(ds[first]))
+        if at_lowest:
+            d_cross = float(ds[first])
+    ci = None
+    if n_boot > 0 and m.shape[0] > 0:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, m.shape[0], size=(n_boot, m.shape[0]))
+        boot = _crossing(_nanmean_last(m[idx], axis=1), logd, target)
+        lo, hi = _interval(boot, level)
+        ci = (None if math.isinf(lo) else float(np.exp(lo)), None if math.isinf(hi) else float(np.exp(hi)))
+    per_d = (~np.isnan(m)).sum(axis=0)
+    return SuccessCrossing(ds, p, per_d, target, d_cross, bracket, at_lowest, ci, level,
+                           bool(per_d.min() < min_seeds))
+
+
+__all__ = [
+    "MIN_SEEDS", "Comparison", "DintBootstrap", "SuccessCrossing", "compare_dint", "independent_bootstrap_dint",
+    "paired_bootstrap_dint", "success_crossing",
+]
