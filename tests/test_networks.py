@@ -1,4 +1,4 @@
-"""The "cnn" policy family: Nature-CNN shapes, input layouts/dtypes, spec round trip, subspace use."""
+"""Policy families "cnn" and "vbn_cnn": shapes, input layouts/dtypes, spec round trip, subspace use; module layout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ import pytest
 import torch
 
 from rlsub.errors import ConfigError
-from rlsub.networks import NATURE_CONVS, SMALL_CONVS, cnn_spec, image_layout
+from rlsub.networks import (
+    ES_ATARI_CONVS,
+    NATURE_CONVS,
+    SMALL_CONVS,
+    VBNConvNet,
+    VirtualBatchNorm,
+    cnn_spec,
+    image_layout,
+    same_padding,
+    vbn_cnn_spec,
+)
 from rlsub.policies import FAMILIES, ActionSpec, PolicySpec
 from rlsub.subspace import Subspace
 
@@ -118,3 +128,118 @@ def test_cnn_on_cuda_matches_cpu():
     gpu_sub = sub.to("cuda")
     gpu = gpu_sub.population_forward(gpu_sub.population_params(thetas.cuda()), x.cuda())
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-3, atol=1e-3)
+
+
+# -- module structure ------------------------------------------------------------------------------
+def test_networks_does_not_import_policies():
+    # rlsub.networks is the home of the spec and the families; rlsub.policies only re-exports it, so
+    # importing networks alone must not pull policies in (no cycle held together by late imports).
+    import subprocess
+    import sys
+
+    code = ("import sys, rlsub.networks as n; assert 'rlsub.policies' not in sys.modules, 'cycle'; "
+            "import rlsub.policies as p; assert p.PolicySpec is n.PolicySpec and p.FAMILIES is n.FAMILIES; "
+            "assert {'mlp', 'cnn', 'vbn_cnn'} <= set(p.FAMILIES)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- vbn_cnn: ES Atari policy with virtual batch norm -------------------------------------------------
+def _frames(n, shape=(4, 84, 84), seed=0):
+    return torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_same_padding_matches_tensorflow():
+    # TF SAME: out = ceil(in / stride), extra padding pixel after.
+    assert same_padding(84, 8, 4) == (2, 2)
+    assert same_padding(21, 4, 2) == (1, 2)
+    assert same_padding(10, 3, 1) == (1, 1)
+    assert same_padding(5, 1, 2) == (0, 0)
+
+
+def test_es_atari_parameter_count_and_shapes():
+    spec = vbn_cnn_spec((4, 84, 84), np.uint8, PONG_ACTION)
+    assert spec.options["convs"] == [list(c) for c in ES_ATARI_CONVS] and spec.options["padding"] == "same"
+    net = spec.build(0)
+    # 4*64*16+16 + 16*16*32+32 + 11*11*32*256+256 + 256*6+6 + BN affine 2*(16+32+256)
+    assert sum(p.numel() for p in net.parameters()) == 1_005_974
+    # the reference batch is a buffer, never a parameter: it is not part of D
+    net.set_reference(_frames(8))
+    assert sum(p.numel() for p in net.parameters()) == 1_005_974
+    x = _frames(5, seed=1)
+    with torch.no_grad():
+        assert net(x).shape == (5, 6)
+        assert net(x[0]).shape == (6,)
+        assert net(x.reshape(1, 5, 4, 84, 84)).shape == (1, 5, 6)
+    # defaults in the builder equal the recorded options (a bare family="vbn_cnn" spec, as EnvTask builds it)
+    bare = PolicySpec((4, 84, 84), PONG_ACTION, family="vbn_cnn", hidden=(256,), activation="relu").build(0)
+    for p, q in zip(net.parameters(), bare.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_vbn_uses_reference_statistics_only():
+    net = vbn_cnn_spec((4, 36, 36), np.uint8, PONG_ACTION).build(2)
+    net.set_reference(_frames(6, (4, 36, 36)))
+    x = _frames(4, (4, 36, 36), seed=3)
+    with torch.no_grad():
+        full = net(x)
+        # an input's output does not depend on the rest of its batch (unlike training-mode batch norm)
+        for i in range(4):
+            torch.testing.assert_close(net(x[i : i + 1]), full[i : i + 1], rtol=1e-5, atol=1e-6)
+        # the statistics path gives the same outputs
+        stats = net(None)
+        assert stats.shape == (net.stats_size,) == (2 * (16 + 32 + 256),)
+        torch.testing.assert_close(net(x, stats), full, rtol=1e-5, atol=1e-6)
+        # a different reference batch changes the outputs
+        net.set_reference(_frames(6, (4, 36, 36), seed=9))
+        assert not torch.allclose(net(x), full)
+
+
+def test_vbn_layer_normalises_reference_to_affine():
+    bn = VirtualBatchNorm(3, eps=0.0)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, 2.0, 3.0]))
+        bn.bias.copy_(torch.tensor([0.0, -1.0, 5.0]))
+    ref = torch.randn(64, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 4 + 7
+    out = bn.normalize(ref, *bn.stats(ref))
+    torch.testing.assert_close(out.mean(dim=(0, 2, 3)), bn.bias.detach(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(dim=(0, 2, 3), correction=0), bn.weight.detach(), atol=1e-4, rtol=0)
+
+
+def test_vbn_requires_a_reference_batch():
+    net = vbn_cnn_spec((4, 36, 36), np.uint8, PONG_ACTION).build(0)
+    with pytest.raises(RuntimeError, match="reference batch"):
+        net(_frames(1, (4, 36, 36)))
+    with pytest.raises(ConfigError, match="reference batch must be"):
+        net.set_reference(_frames(4, (4, 40, 40)))
+
+
+def test_vbn_population_forward_and_gradients():
+    spec = vbn_cnn_spec((4, 36, 36), np.uint8, PONG_ACTION)
+    net = spec.build(0)
+    net.set_reference(_frames(5, (4, 36, 36), seed=4))
+    sub = Subspace(net, d=20, projection="dense", seed=0)
+    thetas = torch.randn(3, 20, generator=torch.Generator().manual_seed(0))
+    x = _frames(6, (4, 36, 36), seed=5).reshape(3, 2, 4, 36, 36)
+    out = sub.population_forward(sub.population_params(thetas), x)
+    for i in range(3):
+        torch.testing.assert_close(out[i], sub(x[i], theta_d=thetas[i]), rtol=1e-4, atol=1e-5)
+    # gradients reach θ_d through the reference statistics too
+    loss = sub(x[0]).square().sum()
+    loss.backward()
+    assert sub.theta_d.grad is not None and torch.isfinite(sub.theta_d.grad).all() and sub.theta_d.grad.abs().sum() > 0
+
+
+def test_vbn_spec_round_trip_and_layouts():
+    spec = vbn_cnn_spec((4, 84, 84), np.uint8, PONG_ACTION)
+    back = PolicySpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert back == spec
+    hwc = vbn_cnn_spec((36, 36, 4), np.uint8, PONG_ACTION)
+    assert hwc.options["layout"] == "hwc"
+    net = hwc.build(0)
+    assert isinstance(net, VBNConvNet)
+    net.set_reference(_frames(3, (4, 36, 36)).permute(0, 2, 3, 1))
+    with torch.no_grad():
+        assert net(_frames(2, (4, 36, 36)).permute(0, 2, 3, 1)).shape == (2, 6)
+    with pytest.raises(ConfigError, match="padding"):
+        PolicySpec((4, 36, 36), PONG_ACTION, family="vbn_cnn", hidden=(8,), activation="relu",
+                   options={"padding": "full"}).build(0)
