@@ -258,7 +258,8 @@ def train(cfg: PPOConfig, ctx):
             "value_d": policy.d if shared else vsub.d}
     if head.log_std is not None:
         info["log_std"] = head.log_std.detach().cpu().tolist()
-    return ctx.result(theta, steps + progress.check_steps, progress.curve, info)
+    # Every trained number counts (value net θ_v, log σ): the coordinates this method really moved.
+    return ctx.result(theta, steps + progress.check_steps, progress.curve, info, moved=sum(p.numel() for p in params))
 
 
 def run(ctx):

@@ -27,6 +27,7 @@ from rlsub.agents.common import Head, value_network
 from rlsub.agents.dqn import DQNConfig, ReplayBuffer, td_loss
 from rlsub.agents.ppo import PPOConfig, make_value_subspace, ppo_loss
 from rlsub.seeding import np_generator, torch_generator
+from rlsub.tasks import trial_context
 from rlsub.trial import TrialConfig, TrialContext
 
 
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     print(f"[agents] update steps on {args.device} ...", flush=True)
     for agent, make in agents.items():
         for label, dim, proj in [*variants, (products, args.dim, "dense")]:
-            ctx = TrialContext(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0,
+            ctx = trial_context(TrialConfig(args.env, method=agent.split("-")[0], dim=dim, projection=proj, seed=0,
                                            device=args.device))
             D = ctx.policy.D
             step = products_stepper(ctx) if label == products else make(ctx)

@@ -7,7 +7,8 @@ registers envs described in a TOML sweep config.
 
 from . import point_mass  # registers rlsub/PointMass-v0
 from .atari import atari_preset, make_atari, make_atari_vec
-from .plugin import FlattenAction, check_spaces, load_plugin, register_from_config
+from .plugin import FlattenAction, check_spaces, load_plugin
+from .registration import register_from_config
 from .presets import ATARI_RETURN_RANGES, PRESETS, AtariSettings, EnvPreset
 from .task import EnvTask, resolve_env
 

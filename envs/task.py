@@ -8,9 +8,13 @@ from functools import cached_property
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
-from rlsub.errors import ConfigError
+from rlsub.agents import METHODS, get_method
+from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
 from rlsub.policies import ActionSpec, PolicySpec
+from rlsub.task import RANDOM_FLOOR, Normalisation
+from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
 from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin
@@ -32,11 +36,102 @@ def _register_optional_envs() -> None:
 
 @dataclass
 class EnvTask:
-    """A task to measure: the env factory plus the preset's metadata (defaults when no preset)."""
+    """An RL task (``rlsub.task.Task``): the env factory plus the preset's metadata (defaults when no
+    preset). Performance is the mean episode return of the greedy policy on fresh episodes."""
 
     name: str
     preset: EnvPreset
     make_kwargs: dict[str, Any] = field(default_factory=dict)
+    kind: str = "rl"
+    batches_seeds: bool = False
+
+    # -- the Task protocol --------------------------------------------------------------------
+    def normalisation(self) -> Normalisation:
+        """The preset's return range; without one R_low is measured per trial (random policy) and the
+        solved threshold is the Gymnasium spec's ``reward_threshold`` when it registers one."""
+        p = self.preset
+        solved = p.solved_threshold
+        if solved is None:
+            try:
+                solved = gym.spec(self.env_id).reward_threshold
+            except gym.error.Error:
+                solved = None
+        return Normalisation(
+            measure="mean episode return",
+            low=p.return_low,
+            low_source=f"registered for {p.name}" if p.return_low is not None else RANDOM_FLOOR,
+            best=p.return_best,
+            best_source=f"registered for {p.name}" if p.return_best is not None else "none registered",
+            solved=solved,
+        )
+
+    def method_names(self) -> tuple[str, ...]:
+        return tuple(METHODS)
+
+    def method_params(self, method: str) -> type:
+        return get_method(method).config_cls
+
+    def is_population_method(self, method: str) -> bool:
+        return get_method(method).family == "direct"
+
+    def native_dimension(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> int:
+        net = self.policy_spec(hidden, family).build(0)
+        return sum(p.numel() for p in net.parameters())
+
+    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
+        return spec_label(self.policy_spec(hidden, family).to_dict())
+
+    def run(self, config: TrialConfig, data_dir: str | None = None) -> TrialResult:
+        ctx = TrialContext(config, self)
+        try:
+            return get_method(config.method).run(ctx)
+        finally:
+            ctx.close()
+
+    def run_batch(self, configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
+        return [self.run(c) for c in configs]
+
+    def replay(self, config: TrialConfig, solution, episodes: int | None, seed: int,
+               data_dir: str | None = None) -> list[float]:
+        ctx = TrialContext(config, self)
+        try:
+            if ctx.policy.D != solution.D or ctx.policy.d != solution.d:
+                raise SolutionError(
+                    f"solution file {solution.path}: rebuilt network has D={ctx.policy.D}, d={ctx.policy.d} "
+                    f"but the file says D={solution.D}, d={solution.d}"
+                )
+            if solution.extra and solution.extra.get("obs_norm"):
+                _apply_obs_norm(ctx, solution)
+            if episodes is None:
+                return ctx.final_test(solution.theta_d)
+            res = ctx.evaluate(solution.theta_d[None], episodes, "replay", seed)
+            return [float(r) for r in res.returns[0]]
+        finally:
+            ctx.close()
+
+    def random_returns(self, episodes: int, seed: int, action_seed: int) -> np.ndarray:
+        """Returns of ``episodes`` episodes of uniformly random actions, copy i of a vector env reset
+        with ``seed`` (the layout of a one-member evaluation: the same episode starts)."""
+        env = self.make_vec(episodes)
+        try:
+            env.action_space.seed(int(action_seed) % 2**31)
+            env.reset(seed=int(seed) % 2**31)
+            returns = np.zeros(episodes)
+            done = np.zeros(episodes, dtype=bool)
+            for _ in range(self.max_episode_steps + 1):
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                reward = np.asarray(reward, dtype=np.float64)
+                if not np.isfinite(reward[~done]).all():
+                    raise NonFiniteReturn(f"environment {self.name} returned a non-finite reward under a random policy")
+                returns[~done] += reward[~done]
+                done |= np.asarray(terminated) | np.asarray(truncated)
+                if done.all():
+                    break
+            return returns
+        finally:
+            env.close()
+
+    # -- the env ------------------------------------------------------------------------------
 
     @property
     def env_id(self) -> str:
@@ -144,6 +239,31 @@ class EnvTask:
         )
 
 
+def spec_label(spec: dict[str, Any]) -> str:
+    """Short architecture name for tables, e.g. ``MLP 64-64`` or ``CNN nature``."""
+    family = str(spec.get("family", "mlp"))
+    if family == "mlp":
+        return "MLP " + "-".join(str(h) for h in spec.get("hidden", ()))
+    return f"{family.upper()} {spec.get('options', {}).get('arch', '')}".strip()
+
+
+def _apply_obs_norm(ctx: TrialContext, sol) -> None:
+    """Standardise observations with the statistics frozen at the end of training (ES ``obs_norm``)."""
+    from rlsub.agents.es import NormalizedEvaluator
+
+    stats = sol.extra["obs_norm"]
+    shape = tuple(ctx.spec.obs_shape)
+    try:
+        mean = np.asarray(stats["mean"], dtype=np.float64).reshape(shape)
+        std = np.asarray(stats["std"], dtype=np.float64).reshape(shape)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SolutionError(f"solution file {sol.path}: malformed obs_norm statistics: {e}") from None
+    norm = NormalizedEvaluator(ctx.evaluator)
+    ctx.evaluator.close()
+    norm.frozen_mean, norm.frozen_std = mean, std
+    ctx.use_evaluator(norm)
+
+
 def _needs_check(env_id: str) -> bool:
     try:
         entry = gym.spec(env_id).entry_point
@@ -200,4 +320,4 @@ def resolve_env(name: str, validate: bool = True) -> EnvTask:
     raise ConfigError(f"unknown environment {name!r}: {err}{hint}") from None
 
 
-__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "EnvTask", "resolve_env"]
+__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "EnvTask", "resolve_env", "spec_label"]

@@ -18,32 +18,22 @@ from rlsub.errors import ConfigError, RlsubError
 
 DINT_HELP = (
     "d_int90 (Li et al., ICLR 2018): the smallest tested subspace dimension d whose mean normalised "
-    "performance over seeds reaches 90%% of the full-space baseline. Normalised performance = "
+    "performance over seeds reaches 90% of the full-space baseline. Normalised performance = "
     "(R - R_low) / (R_base - R_low): R is a trial's final evaluation on fresh episodes, R_low the "
-    "task's lowest return, R_base the baseline: measured by 'full' trials in the same store, given "
-    "with --baseline, or else the preset's documented best return (e.g. 500 for CartPole-v1)."
+    "task's lowest return (registered, or measured per trial as the mean return of a uniformly random "
+    "policy), R_base the baseline: measured by 'full' trials of the same experiment, given with "
+    "--baseline, or else the registered best return (e.g. 500 for CartPole-v1)."
 )
 
 
-def _value(text: str) -> Any:
-    """Parse a --param value as a TOML literal (numbers, booleans, strings, lists)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _params(items: Sequence[str] | None) -> dict[str, Any]:
+def _params(items: Sequence[str] | None) -> dict[str, str]:
+    """``--param NAME=VALUE`` pairs as strings; each method types them against its config."""
     out = {}
     for item in items or []:
         if "=" not in item:
             raise ConfigError(f"--param expects NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip().replace("-", "_")] = _value(v.strip())
+        out[k.strip().replace("-", "_")] = v.strip()
     return out
 
 
@@ -141,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dmax", type=int, help="adaptive: give up above this d")
 
     p = sub.add_parser("dint", help="print d_int90 (with CIs) from a results directory",
-                       description="Compute d_int for each (env, method, projection) in a store. " + DINT_HELP)
+                       description="Compute d_int for each experiment (trials that differ only in d, seed and projection) and "
+                       "projection in a store, reading only the store. " + DINT_HELP)
     p.add_argument("dir", help="sweep output directory")
     p.add_argument("--threshold", type=float, default=0.9, help="fraction of the baseline (default 0.9)")
     p.add_argument("--baseline", type=float, help="R_base to use instead of the measured or preset one")
@@ -166,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--no-reference", action="store_true", help="leave out the paper's values")
 
+    p = sub.add_parser("migrate", help="upgrade a store written by an older rlsub",
+                       description="Rewrite DIR/results.sqlite in the current schema: every row gets its experiment "
+                       "fingerprint, normalisation, network and coordinates moved (this needs the tasks' code once; "
+                       "later analysis does not). The old database is kept as results.sqlite.v1.")
+    p.add_argument("dir", help="sweep output directory")
+
     sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
     sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")
     return ap
@@ -180,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import torch
 
+    from rlsub.console import plain_warnings
+
+    plain_warnings()
     torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args) or 0
@@ -195,32 +195,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args) -> int:
-    from rlsub.runner import execute
+    from rlsub.runner import commit, execute
     from rlsub.store import Store
+    from rlsub.tasks import resolve_projection, resolve_task, typed_params
     from rlsub.trial import TrialConfig
 
-    from rlsub.tasks import default_method, resolve_projection
-
-    env = _env_arg(args)
-    method, dim = args.method or default_method(env), _dim(args.dim)
-    if args.projection == "auto":
-        _validate_names(env, method)
-    projection = resolve_projection(args.projection, env, dim, method, _hidden(args.hidden), args.family)
+    task = resolve_task(_env_arg(args))
+    method, dim = args.method or task.method_names()[0], _dim(args.dim)
+    params = typed_params(task, method, _params(args.param))
+    hidden = _hidden(args.hidden)
+    if dim is not None and dim > (D := task.native_dimension(hidden, args.family)):
+        raise ConfigError(f"subspace dimension d={dim} exceeds the network's parameter count D={D} ({task.name})")
     config = TrialConfig(
-        env=env, method=method, dim=dim, projection=projection,
+        env=task.name, method=method, dim=dim, projection=resolve_projection(args.projection, task, dim, method, hidden,
+                                                                             args.family),
         seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
-        hidden=_hidden(args.hidden), params=tuple(sorted(_params(args.param).items())), device=args.device,
-        family=args.family,
+        hidden=hidden, params=tuple(sorted(params.items())), device=args.device, family=args.family,
     )
-    _validate_names(config.env, config.method)
     with Store(args.out) as store:
         if args.backend == "ray":  # --- ray backend hook: populations across Ray actors
             from rlsub.ray_backend import execute_on_ray
 
-            row = execute_on_ray(config, args.out, args.data_dir, args.address)
+            result = execute_on_ray(config, args.data_dir, args.address)
         else:
-            row = execute(config, args.out, args.data_dir)
-        store.add(config.key(), **row)
+            result = execute(config, args.data_dir)
+        row = commit(store, args.out, config, result)
     if row["status"] != "done":
         print(f"rlsub: error: trial failed: {row['error']}", file=sys.stderr)
         return 1
@@ -229,17 +228,12 @@ def cmd_run(args) -> int:
     rets = row["final_returns"]
     mean = sum(rets) / len(rets)
     print(f"{config.env} {config.method} {config.projection_name} d={row['d']} D={row['D']} seed={config.seed}")
-    print(f"  final evaluation: {mean:.4g} (mean of {len(rets)} fresh episodes)")
+    print(f"  final evaluation: {mean:.4g} ({row['measure']}, {len(rets)} fresh episode(s))")
+    if row["r_low_source"] == "measured: random policy":
+        print(f"  floor: {row['r_low']:.4g} (mean return of a random policy on the same episodes)")
     print(f"  env steps: {row['env_steps']}, wall time: {row['wall_time']:.1f} s")
     print(f"  solution: {art} ({size} bytes), compression D/d = {row['D'] / row['d']:.1f}x")
     return 0
-
-
-def _validate_names(env: str, method: str) -> None:
-    from rlsub.tasks import task_info, validate_method
-
-    task_info(env)
-    validate_method(env, method)
 
 
 def cmd_sweep(args) -> int:
@@ -254,10 +248,10 @@ def cmd_sweep(args) -> int:
         if not args.dims and not args.adaptive:
             raise ConfigError("give --dims (e.g. 1,2,4,8,full) or --config FILE")
         seeds: Any = int(args.seeds) if args.seeds.strip().isdigit() else args.seeds
-        from rlsub.tasks import default_method
+        from rlsub.tasks import resolve_task
 
         envs = [e.strip() for e in _env_arg(args).split(",") if e.strip()]
-        methods = [m.strip() for m in (args.method or default_method(envs[0])).split(",") if m.strip()]
+        methods = [m.strip() for m in (args.method or resolve_task(envs[0]).method_names()[0]).split(",") if m.strip()]
         spec = SweepSpec(
             envs=envs,
             methods=methods,
@@ -333,16 +327,26 @@ def cmd_report(args) -> int:
 
 def cmd_envs(args) -> int:
     from rlsub.envs import PRESETS
-    from rlsub.tasks import supervised_tasks
+    from rlsub.supervised import SUPERVISED_TASKS
 
     print(f"{'name':<28} {'kind':<11} {'solved at':>9}  {'return range':<16} description")
     for p in PRESETS.values():
-        rng = f"[{p.return_low:g}, {p.return_best:g}]" if p.return_best is not None else f"[{p.return_low:g}, ?]"
+        low = f"{p.return_low:g}" if p.return_low is not None else "random"
+        best = f"{p.return_best:g}" if p.return_best is not None else "?"
         solved = f"{p.solved_threshold:g}" if p.solved_threshold is not None else "-"
-        print(f"{p.name:<28} {'rl':<11} {solved:>9}  {rng:<16} {p.description}")
-    for t in supervised_tasks().values():
+        print(f"{p.name:<28} {'rl':<11} {solved:>9}  {f'[{low}, {best}]':<16} {p.description}")
+    for t in SUPERVISED_TASKS.values():
         print(f"{t.name:<28} {'supervised':<11} {'-':>9}  {'accuracy':<16} {t.description}")
-    print("\nAny other Gymnasium id (or module.path:Class) works too, with the policy chosen from its spaces.")
+    print("\nAny other Gymnasium id (or module.path:Class) works too, with the policy chosen from its spaces and")
+    print("its floor R_low measured per trial (the mean return of a uniformly random policy).")
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from rlsub.migrate import migrate
+
+    n = migrate(args.dir)
+    print(f"migrated {n} trials in {args.dir} to the current schema (the old database is kept as results.sqlite.v1)")
     return 0
 
 
@@ -355,7 +359,7 @@ def cmd_methods(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "replay": cmd_replay, "report": cmd_report,
-            "envs": cmd_envs, "methods": cmd_methods}
+            "envs": cmd_envs, "methods": cmd_methods, "migrate": cmd_migrate}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

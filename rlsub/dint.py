@@ -8,6 +8,7 @@ performance over seeds reaches 0.9.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,13 +16,16 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from rlsub.errors import RlsubError
 from rlsub.store import TrialRow
-from rlsub.tasks import task_info
+from rlsub.task import RANDOM_FLOOR
+from rlsub.trial import TrialConfig
 
 
 @dataclass
 class Baseline:
-    """R_base and where it came from: ``measured`` (full-space trials), ``given`` or ``preset``."""
+    """R_base and where it came from: ``measured`` (full-space trials of the same experiment),
+    ``given`` or ``registered`` (the task's documented best)."""
 
     value: float
     source: str
@@ -36,20 +40,35 @@ class Baseline:
 
 
 @dataclass
+class Floor:
+    """R_low and where it came from (registered, or measured by a random policy per trial)."""
+
+    value: float
+    source: str
+    trials: int = 0
+
+    def describe(self) -> str:
+        if self.source == RANDOM_FLOOR:
+            return f"R_low={self.value:.4g} ({self.source}, mean over {self.trials} trials' own evaluation seeds)"
+        return f"R_low={self.value:.4g} ({self.source})"
+
+
+@dataclass
 class DimStats:
-    """Per-d summary: mean normalised performance (with CI), solved count, seeds."""
+    """Per-d summary: mean normalised performance (with CI), solved count, seeds, coordinates moved."""
 
     d: int
-    mean: float
-    ci: tuple[float, float]
+    mean: float | None
+    ci: tuple[float, float] | None
     seeds: int
     solved: int
     returns: list[float]
+    moved: int = 0
 
 
 @dataclass
 class DintResult:
-    """d_int for one (task, method, projection) group."""
+    """d_int for one experiment (fingerprint) and projection."""
 
     env: str
     kind: str
@@ -64,10 +83,21 @@ class DintResult:
     dint100: int | None
     full_mean: float | None = None
     notes: list[str] = field(default_factory=list)
+    floor: Floor | None = None
+    fingerprint: str = ""
+    label: str = ""
+    """What tells this experiment apart from others of the same env and method ("budget 1000")."""
+    network: str = ""
+    measure: str = ""
 
     @property
     def compression(self) -> float | None:
         return self.D / self.dint if self.dint else None
+
+    @property
+    def title(self) -> str:
+        extra = f" [{self.label}]" if self.label else ""
+        return f"{self.env} | {self.method} | {self.projection}{extra}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -113,85 +143,168 @@ def compute_dint(
     n_boot: int = 2000,
     level: float = 0.9,
 ) -> list[DintResult]:
-    """Group trials by (env, method, projection) and compute d_int90 (and d_int100) with CIs."""
+    """d_int90 (and d_int100) with CIs for each experiment (fingerprint) and projection.
+
+    Reads only what the rows store: no task code is imported. Trials of different experiments
+    (any config difference but d, seed and projection) are never pooled; each experiment's
+    full-space baseline comes from its own ``full`` trials.
+    """
     rows = [r for r in rows if r.status == "done" and r.final_mean is not None]
-    full: dict[tuple[str, str], list[float]] = defaultdict(list)
-    full_seeds: dict[tuple[str, str], list[int]] = defaultdict(list)
-    groups: dict[tuple[str, str, str], dict[int, list[TrialRow]]] = defaultdict(lambda: defaultdict(list))
+    full: dict[str, list[TrialRow]] = defaultdict(list)
+    groups: dict[tuple[str, str], dict[int, list[TrialRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r.is_full:
-            full[(r.env, r.method)].append(r.final_mean)
-            full_seeds[(r.env, r.method)].append(r.seed)
+            full[r.fingerprint].append(r)
         else:
-            groups[(r.env, r.method, r.projection)][r.d].append(r)
+            groups[(r.fingerprint, r.projection)][r.d].append(r)
+    labels = experiment_labels({fp: next(iter(by_d.values()))[0] for (fp, _), by_d in groups.items()})
     results = []
-    for (env, method, proj), by_d in sorted(groups.items()):
-        any_row = next(iter(by_d.values()))[0]
-        info = task_info(env, any_row.config.get("env_def"))
-        base = _baseline(info, full.get((env, method)), baseline, full_seeds.get((env, method), []))
-        scale = base.value - info.return_low
-        notes = []
-        if np.isnan(base.value):
+    for (fp, proj), by_d in groups.items():
+        trials = [t for ts in by_d.values() for t in ts]
+        first = trials[0]
+        base = _baseline(first, full.get(fp, []), baseline)
+        floor = _floor(trials + full.get(fp, []))
+        notes: list[str] = []
+        scale = float("nan")
+        if floor is None:
+            notes.append("no R_low: these trials recorded no floor")
+        elif np.isnan(base.value):
             notes.append("no baseline: add 'full' to --dims, pass --baseline, or register return_best for this env")
-        elif info.return_best is None and base.source != "given with --baseline":
-            notes.append(f"this env has no preset: R_low = {info.return_low:g} assumed "
-                         "(register return_low in the sweep's TOML to change it)")
-        if scale <= 0:
-            notes.append("baseline is not above the task's lowest return; normalisation undefined")
-            scale = float("nan")
+        elif base.value - floor.value <= 0:
+            notes.append(f"the baseline ({base.value:.4g}) is not above the floor ({floor.value:.4g}): performance "
+                         "cannot be normalised; train the baseline longer or check the task")
+        else:
+            scale = base.value - floor.value
         ds = sorted(by_d)
-        per_d = [np.array([(t.final_mean - info.return_low) / scale for t in by_d[d]]) for d in ds]
-        (lo, hi), boot = bootstrap_dint(per_d, ds, threshold, n_boot=n_boot, level=level)
+        ok = np.isfinite(scale)
+        per_d = [np.array([(t.final_mean - floor.value) / scale for t in by_d[d]]) if ok else np.array([])
+                 for d in ds]
         dims = []
+        lo = hi = None
+        boot = None
+        if ok:
+            (lo, hi), boot = bootstrap_dint(per_d, ds, threshold, n_boot=n_boot, level=level)
         for j, d in enumerate(ds):
-            trials = by_d[d]
-            ci = tuple(float(x) for x in np.quantile(boot[:, j], [(1 - level) / 2, 1 - (1 - level) / 2]))
-            solved = sum(1 for t in trials if info.solved_threshold is not None and t.final_mean >= info.solved_threshold)
-            dims.append(DimStats(d, float(per_d[j].mean()), ci, len(trials), solved, [t.final_mean for t in trials]))
-        means = np.array([s.mean for s in dims])
-        fm = full.get((env, method))
+            ts = by_d[d]
+            ci = (tuple(float(x) for x in np.quantile(boot[:, j], [(1 - level) / 2, 1 - (1 - level) / 2]))
+                  if boot is not None else None)
+            solved = sum(1 for t in ts if t.solved is not None and t.final_mean >= t.solved)
+            dims.append(DimStats(d, float(per_d[j].mean()) if ok else None, ci, len(ts), solved,
+                                 [t.final_mean for t in ts], max(t.moved for t in ts)))
+        means = np.array([s.mean for s in dims], dtype=float)
+        fm = [t.final_mean for t in full.get(fp, [])]
+        if any(s.moved > s.d for s in dims):
+            notes.append("this method moved more coordinates than d (see 'moved'): compare it at its moved count")
         results.append(
             DintResult(
-                env=env, kind=info.kind, method=method, projection=proj,
-                D=max(t.D for trials in by_d.values() for t in trials), threshold=threshold, baseline=base,
-                dims=dims, dint=smallest_passing(ds, means, threshold), dint_ci=(lo, hi),
-                dint100=smallest_passing(ds, means, 1.0), full_mean=float(np.mean(fm)) if fm else None, notes=notes,
+                env=first.env, kind=first.kind, method=first.method, projection=proj, D=max(t.D for t in trials),
+                threshold=threshold, baseline=base, dims=dims,
+                dint=smallest_passing(ds, means, threshold) if ok else None, dint_ci=(lo, hi),
+                dint100=smallest_passing(ds, means, 1.0) if ok else None,
+                full_mean=float(np.mean(fm)) if fm else None, notes=notes, floor=floor, fingerprint=fp,
+                label=labels.get(fp, ""), network=first.network, measure=first.measure,
             )
         )
+    results.sort(key=lambda r: (r.env, r.method, r.label, r.projection))
     return results
 
 
-def _baseline(info, measured: list[float] | None, given: float | None, seeds: list[int]) -> Baseline:
+def _baseline(row: TrialRow, measured: list[TrialRow], given: float | None) -> Baseline:
     if given is not None:
         return Baseline(float(given), "given with --baseline")
     if measured:
-        return Baseline(float(np.mean(measured)), "measured", len(measured), sorted(seeds))
-    if info.return_best is not None:
-        return Baseline(float(info.return_best), "preset: documented best return")
+        return Baseline(float(np.mean([t.final_mean for t in measured])), "measured", len(measured),
+                        sorted(t.seed for t in measured))
+    if row.r_best is not None:
+        return Baseline(float(row.r_best), f"{row.r_best_source}: documented best")
     return Baseline(float("nan"), "none: run 'full' in --dims or pass --baseline")
+
+
+def _floor(rows: list[TrialRow]) -> Floor | None:
+    """The experiment's R_low: the registered value, or the mean of the trials' measured floors."""
+    known = [r for r in rows if r.r_low is not None]
+    if not known:
+        return None
+    if known[0].r_low_source == RANDOM_FLOOR:
+        return Floor(float(np.mean([r.r_low for r in known])), RANDOM_FLOOR, len(known))
+    return Floor(float(known[0].r_low), known[0].r_low_source)
+
+
+def experiment(row: TrialRow) -> dict[str, Any]:
+    """The experiment a stored row belongs to (its config without d, seed and projection)."""
+    try:
+        return TrialConfig.from_dict(row.config).experiment()
+    except (TypeError, ValueError, RlsubError):  # a config this rlsub cannot rebuild: compare it as stored
+        return {k: v for k, v in row.config.items() if k not in ("dim", "seed", "projection", "device")}
+
+
+def experiment_labels(by_fp: dict[str, TrialRow]) -> dict[str, str]:
+    """For experiments of the same env and method, the settings that differ between them,
+    e.g. ``budget 1000`` vs ``budget 8000``; an experiment alone for its env and method gets ''."""
+    peers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    flat = {}
+    for fp, row in by_fp.items():
+        peers[(row.env, row.method)].append(fp)
+        flat[fp] = _flatten(experiment(row))
+    out = {}
+    for fps in peers.values():
+        if len(fps) < 2:
+            continue
+        keys = sorted({k for fp in fps for k in flat[fp]})
+        differ = [k for k in keys if len({json.dumps(flat[fp].get(k), sort_keys=True, default=str) for fp in fps}) > 1]
+        for fp in fps:
+            out[fp] = ", ".join(f"{k} {_show(flat[fp].get(k))}" for k in differ)
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if k in ("params",) and isinstance(v, dict):
+            out.update(_flatten(v, ""))
+        elif k == "env_def" and isinstance(v, dict):
+            out.update(_flatten(v, "env."))
+        else:
+            out[name] = v
+    return out
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "default"
+    if isinstance(v, (list, tuple)):
+        return "-".join(str(x) for x in v)
+    return str(v)
 
 
 def format_table(results: list[DintResult]) -> str:
     """Human-readable report of ``compute_dint`` results."""
     out = []
     for r in results:
-        head = f"{r.env} | {r.method} | {r.projection} | D={r.D}"
-        lo, hi = r.dint_ci
-        top = f">{r.dims[-1].d}"
-        ci = f"[{lo if lo is not None else top}, {hi if hi is not None else top}]"
-        dint = r.dint if r.dint is not None else f"> {r.dims[-1].d} (not reached)"
-        out.append(head)
+        out.append(f"{r.title} | {r.network} D={r.D}")
         out.append(f"  baseline: {r.baseline.describe()}")
-        comp = f", compression D/d = {r.compression:.0f}x" if r.compression else ""
-        out.append(f"  d_int{int(round(r.threshold * 100))} = {dint}   90% CI {ci}{comp}")
-        out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'}")
-        out.append(f"  {'d':>8}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>6}  {'mean R':>9}")
+        if r.floor is not None:
+            out.append(f"  floor:    {r.floor.describe()}")
+        if r.dims[0].mean is None:  # nothing to normalise by: one note below, raw returns only
+            out.append(f"  d_int{int(round(r.threshold * 100))}: not computable")
+        else:
+            lo, hi = r.dint_ci
+            top = f">{r.dims[-1].d}"
+            ci = f"[{lo if lo is not None else top}, {hi if hi is not None else top}]"
+            dint = r.dint if r.dint is not None else f"> {r.dims[-1].d} (not reached)"
+            comp = f", compression D/d = {r.compression:.0f}x" if r.compression else ""
+            out.append(f"  d_int{int(round(r.threshold * 100))} = {dint}   90% CI {ci}{comp}")
+            out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'}")
+        out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>6}  {'mean R':>9}")
         for s in r.dims:
-            mark = " *" if s.mean >= r.threshold else ""
             raw = float(np.mean(s.returns))
-            out.append(
-                f"  {s.d:>8}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  {s.solved:>6}  {raw:9.4g}{mark}"
-            )
+            if s.mean is None:
+                out.append(f"  {s.d:>8}  {s.moved:>7}  {'-':>6}  {'':>15}  {s.seeds:>5}  {s.solved:>6}  {raw:9.4g}")
+                continue
+            mark = " *" if s.mean >= r.threshold else ""
+            out.append(f"  {s.d:>8}  {s.moved:>7}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  "
+                       f"{s.solved:>6}  {raw:9.4g}{mark}")
         for n in r.notes:
             out.append(f"  note: {n}")
         out.append("")

@@ -116,11 +116,13 @@ class EvalWorker:
     """
 
     def __init__(self, config: dict[str, Any], threads: int = 1) -> None:
+        from rlsub.tasks import resolve_task
         from rlsub.trial import TrialConfig, TrialContext
 
         # One intra-op thread per actor: the actors already occupy the CPUs Ray gave them.
         torch.set_num_threads(max(1, threads))
-        ctx = TrialContext(TrialConfig.from_dict(config))
+        cfg = TrialConfig.from_dict(config)
+        ctx = TrialContext(cfg, resolve_task(cfg.env, cfg.env_def))
         self.evaluator = SliceEvaluator(PopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, ctx.device))
 
     def evaluate(self, thetas: np.ndarray, lo: int, hi: int, episodes: int, seed: int) -> tuple[np.ndarray, int]:
@@ -229,41 +231,41 @@ def ray_populations(num_actors: int, threads: int = 1, worker_cls: type = EvalWo
         trial.EVALUATOR_FACTORY = previous
 
 
-def execute_on_ray(config: TrialConfig, out_dir: str, data_dir: str | None = None,
+def execute_on_ray(config: TrialConfig, data_dir: str | None = None,
                    address: str | None = None, num_actors: int | None = None) -> dict[str, Any]:
     """``rlsub run --backend ray``: run one trial in this process, its direct-search populations
-    split over ``num_actors`` Ray actors (default: one per cluster CPU). Returns the store row."""
+    split over ``num_actors`` Ray actors (default: one per cluster CPU). Returns its outcome
+    (``rlsub.runner.execute``) for the caller to commit."""
     from rlsub.runner import execute
 
     with ray_session(address):
         with ray_populations(num_actors or cluster_cpus()):
-            return execute(config, out_dir, data_dir)
+            return execute(config, data_dir)
 
 
 # -- trial level ---------------------------------------------------------------------------
 
 
-def _trial_task(config: TrialConfig, out_dir: str, data_dir: str | None, eval_actors: int,
-                threads: int) -> dict[str, Any]:
-    """A Ray task: one trial, optionally splitting its populations over ``eval_actors`` actors."""
+def _trial_task(config: TrialConfig, data_dir: str | None, eval_actors: int, threads: int) -> dict[str, Any]:
+    """A Ray task: one trial, optionally splitting its populations over ``eval_actors`` actors.
+    Returns the outcome (row and θ_d); the driver writes the solution and the row."""
     from rlsub.runner import execute_safely
 
     torch.set_num_threads(max(1, threads))
     with ray_populations(eval_actors, threads):
-        return execute_safely(config, out_dir, data_dir)
+        return execute_safely(config, data_dir)
 
 
-def _group_task(configs: list[TrialConfig], out_dir: str, data_dir: str | None) -> list[dict[str, Any]]:
-    """A Ray task: supervised trials differing only in seed, trained together (``--batch-seeds``)."""
+def _group_task(configs: list[TrialConfig], data_dir: str | None) -> list[dict[str, Any]]:
+    """A Ray task: trials differing only in seed, run together (``--batch-seeds``)."""
     from rlsub.runner import execute_group_safely
 
     torch.set_num_threads(1)
-    return execute_group_safely(configs, out_dir, data_dir)
+    return execute_group_safely(configs, data_dir)
 
 
 def run_trials(
     todo: Sequence[TrialConfig | list[TrialConfig]],
-    out_dir: str,
     data_dir: str | None,
     record: Callable[[TrialConfig, dict], None],
     workers: int | None = None,
@@ -271,7 +273,8 @@ def run_trials(
     max_retries: int = TRIAL_MAX_RETRIES,
     trial_fn: Callable[..., dict[str, Any]] = _trial_task,
 ) -> None:
-    """Run ``todo`` as Ray tasks on the connected cluster; ``record(cfg, row)`` each result here.
+    """Run ``todo`` as Ray tasks on the connected cluster; ``record(cfg, outcome)`` each result here
+    (workers write nothing: a cluster without a shared disk works).
 
     An item of ``todo`` that is a list of configs (``rlsub.sweep.group_trials``) runs as one task
     that trains them together and records a row for each.
@@ -306,11 +309,11 @@ def run_trials(
             while queue and len(pending) < in_flight:
                 unit = queue.pop(0)
                 if len(unit) > 1:
-                    ref = group_task.options(num_cpus=1, max_retries=max_retries).remote(unit, out_dir, data_dir)
+                    ref = group_task.options(num_cpus=1, max_retries=max_retries).remote(unit, data_dir)
                 else:
                     split = splits[unit[0].key()]
                     ref = task.options(num_cpus=0 if split else 1, max_retries=max_retries).remote(
-                        unit[0], out_dir, data_dir, eval_actors if split else 0, 1)
+                        unit[0], data_dir, eval_actors if split else 0, 1)
                 pending[ref] = unit
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

@@ -9,8 +9,8 @@ import numpy as np
 
 from rlsub.errors import ConfigError, SolutionError
 from rlsub.solution import load_solution
-from rlsub.tasks import is_supervised
-from rlsub.trial import TrialConfig, TrialContext
+from rlsub.tasks import resolve_task
+from rlsub.trial import TrialConfig
 
 
 @dataclass
@@ -24,7 +24,7 @@ class ReplayReport:
     returns: list[float]
     recorded: float | None
     same_seeds: bool
-    kind: str = "rl"
+    measure: str = "mean episode return"
 
     @property
     def mean(self) -> float:
@@ -34,8 +34,8 @@ class ReplayReport:
         lines = [
             f"{self.path}: {self.env}, D={self.D}, d={self.d} (compression {self.D / self.d:.1f}x)",
         ]
-        if self.kind == "supervised":
-            lines.append(f"  replayed: test accuracy {self.mean:.6g}")
+        if len(self.returns) == 1 and self.same_seeds:
+            lines.append(f"  replayed: {self.measure} {self.mean:.6g}")
         else:
             lines.append(
                 f"  replayed: {self.mean:.6g} (mean of {len(self.returns)} episodes"
@@ -54,60 +54,7 @@ def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
         config = TrialConfig.from_dict(sol.config)
     except (TypeError, ValueError, ConfigError) as e:
         raise SolutionError(f"solution file {sol.path}: bad trial config: {e}") from None
-    recorded = sol.metrics.get("final_mean")
-    if is_supervised(config.env):
-        acc = _supervised_accuracy(config, sol, data_dir)
-        return ReplayReport(str(sol.path), config.env, sol.D, sol.d, [acc], recorded, True, "supervised")
-    ctx = TrialContext(config)
-    try:
-        if ctx.policy.D != sol.D or ctx.policy.d != sol.d:
-            raise SolutionError(
-                f"solution file {sol.path}: rebuilt network has D={ctx.policy.D}, d={ctx.policy.d} "
-                f"but the file says D={sol.D}, d={sol.d}"
-            )
-        if sol.extra and sol.extra.get("obs_norm"):
-            _apply_obs_norm(ctx, sol)
-        if episodes is None:
-            returns = ctx.final_test(sol.theta_d)
-        else:
-            res = ctx.evaluate(sol.theta_d[None], episodes, "replay", seed)
-            returns = [float(r) for r in res.returns[0]]
-    finally:
-        ctx.close()
-    return ReplayReport(str(sol.path), config.env, sol.D, sol.d, returns, recorded, episodes is None)
-
-
-def _supervised_accuracy(config: TrialConfig, sol, data_dir: str | None) -> float:
-    """Test accuracy of a supervised solution, rebuilt from its spec and seed."""
-    import torch
-
-    from rlsub.datasets import load_dataset
-    from rlsub.subspace import Subspace
-    from rlsub.supervised import build_network, evaluate_subspace, resolve_task
-
-    task = resolve_task(config.env)
-    data = load_dataset(task.dataset, data_dir)
-    net = build_network(task, data.image_shape, config.seed, config.hidden)
-    sub = Subspace(net, config.dim, config.projection_name, config.seed)
-    if sub.D != sol.D or sub.d != sol.d:
-        raise SolutionError(f"solution file {sol.path}: rebuilt network has D={sub.D}, d={sub.d} "
-                            f"but the file says D={sol.D}, d={sol.d}")
-    _, _, x_test, y_test = data.tensors(torch.device("cpu"))
-    return evaluate_subspace(sub, x_test, y_test, torch.as_tensor(sol.theta_d))
-
-
-def _apply_obs_norm(ctx: TrialContext, sol) -> None:
-    """Standardise observations with the statistics frozen at the end of training (ES ``obs_norm``)."""
-    from rlsub.agents.es import NormalizedEvaluator
-
-    stats = sol.extra["obs_norm"]
-    shape = tuple(ctx.spec.obs_shape)
-    try:
-        mean = np.asarray(stats["mean"], dtype=np.float64).reshape(shape)
-        std = np.asarray(stats["std"], dtype=np.float64).reshape(shape)
-    except (KeyError, TypeError, ValueError) as e:
-        raise SolutionError(f"solution file {sol.path}: malformed obs_norm statistics: {e}") from None
-    norm = NormalizedEvaluator(ctx.evaluator)
-    ctx.evaluator.close()
-    norm.frozen_mean, norm.frozen_std = mean, std
-    ctx.use_evaluator(norm)
+    task = resolve_task(config.env, config.env_def)
+    returns = task.replay(config, sol, episodes, seed, data_dir)
+    return ReplayReport(str(sol.path), config.env, sol.D, sol.d, returns, sol.metrics.get("final_mean"),
+                        episodes is None, task.normalisation().measure)

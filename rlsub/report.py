@@ -66,11 +66,8 @@ def paper_value(env: str) -> ReferenceRow | None:
 
 
 def label(r: DintResult) -> str:
-    return f"{r.env} ({METHOD_NAMES.get(r.method, r.method)}, {r.projection})"
-
-
-def _network(rows_by_group: dict, r: DintResult) -> str:
-    return rows_by_group.get((r.env, r.method, r.projection), "")
+    extra = f", {r.label}" if r.label else ""
+    return f"{r.env} ({METHOD_NAMES.get(r.method, r.method)}, {r.projection}{extra})"
 
 
 def comparisons(results: list[DintResult]) -> list[str]:
@@ -102,15 +99,12 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
     matplotlib.use("Agg")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, networks = [], {}
+    rows = []
     for d in dirs:
         with Store(d, create=False) as store:
-            for row in store.rows():
-                rows.append(row)
-                if not row.is_full and row.info.get("network"):
-                    networks[(row.env, row.method, row.projection)] = row.info["network"]
+            rows.extend(store.rows())
     results = compute_dint(rows, threshold=threshold, n_boot=n_boot)
-    table = _table(results, networks, reference)
+    table = _table(results, reference)
     _write_csv(out / "dint.csv", table)
     (out / "dint.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
     plots = []
@@ -128,21 +122,25 @@ def _fmt_ci(r: DintResult) -> str:
     return f"[{lo if lo is not None else '>' + str(r.dims[-1].d)}, {hi if hi is not None else '>' + str(r.dims[-1].d)}]"
 
 
-def _table(results: list[DintResult], networks: dict, reference: bool) -> list[dict[str, str]]:
+def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
     table = []
     for r in results:
         ref = paper_value(r.env) if reference else None
+        at = next((s for s in r.dims if s.d == r.dint), None)
         row = {
             "task": r.env,
             "kind": r.kind,
             "method": METHOD_NAMES.get(r.method, r.method),
             "projection": r.projection,
-            "network": _network(networks, r),
+            "experiment": r.label or "-",
+            "network": r.network,
             "D": str(r.D),
+            "moved at d_int90": str(at.moved) if at else "-",
             "d_int90": str(r.dint) if r.dint else f">{r.dims[-1].d}",
             "90% CI": _fmt_ci(r),
             "compression D/d_int90": f"{r.compression:.0f}x" if r.compression else "-",
             "baseline": r.baseline.describe(),
+            "floor": r.floor.describe() if r.floor else "-",
         }
         if reference:
             row["paper d_int90 (Li et al. 2018)"] = (
@@ -172,10 +170,11 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
     for ax in axes.flat[len(tasks):]:
         ax.set_visible(False)
     for ax, task in zip(axes.flat, tasks):
-        for r in (r for r in results if r.env == task):
+        for r in (r for r in results if r.env == task and r.dims[0].mean is not None):
             ds = [s.d for s in r.dims]
             means = [s.mean for s in r.dims]
-            (line,) = ax.plot(ds, means, marker="o", label=f"{METHOD_NAMES.get(r.method, r.method)}, {r.projection}")
+            name = f"{METHOD_NAMES.get(r.method, r.method)}, {r.projection}" + (f", {r.label}" if r.label else "")
+            (line,) = ax.plot(ds, means, marker="o", label=name)
             ax.fill_between(ds, [s.ci[0] for s in r.dims], [s.ci[1] for s in r.dims], color=line.get_color(),
                             alpha=0.2, linewidth=0)
             if r.dint:

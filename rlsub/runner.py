@@ -1,4 +1,11 @@
-"""Run a trial and persist it: solution artifact first, then one atomic store row."""
+"""Run trials and persist them.
+
+``execute`` runs a trial wherever it is called (this process, a pool worker, a Ray task) and
+returns its *outcome*: the complete store row plus the solution (θ_d and metadata) as plain data.
+It never writes a file. ``commit`` — called only by the process that owns the output directory —
+writes the solution artifact and then the store row, so a cluster without a shared disk works and
+the store has exactly one writer.
+"""
 
 from __future__ import annotations
 
@@ -9,106 +16,112 @@ from typing import Any
 
 from rlsub.errors import ConfigError, NonFiniteReturn
 from rlsub.solution import save_solution
-from rlsub.tasks import is_supervised
-from rlsub.trial import TrialConfig, TrialResult, run_trial
+from rlsub.store import Store
+from rlsub.task import RANDOM_FLOOR, Task
+from rlsub.tasks import resolve_task
+from rlsub.trial import TrialConfig, TrialResult
 
 log = logging.getLogger(__name__)
 
 
-def execute(config: TrialConfig, out_dir: str | Path, data_dir: str | None = None) -> dict[str, Any]:
-    """Run ``config`` and return the store row for it (status ``done`` or ``failed``).
+def describe(config: TrialConfig, task: Task) -> dict[str, Any]:
+    """The row fields known before a trial runs: what it is and how its performance is normalised."""
+    norm = task.normalisation()
+    return dict(
+        env=config.env, kind=task.kind, method=config.method, projection=config.projection_name,
+        seed=config.seed, config=config.to_dict(), fingerprint=config.fingerprint(),
+        network=task.network_label(config.hidden, config.family), measure=norm.measure,
+        r_low=norm.low, r_low_source=norm.low_source, r_best=norm.best, r_best_source=norm.best_source,
+        solved=norm.solved, is_full=config.is_full,
+    )
+
+
+def execute(config: TrialConfig, data_dir: str | None = None) -> dict[str, Any]:
+    """Run ``config``; returns its outcome (row ``status`` ``done`` or ``failed``).
 
     Configuration errors propagate (the whole sweep is wrong); a trial whose environment returns
     NaN/inf is recorded as failed with the reason, so reruns skip it and reports can show it.
     """
-    row = _row(config)
+    task = resolve_task(config.env, config.env_def)
     try:
-        if row["kind"] == "supervised":
-            from rlsub.supervised import run_supervised_trial
-
-            result: TrialResult = run_supervised_trial(config, data_dir=data_dir)
-        else:
-            result = run_trial(config)
+        result = task.run(config, data_dir)
     except NonFiniteReturn as e:
-        log.warning("trial %s failed: %s", config.key(), e)
-        return {**row, "d": config.dim or 0, "is_full": config.is_full, "D": 0, "status": "failed", "error": str(e)}
-    return finish(config, result, out_dir, row)
+        return _failed(config, task, e)
+    return outcome(config, task, result)
 
 
-def _row(config: TrialConfig) -> dict[str, Any]:
-    kind = "supervised" if is_supervised(config.env) else "rl"
-    return dict(env=config.env, kind=kind, method=config.method, projection=config.projection_name,
-                seed=config.seed, config=config.to_dict())
+def execute_group(configs: list[TrialConfig], data_dir: str | None = None) -> list[dict[str, Any]]:
+    """Outcomes of ``configs`` (trials of one task that differ only in seed), run together where the
+    task can (``Task.run_batch``)."""
+    task = resolve_task(configs[0].env, configs[0].env_def)
+    if len(configs) == 1:
+        return [execute(configs[0], data_dir)]
+    try:
+        results = task.run_batch(list(configs), data_dir)
+    except NonFiniteReturn:  # find out which trial it was: one by one
+        return [execute(c, data_dir) for c in configs]
+    return [outcome(c, task, r) for c, r in zip(configs, results)]
 
 
-def execute_group(configs: list[TrialConfig], out_dir: str | Path, data_dir: str | None = None) -> list[dict[str, Any]]:
-    """Store rows of ``configs``: supervised trials differing only in seed trained together
-    (``run_supervised_trials_batched``); anything else (or a single config) one by one."""
-    if len(configs) == 1 or not is_supervised(configs[0].env):
-        return [execute(c, out_dir, data_dir) for c in configs]
-    from rlsub.supervised import run_supervised_trials_batched
-
-    results = run_supervised_trials_batched(list(configs), data_dir=data_dir)
-    return [finish(c, r, out_dir, _row(c)) for c, r in zip(configs, results)]
+def _failed(config: TrialConfig, task: Task, error: Exception) -> dict[str, Any]:
+    log.warning("trial %s failed: %s", config.key(), error)
+    return {**describe(config, task), "d": config.dim or 0, "D": 0, "moved": 0, "status": "failed", "error": str(error)}
 
 
-def finish(config: TrialConfig, result: TrialResult, out_dir: str | Path, row: dict[str, Any]) -> dict[str, Any]:
-    """Save ``result``'s solution artifact and return its complete store row."""
-    spec = result.info.get("policy_spec")
-    if spec and "network" not in result.info:
-        result.info["network"] = network_label(spec)
-    artifact = save_solution(
-        Path(out_dir) / "solutions" / config.key(),
-        config=config.to_dict(),
-        policy=result.info.pop("policy_spec", None),
-        D=result.D,
-        d=result.d,
-        projection=config.projection_name,
-        seed=config.seed,
-        theta_d=result.theta_d,
-        metrics={
-            "final_mean": result.final_mean,
-            "final_std": result.final_std,
-            "final_returns": result.final_returns,
-            "env_steps": result.env_steps,
-        },
+def outcome(config: TrialConfig, task: Task, result: TrialResult) -> dict[str, Any]:
+    """The store row of a finished trial, with its solution under ``"solution"`` (not yet written)."""
+    row = describe(config, task)
+    if row["r_low"] is None:
+        row.update(r_low=result.floor, r_low_source=RANDOM_FLOOR if result.floor is not None else "none")
+    spec = result.info.pop("policy_spec", None)
+    solution = dict(
+        config=config.to_dict(), policy=spec, D=result.D, d=result.d, projection=config.projection_name,
+        seed=config.seed, theta_d=result.theta_d,
+        metrics={"final_mean": result.final_mean, "final_std": result.final_std,
+                 "final_returns": result.final_returns, "env_steps": result.env_steps},
         extra={k: result.info[k] for k in ("obs_norm",) if result.info.get(k) is not None},
     )
     return {
-        **row, "d": result.d, "is_full": config.is_full, "D": result.D, "status": "done",
-        "final_returns": result.final_returns, "env_steps": result.env_steps, "wall_time": result.wall_time,
-        "artifact": str(Path(artifact).relative_to(out_dir)) if Path(artifact).is_relative_to(out_dir) else str(artifact),
-        "info": result.info, "curve": result.curve,
+        **row, "d": result.d, "D": result.D, "moved": result.moved if result.moved is not None else result.d,
+        "status": "done", "final_returns": result.final_returns, "env_steps": result.env_steps,
+        "wall_time": result.wall_time, "info": result.info, "curve": result.curve, "solution": solution,
     }
 
 
-def network_label(spec: dict[str, Any]) -> str:
-    """Short architecture name for tables, e.g. ``MLP 64-64`` or ``CNN nature``."""
-    family = str(spec.get("family", "mlp"))
-    if family == "mlp":
-        return "MLP " + "-".join(str(h) for h in spec.get("hidden", ()))
-    return f"{family.upper()} {spec.get('options', {}).get('arch', '')}".strip()
+def commit(store: Store, out_dir: str | Path, config: TrialConfig, result: dict[str, Any]) -> dict[str, Any]:
+    """Write a trial's solution artifact, then its store row (one transaction); returns the row."""
+    row = dict(result)
+    solution = row.pop("solution", None)
+    if solution is not None:
+        out_dir = Path(out_dir)
+        path = save_solution(out_dir / "solutions" / config.key(), **solution)
+        row["artifact"] = str(path.relative_to(out_dir)) if path.is_relative_to(out_dir) else str(path)
+    store.add(config.key(), **row)
+    return row
 
 
-def execute_safely(config: TrialConfig, out_dir: str, data_dir: str | None = None) -> dict[str, Any]:
-    """Worker entry point: like ``execute`` but returns unexpected crashes as an ``error`` row.
+def execute_safely(config: TrialConfig, data_dir: str | None = None) -> dict[str, Any]:
+    """Worker entry point: like ``execute`` but returns unexpected crashes as a ``crash`` outcome.
 
     The sweep's main process decides what to do with crashes (report them; not store them, so a
     rerun retries the trial).
     """
     try:
-        return execute(config, out_dir, data_dir)
+        return execute(config, data_dir)
     except ConfigError as e:
         return {"crash": str(e), "config_error": True}
     except Exception as e:  # noqa: BLE001 - reported to the user with the trial's key
         return {"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
-def execute_group_safely(configs: list[TrialConfig], out_dir: str, data_dir: str | None = None) -> list[dict[str, Any]]:
-    """``execute_group`` for worker processes: a crash becomes one crash row per config."""
+def execute_group_safely(configs: list[TrialConfig], data_dir: str | None = None) -> list[dict[str, Any]]:
+    """``execute_group`` for worker processes: a crash becomes one crash outcome per config."""
     try:
-        return execute_group(configs, out_dir, data_dir)
+        return execute_group(configs, data_dir)
     except ConfigError as e:
         return [{"crash": str(e), "config_error": True}] * len(configs)
     except Exception as e:  # noqa: BLE001 - reported to the user with the trials' keys
         return [{"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}] * len(configs)
+
+
+__all__ = ["commit", "describe", "execute", "execute_group", "execute_group_safely", "execute_safely", "outcome"]

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 
 from rlsub.errors import StoreError
 
-SCHEMA_VERSION = 1
+#: 2: rows describe their own experiment (fingerprint, normalisation, network, coordinates moved).
+SCHEMA_VERSION = 2
 DB_NAME = "results.sqlite"
 
 _SCHEMA = """
@@ -34,6 +35,15 @@ CREATE TABLE IF NOT EXISTS trials (
     n_params INTEGER NOT NULL,
     seed INTEGER NOT NULL,
     config TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    network TEXT NOT NULL,
+    measure TEXT NOT NULL,
+    moved INTEGER NOT NULL,
+    r_low REAL,
+    r_low_source TEXT NOT NULL,
+    r_best REAL,
+    r_best_source TEXT NOT NULL,
+    solved REAL,
     status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
     final_mean REAL,
     final_std REAL,
@@ -53,7 +63,7 @@ CREATE TABLE IF NOT EXISTS curves (
     best REAL,
     PRIMARY KEY (key, idx)
 );
-CREATE INDEX IF NOT EXISTS trials_group ON trials (env, method, projection, d);
+CREATE INDEX IF NOT EXISTS trials_group ON trials (fingerprint, projection, d);
 """
 
 
@@ -71,6 +81,17 @@ class TrialRow:
     D: int
     seed: int
     config: dict[str, Any]
+    fingerprint: str
+    """Digest of the config without d, seed and projection: rows with equal fingerprints are one experiment."""
+    network: str
+    measure: str
+    moved: int
+    """Coordinates the optimizer moved (d, or more: e.g. PPO's own-subspace value net)."""
+    r_low: float | None
+    r_low_source: str
+    r_best: float | None
+    r_best_source: str
+    solved: float | None
     status: str
     final_mean: float | None
     final_std: float | None
@@ -121,8 +142,12 @@ class Store:
         if not {"meta", "trials", "curves"} <= tables:
             raise StoreError(f"{self.path} is not an rlsub results database (tables: {sorted(tables)})")
         row = self.conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-        if row is None or int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema version {row and row[0]}, expected {SCHEMA_VERSION}")
+        version = row and row[0]
+        if version == "1":
+            raise StoreError(f"{self.path} was written by an older rlsub (schema 1, rows without their "
+                             f"normalisation): upgrade it with 'rlsub migrate {self.dir}'")
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(f"{self.path} has schema version {version}, expected {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
@@ -147,6 +172,15 @@ class Store:
         D: int,
         seed: int,
         config: dict,
+        fingerprint: str,
+        network: str,
+        measure: str,
+        moved: int,
+        r_low: float | None,
+        r_low_source: str,
+        r_best: float | None,
+        r_best_source: str,
+        solved: float | None,
         status: str,
         final_returns: list[float] | None = None,
         env_steps: int | None = None,
@@ -165,10 +199,12 @@ class Store:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO trials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO trials VALUES (" + ",".join("?" * 29) + ")",
                 (
                     key, env, kind, method, projection, int(d), int(is_full), int(D), int(seed),
-                    json.dumps(config, sort_keys=True), status, mean, std, json.dumps(final_returns),
+                    json.dumps(config, sort_keys=True), fingerprint, network, measure, int(moved),
+                    _real(r_low), r_low_source, _real(r_best), r_best_source, _real(solved),
+                    status, mean, std, json.dumps(final_returns),
                     env_steps, wall_time, artifact, json.dumps(info or {}, default=str), error, time.time(),
                 ),
             )
@@ -195,7 +231,7 @@ class Store:
         return self.conn.execute("SELECT COUNT(*) FROM trials WHERE status=?", (status,)).fetchone()[0]
 
     def rows(self, status: str | None = "done") -> Iterator[TrialRow]:
-        sql = "SELECT * FROM trials" + (" WHERE status=?" if status else "") + " ORDER BY env, method, projection, d, seed"
+        sql = "SELECT * FROM trials" + (" WHERE status=?" if status else "") + " ORDER BY env, method, fingerprint, projection, d, seed"
         cur = self.conn.execute(sql, (status,) if status else ())
         names = [c[0] for c in cur.description]
         for values in cur:
@@ -204,7 +240,10 @@ class Store:
                 yield TrialRow(
                     key=r["key"], env=r["env"], kind=r["kind"], method=r["method"], projection=r["projection"],
                     d=r["d"], is_full=bool(r["is_full"]), D=r["n_params"], seed=r["seed"],
-                    config=json.loads(r["config"]), status=r["status"], final_mean=r["final_mean"],
+                    config=json.loads(r["config"]), fingerprint=r["fingerprint"], network=r["network"],
+                    measure=r["measure"], moved=r["moved"], r_low=r["r_low"], r_low_source=r["r_low_source"],
+                    r_best=r["r_best"], r_best_source=r["r_best_source"], solved=r["solved"],
+                    status=r["status"], final_mean=r["final_mean"],
                     final_std=r["final_std"], final_returns=json.loads(r["final_returns"] or "[]"),
                     env_steps=r["env_steps"], wall_time=r["wall_time"], artifact=r["artifact"],
                     info=json.loads(r["info"] or "{}"), error=r["error"],
@@ -216,3 +255,7 @@ class Store:
         return [tuple(r) for r in self.conn.execute(
             "SELECT env_steps, mean, best FROM curves WHERE key=? ORDER BY idx", (key,)
         )]
+
+
+def _real(x: float | None) -> float | None:
+    return None if x is None else float(x)

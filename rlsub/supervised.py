@@ -4,7 +4,7 @@ A classifier's parameters are θ = θ_0 + P·θ_d (``rlsub.subspace.Subspace``);
 by minibatch gradient descent on the cross-entropy of the training split. Performance is the
 test accuracy in [0, 1] of the final θ_d (no early stopping, no selection on the test set).
 
-Tasks (``TASKS``): ``digits-fc``, ``digits-lenet`` (embedded 8×8 digits, CPU-friendly) and
+Tasks (``SUPERVISED_TASKS``): ``digits-fc``, ``digits-lenet`` (embedded 8×8 digits, CPU-friendly) and
 ``mnist-fc`` (784-200-200-10 ReLU, D = 199,210 as in the paper), ``mnist-lenet`` (the paper's
 LeNet, D = 44,426), which read MNIST from IDX files (see ``rlsub.datasets``).
 
@@ -52,30 +52,95 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from rlsub.datasets import load_dataset
-from rlsub.errors import ConfigError
+from rlsub.errors import ConfigError, SolutionError
 from rlsub.seeding import derive_seed
 from rlsub.projections.stacked import StackedProjection
 from rlsub.subspace import Subspace
+from rlsub.task import Normalisation
 from rlsub.trial import TrialConfig, TrialResult
 
 
 @dataclass(frozen=True)
+class SupervisedParams:
+    """Hyper-parameters of supervised trials (``--param``); None: the documented default."""
+
+    optimizer: str | None = None
+    """``adam`` or ``sgd`` (default: the method's name, Adam for ``supervised``)."""
+    lr: float | None = None
+    batch_size: int | None = None
+    epochs: float | None = None
+    momentum: float | None = None
+    """SGD momentum (default 0.9)."""
+    eval_points: int | None = None
+    """Learning-curve points (test accuracy at each), default 5."""
+
+
+@dataclass(frozen=True)
 class SupervisedTask:
-    """A (dataset, network) pair; performance is test accuracy."""
+    """A (dataset, network) pair (``rlsub.task.Task``); performance is test accuracy."""
 
     name: str
     dataset: str
     network: str
     description: str
     return_low: float = 0.0
-    """Performance 0 (accuracy); chance level is 0.1 on these 10-class problems."""
+    """Performance 0 (accuracy 0, as in Li et al.'s d_int90 = 90% of the baseline's accuracy)."""
     return_best: float = 1.0
     """Fallback full-space baseline when no dim=None run has been measured."""
     solved_threshold: float | None = None
     kind: str = "supervised"
+    batches_seeds: bool = True
+
+    # -- the Task protocol --------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "network": self.network}
+
+    def normalisation(self) -> Normalisation:
+        return Normalisation(
+            measure="test accuracy",
+            low=self.return_low, low_source="accuracy 0",
+            best=self.return_best, best_source=f"registered for {self.name}",
+            solved=self.solved_threshold,
+        )
+
+    def method_names(self) -> tuple[str, ...]:
+        return (*OPTIMIZERS, "supervised")
+
+    def method_params(self, method: str) -> type:
+        return SupervisedParams
+
+    def is_population_method(self, method: str) -> bool:
+        return False
+
+    def native_dimension(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> int:
+        return parameter_count(self.name, hidden)
+
+    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
+        if self.network == "fc":
+            return "FC " + "-".join(str(h) for h in (hidden or FC_HIDDEN[self.dataset]))
+        return "LeNet"
+
+    def run(self, config: TrialConfig, data_dir: str | None = None) -> TrialResult:
+        return run_supervised_trial(config, data_dir)
+
+    def run_batch(self, configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
+        if len(configs) == 1:
+            return [self.run(configs[0], data_dir)]
+        return run_supervised_trials_batched(list(configs), data_dir)
+
+    def replay(self, config: TrialConfig, solution, episodes: int | None, seed: int,
+               data_dir: str | None = None) -> list[float]:
+        data = load_dataset(self.dataset, data_dir)
+        net = build_network(self, data.image_shape, config.seed, config.hidden)
+        sub = Subspace(net, config.dim, config.projection_name, config.seed)
+        if sub.D != solution.D or sub.d != solution.d:
+            raise SolutionError(f"solution file {solution.path}: rebuilt network has D={sub.D}, d={sub.d} "
+                                f"but the file says D={solution.D}, d={solution.d}")
+        _, _, x_test, y_test = data.tensors(torch.device("cpu"))
+        return [evaluate_subspace(sub, x_test, y_test, torch.as_tensor(solution.theta_d))]
 
 
-TASKS: dict[str, SupervisedTask] = {
+SUPERVISED_TASKS: dict[str, SupervisedTask] = {
     t.name: t
     for t in (
         SupervisedTask(
@@ -119,12 +184,12 @@ PARAM_NAMES = ("optimizer", "lr", "batch_size", "epochs", "momentum", "eval_poin
 EVAL_CHUNK = 4096
 
 
-def resolve_task(name: str) -> SupervisedTask:
-    """The task called ``name``; ConfigError listing the choices otherwise."""
+def supervised_task(name: str) -> SupervisedTask:
+    """The supervised task called ``name``; ConfigError listing the choices otherwise."""
     try:
-        return TASKS[name]
+        return SUPERVISED_TASKS[name]
     except KeyError:
-        raise ConfigError(f"unknown supervised task {name!r}; choose one of {', '.join(TASKS)}") from None
+        raise ConfigError(f"unknown supervised task {name!r}; choose one of {', '.join(SUPERVISED_TASKS)}") from None
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -178,7 +243,7 @@ def build_network(
 
 def parameter_count(name: str, hidden: tuple[int, ...] | None = None) -> int:
     """D of task ``name``'s network (no data needed)."""
-    task = resolve_task(name)
+    task = supervised_task(name)
     shape = (1, 8, 8) if task.dataset == "digits" else (1, 28, 28)
     return sum(p.numel() for p in build_network(task, shape, 0, hidden).parameters())
 
@@ -307,7 +372,7 @@ def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y
 
 def _prepare(config: TrialConfig, data_dir: str | None):
     """Task, dataset, validated recipe, device and the data as device tensors for ``config``."""
-    task = resolve_task(config.env)
+    task = supervised_task(config.env)
     data = load_dataset(task.dataset, data_dir)
     recipe = resolve_recipe(config, task, data.train_size)
     device = torch.device(config.device)
@@ -508,13 +573,14 @@ def run_supervised_trials_batched(configs: list[TrialConfig], data_dir: str | No
 
 
 __all__ = [
-    "TASKS",
+    "SUPERVISED_TASKS",
+    "SupervisedParams",
     "SupervisedTask",
     "build_network",
     "evaluate_subspace",
     "parameter_count",
     "resolve_recipe",
-    "resolve_task",
+    "supervised_task",
     "run_supervised_trial",
     "run_supervised_trials_batched",
 ]

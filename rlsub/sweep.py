@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
+from rlsub.console import plain_warnings
 from rlsub.errors import ConfigError, RlsubError
+from rlsub.runner import commit
 from rlsub.store import Store
-from rlsub.tasks import default_method, is_supervised, resolve_projection
+from rlsub.tasks import resolve_projection, resolve_task, typed_params
 from rlsub.trial import TrialConfig
 
 try:  # Python 3.11+
@@ -94,22 +96,22 @@ class SweepSpec:
     env_defs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Env registrations from the TOML file, by env name (travel with each trial's config)."""
     batch_seeds: int = 1
-    """Supervised trials that differ only in seed are trained this many at a time (stacked θ_d, one
-    vmapped network; ``rlsub.supervised.run_supervised_trials_batched``): several times the trials
-    per hour on a GPU. Results agree with one-at-a-time trials up to float rounding."""
+    """Trials that differ only in seed are run this many at a time where the task can
+    (``Task.run_batch``; supervised tasks: stacked θ_d, one vmapped network): several times the
+    trials per hour on a GPU. Results agree with one-at-a-time trials up to float rounding."""
 
     def trials(self) -> list[TrialConfig]:
         out: dict[str, TrialConfig] = {}
         d_top = max((d for d in self.dims if d is not None), default=None)
         for env in self.envs:
+            task = resolve_task(env, self.env_defs.get(env))
             for method in self.methods:
-                params = tuple(sorted(self.params.get(method, {}).items()))
+                params = tuple(sorted(typed_params(task, method, self.params.get(method, {})).items()))
                 for dim in self.dims:
                     for proj in self.projections if dim is not None else ["identity"]:
                         # 'auto' picks one projection per (env, method) from the largest d, so a
                         # d_int curve never mixes projections.
-                        proj = resolve_projection(proj, env, d_top, method, self.hidden, self.family,
-                                                  self.env_defs.get(env))
+                        proj = resolve_projection(proj, task, d_top, method, self.hidden, self.family)
                         for seed in self.seeds:
                             cfg = TrialConfig(
                                 env=env, method=method, dim=dim,
@@ -124,12 +126,14 @@ class SweepSpec:
     def validate(self) -> None:
         """Resolve every env, method and projection now, so a typo fails before any trial runs."""
         from rlsub.projections import PROJECTIONS
-        from rlsub.tasks import task_info, validate_method
 
+        d_top = max((d for d in self.dims if d is not None), default=0)
         for env in self.envs:
-            task_info(env, self.env_defs.get(env))
+            task = resolve_task(env, self.env_defs.get(env))
             for m in self.methods:
-                validate_method(env, m)
+                typed_params(task, m, self.params.get(m, {}))
+            if d_top and d_top > (D := task.native_dimension(self.hidden, self.family)):
+                raise ConfigError(f"subspace dimension d={d_top} exceeds the network's parameter count D={D} ({env})")
         for p in self.projections:
             if p not in PROJECTIONS and p != "auto":
                 raise ConfigError(f"unknown projection {p!r}; choose one of auto, {', '.join(PROJECTIONS)}")
@@ -138,14 +142,14 @@ class SweepSpec:
 
 
 def group_trials(todo: list[TrialConfig], batch_seeds: int) -> list[list[TrialConfig]]:
-    """Units of work: supervised trials differing only in seed in groups of up to ``batch_seeds``
-    (in the order of their first trial); every other trial alone."""
+    """Units of work: trials differing only in seed in groups of up to ``batch_seeds`` (in the order
+    of their first trial), each run by ``Task.run_batch``."""
     if batch_seeds <= 1:
         return [[c] for c in todo]
     groups: dict[str, list[list[TrialConfig]]] = {}
     units: list[list[TrialConfig]] = []
     for cfg in todo:
-        if not is_supervised(cfg.env):
+        if not resolve_task(cfg.env, cfg.env_def).batches_seeds:
             units.append([cfg])
             continue
         chunks = groups.setdefault(replace(cfg, seed=0).key(), [])
@@ -218,7 +222,7 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
     try:
         spec = SweepSpec(
             envs=envs,
-            methods=listed("method", "methods", [default_method(envs[0])]),
+            methods=listed("method", "methods", [resolve_task(envs[0], env_defs.get(envs[0])).method_names()[0]]),
             dims=parse_dims(table["dims"]),
             seeds=parse_seeds(table.get("seeds", 3)),
             projections=listed("projection", "projections", ["dense"]),
@@ -265,6 +269,7 @@ def _init_worker() -> None:
     # One torch thread per worker: the workers already use every core.
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
+    plain_warnings()
 
 
 def run_sweep(
@@ -300,16 +305,16 @@ def run_sweep(
     workers = max(1, workers or os.cpu_count() or 1)
     bar = _progress(len(trials), counts["skipped"], progress)
 
-    def record(cfg: TrialConfig, row: dict) -> None:
-        if "crash" in row:
-            if row.get("config_error"):
-                raise ConfigError(row["crash"])
+    def record(cfg: TrialConfig, result: dict) -> None:
+        if "crash" in result:
+            if result.get("config_error"):
+                raise ConfigError(result["crash"])
             counts["crashed"] += 1
-            print(f"rlsub: trial {cfg.env} {cfg.method} d={cfg.dim or 'full'} seed={cfg.seed} crashed: {row['crash']}",
+            print(f"rlsub: trial {cfg.env} {cfg.method} d={cfg.dim or 'full'} seed={cfg.seed} crashed: {result['crash']}",
                   file=sys.stderr)
-            log.debug(row.get("traceback", ""))
+            log.debug(result.get("traceback", ""))
         else:
-            store.add(cfg.key(), **row)
+            row = commit(store, out_dir, cfg, result)  # this process is the only writer
             counts[row["status"]] += 1
             if on_result:
                 on_result(row)
@@ -319,18 +324,19 @@ def run_sweep(
         if backend == "ray" and todo:  # --- ray backend hook: this process stays the only store writer
             from rlsub.ray_backend import ray_session, run_trials
 
-            with ray_session(address):  # absolute paths: Ray workers do not share this cwd
-                run_trials([u if len(u) > 1 else u[0] for u in units], str(out_dir.resolve()),
-                           data_dir and str(Path(data_dir).resolve()), record, workers=ray_workers, **(ray_options or {}))
+            with ray_session(address):  # workers return θ_d and the row; nothing is written remotely
+                run_trials([u if len(u) > 1 else u[0] for u in units], data_dir and str(Path(data_dir).resolve()), record,
+                           workers=ray_workers,
+                           **(ray_options or {}))
         elif workers == 1 or len(units) <= 1:
             for unit in units:
-                for cfg, row in zip(unit, execute_group_safely(unit, str(out_dir), data_dir)):
+                for cfg, row in zip(unit, execute_group_safely(unit, data_dir)):
                     record(cfg, row)
         else:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx,
                                      initializer=_init_worker) as pool:
-                pending = {pool.submit(execute_group_safely, unit, str(out_dir), data_dir): unit for unit in units}
+                pending = {pool.submit(execute_group_safely, unit, data_dir): unit for unit in units}
                 try:
                     while pending:
                         finished, _ = wait(pending, return_when=FIRST_COMPLETED)

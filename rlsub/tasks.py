@@ -1,104 +1,61 @@
-"""One registry view over RL envs and supervised tasks: ``--env`` and ``--task`` name the same thing."""
+"""Find the task a name means: a supervised dataset task, or an RL env (preset, Gymnasium id,
+``module:Class``, TOML registration). Everything else talks to the ``rlsub.task.Task`` it returns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
+
+from rlsub.envs import register_from_config, resolve_env
+from rlsub.errors import ConfigError
+from rlsub.params import parse_params
+from rlsub.supervised import SUPERVISED_TASKS
+from rlsub.task import Task
+from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """What d_int needs to know about a task: its kind and how to normalise its performance."""
-
-    name: str
-    kind: str
-    """``rl`` (performance = episode return) or ``supervised`` (performance = test accuracy)."""
-    return_low: float
-    return_best: float | None
-    solved_threshold: float | None
-    description: str = ""
-
-
-def supervised_tasks() -> dict:
-    """The supervised task registry (empty if the supervised module is unavailable)."""
-    try:
-        from rlsub.supervised import TASKS
-    except ImportError:
-        return {}
-    return TASKS
-
-
-def is_supervised(name: str) -> bool:
-    return name in supervised_tasks()
-
-
-def task_info(name: str, env_def: dict | None = None) -> TaskInfo:
-    """Look up an RL env (preset or Gymnasium id) or a supervised task by name.
-
-    ``env_def`` is a registration table stored with trials (TOML ``[[envs]]``) that defines
-    ``name`` when this process has not registered it yet.
-    """
-    sup = supervised_tasks()
-    if name in sup:
-        t = sup[name]
-        return TaskInfo(name, "supervised", t.return_low, t.return_best, t.solved_threshold, t.description)
-    from rlsub.envs import register_from_config, resolve_env
-
+def resolve_task(name: str, env_def: dict[str, Any] | None = None) -> Task:
+    """The task called ``name``. ``env_def`` is a TOML registration stored with trials that defines
+    ``name`` when this process has not registered it yet. Unknown names raise ConfigError."""
+    if name in SUPERVISED_TASKS:
+        return SUPERVISED_TASKS[name]
     if env_def:
         register_from_config(dict(env_def))
-    p = resolve_env(name).preset
-    return TaskInfo(name, "rl", p.return_low, p.return_best, p.solved_threshold, p.description)
+    return resolve_env(name)
 
 
-def default_method(name: str) -> str:
-    """``adam`` for supervised tasks, ``cmaes`` for RL envs."""
-    return "adam" if is_supervised(name) else "cmaes"
+def check_method(task: Task, method: str) -> None:
+    """ConfigError unless ``method`` can train ``task``."""
+    names = task.method_names()
+    if method not in names:
+        raise ConfigError(f"{task.name} is trained by one of {', '.join(names)}; unknown method {method!r}")
 
 
-def validate_method(name: str, method: str) -> None:
-    """Raise ConfigError unless ``method`` can train task ``name``."""
-    from rlsub.errors import ConfigError
-
-    if is_supervised(name):
-        from rlsub.supervised import SUPERVISED_METHODS
-
-        if method not in SUPERVISED_METHODS:
-            raise ConfigError(
-                f"supervised task {name} is trained by gradient descent: method must be one of "
-                f"{', '.join(SUPERVISED_METHODS)}, got {method!r}"
-            )
-        return
-    from rlsub.agents import get_method
-
-    get_method(method)
+def typed_params(task: Task, method: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """``--param``/TOML values of ``method`` typed against its config (ConfigError when unknown or wrong)."""
+    check_method(task, method)
+    return parse_params(task.method_params(method), raw, method)
 
 
-def native_dimension(name: str, hidden: tuple[int, ...] | None = None, family: str | None = None,
-                     env_def: dict | None = None) -> int:
-    """D: the parameter count of the network a trial on task ``name`` trains."""
-    if is_supervised(name):
-        from rlsub.supervised import parameter_count
-
-        return parameter_count(name, hidden)
-    from rlsub.envs import register_from_config, resolve_env
-
-    if env_def:
-        register_from_config(dict(env_def))
-    net = resolve_env(name).policy_spec(hidden, family).build(0)
-    return sum(p.numel() for p in net.parameters())
-
-
-def resolve_projection(projection: str, name: str, dim: int | None, method: str,
-                       hidden: tuple[int, ...] | None = None, family: str | None = None,
-                       env_def: dict | None = None) -> str:
+def resolve_projection(projection: str, task: Task, dim: int | None, method: str,
+                       hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
     """``projection``, with ``auto`` replaced by ``choose_projection``'s pick for this trial."""
     if projection != "auto" or dim is None:
         return projection
     from rlsub.projections import choose_projection
 
-    population = False
-    if not is_supervised(name):
-        from rlsub.agents import METHODS
+    return choose_projection(task.native_dimension(hidden, family), dim, task.is_population_method(method))
 
-        population = method in METHODS and METHODS[method].family == "direct"
-    return choose_projection(native_dimension(name, hidden, family, env_def), dim, population)
+
+
+
+def run_trial(config: TrialConfig, data_dir: str | None = None) -> TrialResult:
+    """Run one trial of any task (what ``rlsub run`` does, without storing it)."""
+    return resolve_task(config.env, config.env_def).run(config, data_dir)
+
+
+def trial_context(config: TrialConfig) -> TrialContext:
+    """The ``TrialContext`` an RL method runs ``config`` in (tests, benchmarks, Ray actors)."""
+    return TrialContext(config, resolve_task(config.env, config.env_def))
+
+
+__all__ = ["check_method", "resolve_projection", "resolve_task", "run_trial", "trial_context", "typed_params"]

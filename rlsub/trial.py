@@ -24,6 +24,11 @@ from rlsub.seeding import derive_seed
 from rlsub.subspace import Subspace
 
 
+#: The current trial protocol (``TrialConfig.protocol``). 2: every row records its normalisation,
+#: network and coordinates moved, and envs without a registered R_low measure a random-policy floor.
+PROTOCOL = 2
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """Everything that determines a trial's result (same config ⇒ same result on CPU)."""
@@ -50,6 +55,9 @@ class TrialConfig:
     """A TOML env registration table (see ``rlsub.envs.register_from_config``) that defines ``env``;
     kept in the config so that worker processes and replay can register it again."""
     device: str = "cpu"
+    protocol: int = PROTOCOL
+    """Version of rlsub's trial protocol (evaluation episodes, floors): results of different
+    protocols are never pooled. Configs stored without one are protocol 1."""
 
     def __post_init__(self) -> None:
         if self.projection not in PROJECTIONS:
@@ -83,16 +91,42 @@ class TrialConfig:
         data["params"] = tuple(sorted((data.get("params") or {}).items()))
         if data.get("hidden") is not None:
             data["hidden"] = tuple(data["hidden"])
+        data.setdefault("protocol", 1)
         return cls(**data)
 
-    def key(self) -> str:
-        """Stable identity of the trial (device excluded: it must not change the result's meaning)."""
+    def _identity(self) -> dict[str, Any]:
+        """The config as it defines the result: no device, no words (an env's description)."""
         d = self.to_dict()
         d.pop("device")
         if self.is_full:
             d["projection"] = "identity"
-        blob = json.dumps(d, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+        if d.get("env_def"):
+            d["env_def"] = {k: v for k, v in d["env_def"].items() if k != "description"}
+        if d["protocol"] == 1:  # keys of protocol-1 trials are the ones they were stored under
+            d.pop("protocol")
+        return d
+
+    def key(self) -> str:
+        """Stable identity of the trial (device and descriptions excluded: they do not change the result)."""
+        return _digest(self._identity())
+
+    def experiment(self) -> dict[str, Any]:
+        """The experiment this trial belongs to: the whole config except d, seed and projection
+        (the full-space baseline of a subspace sweep is the same experiment)."""
+        d = self._identity()
+        for k in ("dim", "seed", "projection"):
+            d.pop(k)
+        d["protocol"] = self.protocol
+        return d
+
+    def fingerprint(self) -> str:
+        """Digest of ``experiment()``: trials with equal fingerprints differ only in d, seed and projection."""
+        return _digest(self.experiment())
+
+
+def _digest(d: dict[str, Any]) -> str:
+    blob = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -108,6 +142,12 @@ class TrialResult:
     curve: list[tuple[int, float, float]] = field(default_factory=list)
     """(env steps, mean training fitness, best training fitness) per generation/update."""
     info: dict[str, Any] = field(default_factory=dict)
+    moved: int | None = None
+    """Coordinates the optimizer moved (None: d). PPO's own-subspace value net and a learned log σ
+    count: a method that trains 2d numbers has not been measured at d."""
+    floor: float | None = None
+    """R_low measured for this trial (mean return of a uniformly random policy on its own
+    evaluation episodes) when the task registers none."""
 
     @property
     def final_mean(self) -> float:
@@ -129,15 +169,10 @@ EVALUATOR_FACTORY: Callable[[TrialContext], PopulationEvaluator | None] | None =
 class TrialContext:
     """What a method needs to run a trial: task, policy spec, network in its subspace, evaluator."""
 
-    def __init__(self, config: TrialConfig) -> None:
-        from rlsub.envs import resolve_env  # local: rlsub.envs imports rlsub.policies
-
+    def __init__(self, config: TrialConfig, task) -> None:
         self.config = config
-        if config.env_def:
-            from rlsub.envs import register_from_config
-
-            register_from_config(dict(config.env_def))
-        self.task = resolve_env(config.env)
+        self.task = task
+        """The trial's ``rlsub.envs.EnvTask``."""
         self.spec: PolicySpec = self.task.policy_spec(config.hidden, config.family)
         self.device = torch.device(config.device)
         self.seed = config.seed
@@ -180,8 +215,16 @@ class TrialContext:
         res = self.evaluate(np.asarray(theta_d, dtype=np.float32)[None], self.config.eval_episodes, "test")
         return [float(r) for r in res.returns[0]]
 
-    def result(self, theta_d: np.ndarray, env_steps: int, curve, info: dict | None = None) -> TrialResult:
+    def random_floor(self) -> float:
+        """Mean return of a uniformly random-action policy on the final test's episode seeds."""
+        returns = self.task.random_returns(self.config.eval_episodes, derive_seed(self.seed, "test"),
+                                           derive_seed(self.seed, "random-floor"))
+        return float(np.mean(returns))
+
+    def result(self, theta_d: np.ndarray, env_steps: int, curve, info: dict | None = None,
+               moved: int | None = None) -> TrialResult:
         final = self.final_test(theta_d)
+        floor = self.random_floor() if self.task.normalisation().low is None else None
         return TrialResult(
             final_returns=final,
             env_steps=int(env_steps),
@@ -191,6 +234,8 @@ class TrialContext:
             theta_d=np.asarray(theta_d, dtype=np.float32),
             curve=list(curve),
             info={**(info or {}), "policy_spec": self.spec.to_dict(), "env_settings": self.task.settings()},
+            moved=moved,
+            floor=floor,
         )
 
     def close(self) -> None:
@@ -198,17 +243,4 @@ class TrialContext:
             self._evaluator.close()
 
 
-def run_trial(config: TrialConfig) -> TrialResult:
-    """Run one trial with the method named in the config (see ``rlsub.agents.METHODS``)."""
-    from rlsub.agents import get_method
-
-    method = get_method(config.method)
-    ctx = TrialContext(config)
-    try:
-        return method.run(ctx)
-    finally:
-        ctx.close()
-
-
-__all__ = ["NonFiniteReturn", "TrialConfig", "TrialContext", "TrialResult", "run_trial"]
-RunFn = Callable[[TrialContext], TrialResult]
+__all__ = ["PROTOCOL", "NonFiniteReturn", "TrialConfig", "TrialContext", "TrialResult"]

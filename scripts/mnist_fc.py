@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from rlsub.errors import RlsubError
-from rlsub.supervised import TASKS, run_supervised_trial
+from rlsub.supervised import SUPERVISED_TASKS, run_supervised_trial
 from rlsub.trial import TrialConfig
 
 
@@ -34,7 +34,7 @@ def parse_dims(text: str) -> list[int | None]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--task", default="mnist-fc", choices=sorted(TASKS))
+    ap.add_argument("--task", default="mnist-fc", choices=sorted(SUPERVISED_TASKS))
     ap.add_argument("--dims", default="300,500,750,1000,full", help="comma list; 'full' = no projection")
     ap.add_argument("--seeds", default="0", help="comma list of trial seeds")
     ap.add_argument("--projection", default="fastfood", choices=["dense", "sparse", "fastfood"])
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    baseline = float(np.mean(results[None])) if None in results else TASKS[args.task].return_best
+    baseline = float(np.mean(results[None])) if None in results else SUPERVISED_TASKS[args.task].return_best
     source = "measured" if None in results else "task fallback"
     print(f"\nbaseline ({source}) = {baseline:.4f}; 90% threshold = {0.9 * baseline:.4f}")
     d_int90 = None

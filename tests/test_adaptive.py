@@ -5,6 +5,7 @@ import numpy as np
 from rlsub.adaptive import adaptive_search, grid_size
 from rlsub.store import Store
 from rlsub.sweep import SweepSpec
+from tests_helpers import stored
 
 
 def fake_probe(out_dir, true_dint):
@@ -19,9 +20,9 @@ def fake_probe(out_dir, true_dint):
                     counts["skipped"] += 1
                     continue
                 ret = 480.0 if cfg.dim >= true_dint else 100.0 * np.log2(cfg.dim + 1)
-                store.add(cfg.key(), env=cfg.env, kind="rl", method=cfg.method, projection=cfg.projection_name,
-                          d=cfg.dim, is_full=False, D=4610, seed=cfg.seed, config=cfg.to_dict(), status="done",
-                          final_returns=[min(ret, 500.0)])
+                store.add(cfg.key(), **stored(env=cfg.env, method=cfg.method, projection=cfg.projection_name,
+                                              d=cfg.dim, D=4610, seed=cfg.seed, config=cfg.to_dict(),
+                                              fingerprint=cfg.fingerprint(), final_returns=[min(ret, 500.0)]))
                 counts["done"] += 1
         return counts
 

@@ -12,7 +12,8 @@ from rlsub.agents.ppo import PPOConfig
 from rlsub.errors import ConfigError
 from rlsub.policies import ActionSpec
 from rlsub.seeding import torch_generator
-from rlsub.trial import TrialConfig, run_trial
+from rlsub.tasks import run_trial
+from rlsub.trial import TrialConfig
 
 
 def test_all_methods_registered():

@@ -144,7 +144,8 @@ def test_population_evaluation_on_short_pong():
 @pytest.mark.parametrize("method,params", [("cmaes", (("popsize", 4),)), ("es", (("popsize", 4),))])
 def test_short_pong_trial(method, params):
     from rlsub.agents import METHODS
-    from rlsub.trial import TrialConfig, run_trial
+    from rlsub.tasks import run_trial
+    from rlsub.trial import TrialConfig
 
     if method not in METHODS:
         pytest.skip(f"{method} not available")

@@ -38,7 +38,7 @@ def in_process(capsys, *args):
         (["run", "--env", "CartPole-v1", "--dim", "-3"], "d must be >= 1"),
         (["run", "--env", "CartPole-v1", "--dim", "999999"], "exceeds the network's parameter count D=4610"),
         (["run", "--env", "CartPole-v1", "--dim", "4", "--param", "sigma0=-1"], "sigma0 must be > 0"),
-        (["run", "--env", "CartPole-v1", "--dim", "4", "--param", "bogus=1"], "bad hyper-parameter"),
+        (["run", "--env", "CartPole-v1", "--dim", "4", "--param", "bogus=1"], "unknown hyper-parameter 'bogus'"),
         (["sweep", "--env", "CartPole-v1", "--dims", ""], "give --dims"),
         (["sweep", "--env", "CartPole-v1", "--dims", ",,"], "--dims is empty"),
         (["sweep", "--env", "CartPole-v1", "--dims", "1,two"], "invalid dimension 'two'"),
@@ -146,7 +146,7 @@ def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
     assert main(["sweep", "--task", "digits-fc", "--dims", "16,full", "--seeds", "1", "--budget", "3000",
                  "--workers", "1", "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "digits-fc | adam | dense | D=8970" in text and "measured: full-space run, 1 seeds: 0" in text
+    assert "digits-fc | adam | dense | FC 64-64 D=8970" in text and "measured: full-space run, 1 seeds: 0" in text
     from rlsub.store import Store
 
     with Store(out, create=False) as s:

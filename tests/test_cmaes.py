@@ -5,7 +5,8 @@ import pytest
 
 from rlsub.agents import CMAES, CMAESConfig
 from rlsub.errors import ConfigError
-from rlsub.trial import TrialConfig, run_trial
+from rlsub.tasks import run_trial
+from rlsub.trial import TrialConfig
 
 
 def test_adapter_maximises():

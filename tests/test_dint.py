@@ -5,13 +5,16 @@ import pytest
 
 from rlsub.dint import bootstrap_dint, compute_dint, smallest_passing
 from rlsub.store import TrialRow
+from tests_helpers import stored
 
 
-def row(d, mean, seed, full=False, env="CartPole-v1", method="cmaes"):
-    return TrialRow(key=f"{env}{method}{d}{seed}{full}", env=env, kind="rl", method=method,
-                    projection="identity" if full else "dense", d=d, is_full=full, D=4610, seed=seed, config={},
-                    status="done", final_mean=mean, final_std=0.0, final_returns=[mean], env_steps=1,
-                    wall_time=0.0, artifact=None, info={}, error=None)
+def row(d, mean, seed, full=False, env="CartPole-v1", method="cmaes", fingerprint="fp", **kw):
+    fields = stored(env=env, method=method, projection="identity" if full else "dense", d=d, is_full=full, D=4610,
+                    seed=seed, fingerprint=fingerprint, **kw)
+    for k in ("final_returns", "env_steps", "wall_time"):
+        fields.pop(k)
+    return TrialRow(key=f"{env}{method}{d}{seed}{full}{fingerprint}", final_mean=mean, final_std=0.0,
+                    final_returns=[mean], env_steps=1, wall_time=0.0, artifact=None, info={}, error=None, **fields)
 
 
 def test_smallest_passing():
@@ -23,7 +26,7 @@ def test_dint_with_preset_baseline():
     rows = [row(d, m, s) for d, ms in {1: [20, 30], 2: [200, 300], 4: [460, 470], 8: [500, 500]}.items()
             for s, m in enumerate(ms)]
     (r,) = compute_dint(rows, threshold=0.9)
-    assert r.baseline.source.startswith("preset") and r.baseline.value == 500
+    assert r.baseline.source.startswith("registered") and r.baseline.value == 500
     assert r.dint == 4 and r.dint100 == 8
     assert [s.mean for s in r.dims] == pytest.approx([0.05, 0.5, 0.93, 1.0])
     assert r.dims[2].solved == 0 and r.dims[3].solved == 2

@@ -88,7 +88,8 @@ def test_point_mass_env_solved_by_a_pd_controller():
 
 
 def test_point_mass_cmaes_trial_runs():
-    from rlsub.trial import TrialConfig, run_trial
+    from rlsub.tasks import run_trial
+    from rlsub.trial import TrialConfig
 
     res = run_trial(TrialConfig("PointMass-v0", method="cmaes", dim=4, projection="dense", budget=2000,
                                 episodes=1, eval_episodes=2, params=(("popsize", 4),)))

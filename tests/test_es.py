@@ -5,7 +5,8 @@ import pytest
 
 from rlsub.agents.es import ES, ESConfig, RunningStats, centered_ranks
 from rlsub.errors import ConfigError
-from rlsub.trial import TrialConfig, TrialContext, run_trial
+from rlsub.tasks import run_trial, trial_context
+from rlsub.trial import TrialConfig
 
 
 def test_centered_ranks():
@@ -66,7 +67,7 @@ def _cfg(budget, **params):
 
 def test_es_learns_cartpole_in_a_subspace():
     cfg = _cfg(20_000, popsize=20)
-    ctx = TrialContext(cfg)
+    ctx = trial_context(cfg)
     untrained = float(np.mean(ctx.final_test(np.zeros(8))))
     ctx.close()
     r = run_trial(cfg)

@@ -15,7 +15,8 @@ import torch
 
 from rlsub.projections import make_projection
 from rlsub.projections.stacked import StackedProjection
-from rlsub.trial import TrialConfig, run_trial
+from rlsub.tasks import run_trial
+from rlsub.trial import TrialConfig
 
 #: The device under test; RLSUB_GPU_TEST_DEVICE=cpu runs these comparisons CPU-to-CPU, which checks
 #: the tests themselves on a machine without a GPU.

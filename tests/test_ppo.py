@@ -7,7 +7,8 @@ import torch
 
 from rlsub.agents.ppo import PPOConfig, actor_critic_params, gae, make_value_subspace
 from rlsub.errors import ConfigError
-from rlsub.trial import TrialConfig, TrialContext, run_trial
+from rlsub.tasks import run_trial, trial_context
+from rlsub.trial import TrialConfig
 
 
 def test_gae_hand_computed():
@@ -48,7 +49,7 @@ def _cfg(budget, dim=None, env="CartPole-v1", **params):
 
 def test_ppo_learns_cartpole():
     cfg = _cfg(8192)
-    ctx = TrialContext(cfg)
+    ctx = trial_context(cfg)
     untrained = float(np.mean(ctx.final_test(np.zeros(ctx.policy.d))))
     ctx.close()
     r = run_trial(cfg)
@@ -64,7 +65,7 @@ def test_ppo_is_deterministic():
 
 @pytest.mark.parametrize("projection", ["dense", "fastfood"])
 def test_value_coordinates_share_the_policy_projection(projection):
-    ctx = TrialContext(TrialConfig("CartPole-v1", method="ppo", dim=8, projection=projection, seed=0))
+    ctx = trial_context(TrialConfig("CartPole-v1", method="ppo", dim=8, projection=projection, seed=0))
     policy = ctx.policy
     vsub = make_value_subspace(ctx, PPOConfig(), policy)
     assert vsub.projection is policy.projection and vsub.D == policy.D
@@ -83,7 +84,7 @@ def test_value_coordinates_share_the_policy_projection(projection):
     assert policy.theta_d.grad is not None and vsub.theta_d.grad is not None
     assert not torch.allclose(policy.theta_d.grad, vsub.theta_d.grad)
     ctx.close()
-    full = TrialContext(TrialConfig("CartPole-v1", method="ppo", seed=0))
+    full = trial_context(TrialConfig("CartPole-v1", method="ppo", seed=0))
     assert make_value_subspace(full, PPOConfig(), full.policy).projection is not full.policy.projection
     full.close()
 

@@ -74,9 +74,9 @@ def test_slices_match_local_evaluation(env_id):
 def test_population_across_actors_equals_local(ray_cluster, env_id):
     ray = ray_cluster
     config = TrialConfig(env=env_id, dim=3, seed=0)
-    from rlsub.trial import TrialContext
+    from rlsub.tasks import trial_context
 
-    ctx = TrialContext(config)  # the trial's own θ_0 and P, as the actors rebuild them
+    ctx = trial_context(config)  # the trial's own θ_0 and P, as the actors rebuild them
     local = PopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec)
     remote = RayPopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, "cpu", config.to_dict(), num_actors=2)
     try:
@@ -105,9 +105,9 @@ def test_actor_dying_mid_evaluation_is_retried(ray_cluster, tmp_path):
             return super().evaluate(thetas, lo, hi, episodes, seed)
 
     config = TrialConfig(env="CartPole-v1", dim=3, seed=0)
-    from rlsub.trial import TrialContext
+    from rlsub.tasks import trial_context
 
-    ctx = TrialContext(config)
+    ctx = trial_context(config)
     local = PopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec)
     remote = RayPopulationEvaluator(ctx.task, ctx.subspace(), ctx.spec, "cpu", config.to_dict(), num_actors=2,
                                     worker_cls=DiesOnce)

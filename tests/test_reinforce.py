@@ -5,7 +5,8 @@ import pytest
 
 from rlsub.agents.reinforce import ReinforceConfig, returns_to_go
 from rlsub.errors import ConfigError
-from rlsub.trial import TrialConfig, TrialContext, run_trial
+from rlsub.tasks import run_trial, trial_context
+from rlsub.trial import TrialConfig
 
 
 def test_returns_to_go_respects_episode_end():
@@ -32,7 +33,7 @@ def _cfg(budget, dim=None, env="CartPole-v1", **params):
 
 def test_reinforce_learns_cartpole():
     cfg = _cfg(10_000)
-    ctx = TrialContext(cfg)
+    ctx = trial_context(cfg)
     untrained = float(np.mean(ctx.final_test(np.zeros(ctx.policy.d))))
     ctx.close()
     r = run_trial(cfg)

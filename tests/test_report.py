@@ -4,15 +4,16 @@ import csv
 
 from rlsub.report import comparisons, reference_rows, write_report
 from rlsub.store import Store
+from tests_helpers import stored
 
 
 def fill(store, env, kind, dint, D, low=0.0, best=500.0, network="MLP 64-64"):
     for d in [1, 2, 4, 8, 16, 32, 64]:
         for seed in range(3):
             perf = 1.0 if d >= dint else 0.3
-            store.add(f"{env}-{d}-{seed}", env=env, kind=kind, method="cmaes", projection="dense", d=d, is_full=False,
-                      D=D, seed=seed, config={}, status="done", final_returns=[low + perf * (best - low)],
-                      info={"network": network})
+            store.add(f"{env}-{d}-{seed}", **stored(env=env, kind=kind, d=d, D=D, seed=seed, fingerprint=env,
+                                                    network=network, r_low=low, r_best=best,
+                                                    final_returns=[low + perf * (best - low)]))
 
 
 def test_report_files_and_content(tmp_path):

@@ -12,13 +12,11 @@ import pytest
 from rlsub.errors import StoreError
 from rlsub.store import Store
 from rlsub.sweep import SweepSpec, run_sweep
+from tests_helpers import stored
 
 
 def _row(**kw):
-    base = dict(env="CartPole-v1", kind="rl", method="cmaes", projection="dense", d=4, is_full=False, D=100,
-                seed=0, config={"a": 1}, status="done", final_returns=[1.0, 3.0], env_steps=10, wall_time=0.1)
-    base.update(kw)
-    return base
+    return stored(**{"config": {"a": 1}, "final_returns": [1.0, 3.0], **kw})
 
 
 def test_add_is_idempotent_and_roundtrips(tmp_path):

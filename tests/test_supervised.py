@@ -13,10 +13,10 @@ from rlsub.datasets import DATA_DIR_ENV, load_digits
 from rlsub.errors import ConfigError
 from rlsub.subspace import Subspace
 from rlsub.supervised import (
-    TASKS,
+    SUPERVISED_TASKS,
     build_network,
     parameter_count,
-    resolve_task,
+    supervised_task,
     run_supervised_trial,
 )
 from rlsub.trial import TrialConfig
@@ -42,16 +42,16 @@ def test_parameter_counts_match_paper():
 
 @pytest.mark.parametrize("name, shape", [("digits-fc", (1, 8, 8)), ("digits-lenet", (1, 8, 8)), ("mnist-lenet", (1, 28, 28))])
 def test_theta_d_zero_reproduces_theta_0(name, shape):
-    net = build_network(TASKS[name], shape, seed=3)
+    net = build_network(SUPERVISED_TASKS[name], shape, seed=3)
     x = torch.rand(5, *shape, generator=torch.Generator().manual_seed(0))
     ref = net(x)
-    sub = Subspace(build_network(TASKS[name], shape, seed=3), 16, "dense", 3)
+    sub = Subspace(build_network(SUPERVISED_TASKS[name], shape, seed=3), 16, "dense", 3)
     torch.testing.assert_close(sub(x), ref, rtol=0, atol=0)
     assert ref.shape == (5, 10)
 
 
 def test_theta_0_depends_on_seed_only():
-    task, shape = TASKS["digits-fc"], (1, 8, 8)
+    task, shape = SUPERVISED_TASKS["digits-fc"], (1, 8, 8)
     torch.manual_seed(123)
     a = torch.cat([p.flatten() for p in build_network(task, shape, 1).parameters()])
     state = torch.random.get_rng_state()
@@ -163,9 +163,9 @@ def test_mnist_needs_data_dir(monkeypatch):
         run_supervised_trial(TrialConfig(env="mnist-fc", method="adam", dim=8, budget=10))
 
 
-def test_resolve_task():
-    assert resolve_task("mnist-lenet").network == "lenet"
-    assert all(t.kind == "supervised" and t.return_low == 0.0 for t in TASKS.values())
+def test_supervised_task():
+    assert supervised_task("mnist-lenet").network == "lenet"
+    assert all(t.kind == "supervised" and t.return_low == 0.0 for t in SUPERVISED_TASKS.values())
 
 
 @needs_mnist

@@ -22,3 +22,16 @@ class NaNEnv(gym.Env):
 
 if "rlsub-test/NaNCli-v0" not in gym.registry:
     gym.register("rlsub-test/NaNCli-v0", entry_point=NaNEnv, max_episode_steps=10)
+
+
+def stored(**kw):
+    """Keyword arguments of ``Store.add`` for a synthetic trial (tests of analysis code)."""
+    base = dict(env="CartPole-v1", kind="rl", method="cmaes", projection="dense", d=4, is_full=False, D=100,
+                seed=0, config={}, fingerprint="fp", network="MLP 64-64", measure="mean episode return", moved=None,
+                r_low=0.0, r_low_source="registered for CartPole-v1", r_best=500.0,
+                r_best_source="registered for CartPole-v1", solved=475.0, status="done",
+                final_returns=[1.0], env_steps=10, wall_time=0.1)
+    base.update(kw)
+    if base["moved"] is None:
+        base["moved"] = base["d"]
+    return base
