@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Data only: envs/li2018.py never imports this module, so there is no cycle.
+from .li2018 import LI2018_PRESETS
+
 
 @dataclass(frozen=True)
 class AtariSettings:
@@ -70,8 +73,8 @@ class EnvPreset:
     make_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     family: str | None = None
-    """Policy family (``"mlp"``, ``"cnn"``); None: chosen from the observation space. ``hidden`` and
-    ``activation`` apply to this family; an auto-chosen CNN uses the Nature-DQN head instead."""
+    """Policy family (``"mlp"``, ``"cnn"``, ``"vbn_cnn"``); None: chosen from the observation space.
+    ``hidden`` and ``activation`` apply to this family; an auto-chosen CNN uses the Nature-DQN head instead."""
     atari: AtariSettings | None = None
     """Set for ALE games: ``make``/``make_vec`` build the preprocessed single / vector envs."""
     wrappers: tuple[tuple[str, dict[str, Any]], ...] = ()
@@ -79,6 +82,20 @@ class EnvPreset:
     dotted path, kwargs)."""
     check: bool = False
     """Run Gymnasium's env checker once before use (plugged-in envs)."""
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Protocol hyper-parameters per method name, e.g. ``{"dqn": {"lr": 1e-4, "gamma": 0.95}}``: a trial of
+    that method on this preset starts from them. Intended precedence (low to high): the method's config
+    defaults, its subspace defaults, these, the trial's ``--param`` values. Names are the method config's
+    field names (``DQNConfig``, ``ESConfig``, ...)."""
+    protocol_method: str | None = None
+    """The method the preset's published protocol uses (None: no protocol, rlsub's default)."""
+    protocol_dims: tuple[int, ...] = ()
+    """The d values the published protocol swept (empty: not documented)."""
+    protocol_seeds: int | None = None
+    """Runs per d in the published protocol (None: not documented)."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """Where each setting comes from, keyed by field name (plus free keys such as ``gaps``: what the
+    protocol does that rlsub cannot express). Filled for reproductions of published protocols."""
 
 
 PRESETS: dict[str, EnvPreset] = {
@@ -138,6 +155,17 @@ PRESETS: dict[str, EnvPreset] = {
         ),
     ]
 }
+
+
+def _from_kwargs(kw: dict[str, Any]) -> EnvPreset:
+    """An EnvPreset from plain keyword arguments (``atari`` given as AtariSettings kwargs)."""
+    kw = dict(kw)
+    atari = kw.pop("atari", None)
+    return EnvPreset(**kw, atari=AtariSettings(**atari) if atari else None)
+
+
+# Li et al. (2018)'s protocols (see envs/li2018.py for where every setting comes from).
+PRESETS.update({p.name: p for p in map(_from_kwargs, LI2018_PRESETS)})
 
 #: Documented return ranges of ALE games (return_low, return_best) used by id-resolved Atari tasks.
 ATARI_RETURN_RANGES: dict[str, tuple[float, float]] = {"pong": (-21.0, 21.0)}

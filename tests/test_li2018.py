@@ -1,0 +1,162 @@
+"""Li et al. (2018) protocol presets: exact parameter counts, the bang-bang pendulum, Pong's VBN network
+in a subspace population, and the documented settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlsub.agents.dqn import DQNConfig
+from rlsub.agents.es import ESConfig
+from rlsub.envs import PRESETS, resolve_env
+from rlsub.envs.li2018 import (
+    CARTPOLE_DQN_BUDGET,
+    DQN_ANNEAL_STEPS,
+    LI2018_PRESETS,
+    REQUIRED_SOURCES,
+    UniformBins,
+    attach_reference,
+    reference_batch,
+)
+from rlsub.networks import VBNConvNet
+from rlsub.subspace import Subspace, count_parameters
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # CartPole-v0, Humanoid-v4
+
+NAMES = [kw["name"] for kw in LI2018_PRESETS]
+
+
+@pytest.mark.parametrize(
+    "name,obs_shape,D",
+    [
+        ("CartPole-v0-li2018", (4,), 562),
+        ("InvertedPendulum-li2018", (4,), 562),
+        ("Humanoid-li2018", (376,), 166_673),
+        ("Pong-li2018", (4, 84, 84), 1_005_974),
+    ],
+)
+def test_parameter_counts_match_the_paper(name, obs_shape, D):
+    spec = resolve_env(name).policy_spec()  # the path every trial takes
+    assert spec.obs_shape == obs_shape
+    assert count_parameters(spec.build(0)) == D
+
+
+def test_cartpole_v0_protocol():
+    task = resolve_env("CartPole-v0-li2018")
+    p = task.preset
+    assert p.env_id == "CartPole-v0" and task.max_episode_steps == 200 and p.solved_threshold == 195.0
+    spec = task.policy_spec()
+    assert spec.hidden == (20, 20) and spec.activation == "relu" and spec.action.n == 2
+    assert p.protocol_method == "dqn" and p.protocol_seeds == 5
+    dqn = p.method_params["dqn"]
+    # ε anneals over 10,000 env steps: DQNConfig expresses it as a fraction of the budget
+    assert dqn["exploration_fraction"] * p.budget == pytest.approx(DQN_ANNEAL_STEPS)
+    assert p.budget == CARTPOLE_DQN_BUDGET
+    assert (dqn["lr"], dqn["eps_start"], dqn["gamma"], dqn["batch_size"], dqn["tau"]) == (1e-4, 0.5, 0.95, 32, 0.01)
+
+
+def test_method_params_are_valid_configs():
+    configs = {"dqn": DQNConfig, "es": ESConfig}
+    for kw in LI2018_PRESETS:
+        for method, params in kw["method_params"].items():
+            cls = configs[method]
+            names = {f.name for f in dataclasses.fields(cls)}
+            assert set(params) <= names, (kw["name"], set(params) - names)
+            cfg = cls(**params)  # validates ranges
+            assert all(getattr(cfg, k) == v for k, v in params.items())
+
+
+def test_every_setting_has_a_source():
+    for name in NAMES:
+        p = PRESETS[name]
+        missing = [k for k in REQUIRED_SOURCES if not p.sources.get(k)]
+        assert not missing, (name, missing)
+        assert p.protocol_method in ("dqn", "es")
+        assert p.return_low is not None
+
+
+def test_existing_presets_keep_their_values():
+    assert PRESETS["CartPole-v1"].hidden == (64, 64) and PRESETS["CartPole-v1"].method_params == {}
+    assert PRESETS["Pong"].family == "cnn" and PRESETS["Pong"].atari.repeat_action_probability == 0.25
+    assert PRESETS["InvertedPendulum-v5"].wrappers == ()
+
+
+def test_bang_bang_pendulum():
+    task = resolve_env("InvertedPendulum-li2018")
+    env = task.make()
+    try:
+        assert env.action_space == gym.spaces.Discrete(2)
+        wrapper = env
+        while not isinstance(wrapper, UniformBins):
+            wrapper = wrapper.env
+        assert wrapper.action(0).tolist() == [-3.0] and wrapper.action(1).tolist() == [3.0]
+        # the force actually applied by MuJoCo is the env's bound
+        env.reset(seed=0)
+        env.step(1)
+        assert env.unwrapped.data.ctrl.tolist() == [3.0]
+        env.step(0)
+        assert env.unwrapped.data.ctrl.tolist() == [-3.0]
+    finally:
+        env.close()
+    spec = task.policy_spec()
+    assert spec.action.kind == "discrete" and spec.action.n == 2 and spec.hidden == (20, 20)
+    # Gymnasium's DiscretizeAction would apply only the bin centres ±1.5: why UniformBins exists
+    half = gym.wrappers.DiscretizeAction(gym.make("InvertedPendulum-v5"), bins=2)
+    assert half.action(1).tolist() == [1.5]
+    half.close()
+
+
+def test_uniform_bins_validation():
+    with pytest.raises(TypeError, match="1-d Box"):
+        UniformBins(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="bins >= 2"):
+        UniformBins(gym.make("InvertedPendulum-v5"), bins=1)
+    three = UniformBins(gym.make("InvertedPendulum-v5"), bins=3)
+    assert [three.action(i).item() for i in range(3)] == [-3.0, 0.0, 3.0]
+
+
+def test_humanoid_observation_needs_v4():
+    assert resolve_env("Humanoid-li2018").spaces[0].shape == (376,)
+    env = gym.make("Humanoid-v5")  # the documented reason for v4: v5 observes 348 values
+    assert env.observation_space.shape == (348,)
+    env.close()
+
+
+def test_pong_preset_settings():
+    p = PRESETS["Pong-li2018"]
+    assert p.family == "vbn_cnn" and p.hidden == (256,) and p.activation == "relu"
+    assert p.atari.repeat_action_probability == 0.0 and p.atari.noop_max == 30 and p.atari.frame_skip == 4
+    assert resolve_env("Pong-li2018").spaces[1] == gym.spaces.Discrete(6)
+
+
+def test_reference_batch_is_seeded():
+    task = resolve_env("InvertedPendulum-li2018")
+    a = reference_batch(task.make, seed=3, n=40)
+    assert a.shape == (40, 4)
+    assert np.array_equal(a, reference_batch(task.make, seed=3, n=40))
+    assert not np.array_equal(a, reference_batch(task.make, seed=4, n=40))
+    assert not attach_reference(torch.nn.Linear(4, 2), task.make, seed=0)  # not a VBN network
+
+
+def test_pong_population_forward_equals_member_forwards():
+    task = resolve_env("Pong-li2018")
+    net = task.policy_spec().build(0)
+    assert isinstance(net, VBNConvNet)
+    assert attach_reference(net, task.make, seed=0, n=16)
+    assert net.reference.shape == (16, 4, 84, 84) and net.reference.dtype == torch.uint8
+    sub = Subspace(net, d=8, projection="fastfood", seed=0)
+    assert sub.D == 1_005_974
+    thetas = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    frames = reference_batch(task.make, seed=1, n=6)  # real Pong frames, not noise
+    x = torch.as_tensor(frames).reshape(3, 2, 4, 84, 84)
+    with torch.no_grad():
+        out = sub.population_forward(sub.population_params(thetas), x)
+        assert out.shape == (3, 2, 6)
+        for i in range(3):
+            torch.testing.assert_close(out[i], sub(x[i], theta_d=thetas[i]), rtol=1e-4, atol=1e-5)
+        # members differ: each normalises with its own statistics of the shared reference batch
+        assert not torch.allclose(out[0], out[1])
