@@ -1,4 +1,4 @@
-"""Run every performance benchmark (projections, rollout, agents, supervised, Pong on GPU) and print all ratios with their baselines.
+"""Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, Pong on GPU) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -17,6 +17,7 @@ import time
 import agents
 import pong
 import projections
+import replay_memory
 import rollout
 import supervised
 import torch
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     agent_args = argparse.Namespace(env="CartPole-v1", dim=1000, rounds=2 if args.quick else 8, steps=3 if args.quick else 10,
                                     device="cpu")
     results: list[Result] = projections.run(proj_args) + rollout.run(roll_args) + agents.run(agent_args)
+    results += replay_memory.run(argparse.Namespace(quick=args.quick, steps=3000, capacity=2000, batch=32,
+                                                    rounds=1 if args.quick else 5))
     if torch.cuda.is_available():
         results += agents.run(argparse.Namespace(**{**vars(agent_args), "device": "cuda"}))
         results += pong.run(argparse.Namespace(device="cuda", quick=args.quick, pop=32, dim=6000, steps=300, rounds=3))
