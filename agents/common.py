@@ -64,10 +64,13 @@ def make_config(cls, params: dict, method: str):
         raise ConfigError(f"{method}: bad hyper-parameter ({e})") from None
 
 
-def trial_config(cls, ctx, method: str, subspace: dict | None = None):
-    """The method's config for a trial: ``subspace`` defaults when the trial has a subspace
-    (``ctx.config.dim`` is not None), then the trial's own ``ctx.params`` on top."""
-    base = dict(subspace or {}) if ctx.config.dim is not None else {}
+def trial_config(cls, ctx, method: str, subspace: dict | None = None, defaults: dict | None = None):
+    """The method's config for a trial: ``defaults`` (field values that replace the class's own, e.g.
+    a per-task table), then ``subspace`` defaults when the trial has a subspace (``ctx.config.dim``
+    is not None), then the trial's own ``ctx.params`` on top."""
+    base = dict(defaults or {})
+    if ctx.config.dim is not None:
+        base.update(subspace or {})
     return make_config(cls, {**base, **ctx.params}, method)
 
 

@@ -4,13 +4,23 @@ Replay buffer, a target network that is the same network at its own copy of θ_d
 exploration with a linear schedule, Huber loss, optional Double DQN (van Hasselt et al. 2016) and
 vectorised collection. The greedy policy (argmax Q) is exactly what the evaluator runs.
 
-Defaults follow the RL-zoo CartPole-v1 DQN hyper-parameters (lr 2.3e-3, batch 64, 128 gradient
-steps every 256 env steps, ε → 0.04 over 16 % of the budget). ``PONG`` holds Nature-DQN-scale
-values for Atari (1M replay, 4-step training, 10k-step target sync expressed in gradient steps).
+Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
 
-Subspace trials (``dim`` set) start from ``SUBSPACE`` instead (lr 3e-2, rewards scaled by 0.01;
-``--param`` values still override). With the full-space defaults DQN did not solve CartPole-v1
-at any d <= 64 (d = 64, 100k steps: 67; lr 1e-2: 51), for two reasons:
+* ``classic`` (every non-image task): ``DQNConfig()``, the RL-zoo CartPole-v1 DQN hyper-parameters
+  (lr 2.3e-3, batch 64, 128 gradient steps every 256 env steps, ε → 0.04 over 16 % of the budget).
+  Subspace trials (``dim`` set) put ``SUBSPACE`` on top (lr 3e-2, rewards scaled by 0.01).
+* ``atari`` (an ALE preset, or a CNN policy on uint8 images): ``PONG``, Nature-DQN-scale values
+  (1M replay, one gradient step every 4 env steps, Double DQN, Adam eps 1.5e-4, target copy every
+  1000 gradient steps = 4000 env steps). Subspace trials get no overrides (``ATARI_SUBSPACE`` is
+  empty), see below.
+
+``--param`` values override either table last. The trial records the resolved hyper-parameters
+(``info["dqn_config"]``), the table (``info["dqn_defaults"]``) and the replay buffer used
+(``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
+84×84 frame once (~7.2 kB per transition instead of 56 kB; 1M transitions in ~7.2 GB).
+
+With the full-space defaults DQN did not solve CartPole-v1 at any d <= 64 (d = 64, 100k steps: 67;
+lr 1e-2: 51), for two reasons, which is what ``SUBSPACE`` fixes:
 
 * **Q-value scale.** CartPole's Q-values reach 1/(1-γ) = 100, while the tanh network at θ_0
   outputs O(1). In full space the output layer alone grows to that scale; in a subspace every
@@ -24,15 +34,27 @@ at any d <= 64 (d = 64, 100k steps: 67; lr 1e-2: 51), for two reasons:
 Measured on CartPole-v1 (dense P, seed 0, 100k-step budget, 20 fresh test episodes): with
 reward_scale 0.01, d = 64: lr 1e-2 → 427, lr 3e-2 → 474 (early-stopped on a 10-episode check
 ≥ 475); d = 32, lr 3e-2 → 500 after 25k steps; d = 16 → 452; Double DQN (d = 64) → 240.
+
+Neither fix carries over to Atari as it is, so Atari subspace trials run ``PONG`` unchanged:
+
+* Pong's rewards are ±1 per point and points are at least ~35 agent steps apart (random play,
+  2 episodes: 35 to 49 on average), so |Q| <= 1/(1-γ^35) ≈ 3.4: the Q scale already matches the
+  network's O(1) outputs, and a 0.01 reward scale would push the TD targets below the noise of
+  the initial outputs.
+* lr 3e-2 is CartPole's 2.3e-3·sqrt(D/d) for D = 4610. The same argument for Pong's Nature CNN
+  (D = 1,687,206) gives 1e-4·sqrt(D/d), e.g. ~4e-3 at d = 1000, but no DQN subspace trial on Pong
+  has been run yet, so that is not made a default: pass ``--param lr=...`` for Pong subspace sweeps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from rlsub.errors import ConfigError
 from rlsub.seeding import np_generator
 
 from .common import (
@@ -44,11 +66,15 @@ from .common import (
     clip_grad,
     final_obs,
     linear_schedule,
-    trial_config,
     make_train_envs,
     obs_tensor,
     require_discrete,
+    trial_config,
 )
+from .replay_buffer import FrameReplayBuffer, ReplayBuffer
+
+#: ``DQNConfig.replay`` values: choose by observation, or force one buffer.
+REPLAY_KINDS = ("auto", "plain", "frames")
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,10 @@ class DQNConfig:
     early_stop_trigger: float = 0.5
     """Check the greedy policy once ε-greedy training returns reach this fraction of the threshold
     (greedy is often far better than ε-greedy on balance tasks, and DQN oscillates: check early)."""
+    replay: str = "auto"
+    """Replay buffer: ``frames`` (each frame of stacked-frame observations stored once), ``plain``
+    (obs and next_obs per transition) or ``auto`` (``frames`` for stacked uint8 frames, else ``plain``).
+    Both sample the same batches; ``frames`` needs about 1/8 of the memory on Atari."""
 
     def __post_init__(self) -> None:
         check_positive(self, "dqn", "lr", "buffer_size", "batch_size", "train_freq", "gradient_steps",
@@ -100,9 +130,10 @@ class DQNConfig:
         check_fraction(self, "dqn", "gamma", "eps_start", "eps_end", "exploration_fraction", "early_stop_trigger")
         check(self.max_grad_norm >= 0, "dqn", f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}")
         check(self.validation_episodes >= 1, "dqn", f"validation_episodes must be >= 1, got {self.validation_episodes}")
+        check(self.replay in REPLAY_KINDS, "dqn", f"replay must be one of {', '.join(REPLAY_KINDS)}, got {self.replay!r}")
 
 
-#: Nature-DQN-scale settings for Atari Pong (used with a Nature-CNN policy family).
+#: Nature-DQN-scale settings for Atari (the ``atari`` defaults: ALE presets, CNN policies on uint8 images).
 PONG = DQNConfig(
     lr=1e-4, buffer_size=1_000_000, batch_size=32, gamma=0.99, learning_starts=80_000,
     train_freq=4, gradient_steps=1, target_update=1000, eps_start=1.0, eps_end=0.01,
@@ -111,47 +142,74 @@ PONG = DQNConfig(
 )
 
 
-#: Defaults of subspace trials (``dim`` set), applied under the trial's own ``--param`` values.
-#: See the module docstring for why they differ from the full-space ones.
+#: Defaults of subspace trials (``dim`` set) of classic tasks, applied under the trial's own
+#: ``--param`` values. See the module docstring for why they differ from the full-space ones.
 SUBSPACE = dict(lr=3e-2, reward_scale=0.01)
 
+#: Subspace overrides on Atari: none (CartPole's Q-scale and step-size fixes do not transfer; see the
+#: module docstring).
+ATARI_SUBSPACE: dict = {}
 
-class ReplayBuffer:
-    """Fixed-size circular buffer of transitions (numpy, observations kept in their own dtype).
+#: Default tables: name → (full-space defaults, subspace overrides).
+DEFAULTS: dict[str, tuple[DQNConfig, dict]] = {
+    "classic": (DQNConfig(), SUBSPACE),
+    "atari": (PONG, ATARI_SUBSPACE),
+}
 
-    ``done`` is *termination* only: a time-limit truncation still bootstraps from ``next_obs``
-    (the true last observation, not the autoreset one).
-    """
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype=np.float32) -> None:
-        self.capacity = int(capacity)
-        self.obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros(self.capacity, dtype=np.int64)
-        self.rewards = np.zeros(self.capacity, dtype=np.float32)
-        self.dones = np.zeros(self.capacity, dtype=np.float32)
-        self.pos = 0
-        self.size = 0
+def defaults_for(ctx) -> str:
+    """``atari`` for an ALE task or a CNN policy on uint8 images, else ``classic``."""
+    preset = getattr(ctx.task, "preset", None)
+    if getattr(preset, "atari", None) is not None:
+        return "atari"
+    obs_space, _ = ctx.task.spaces
+    return "atari" if ctx.spec.family == "cnn" and obs_space.dtype == np.uint8 else "classic"
 
-    def __len__(self) -> int:
-        return self.size
 
-    def add(self, obs, actions, rewards, next_obs, dones) -> None:
-        """Add a batch of transitions (leading dimension = number of envs)."""
-        for i in range(len(actions)):
-            p = self.pos
-            self.obs[p], self.next_obs[p] = obs[i], next_obs[i]
-            self.actions[p], self.rewards[p], self.dones[p] = actions[i], rewards[i], dones[i]
-            self.pos = (p + 1) % self.capacity
-            self.size = min(self.size + 1, self.capacity)
+def resolve_config(ctx) -> tuple[DQNConfig, str]:
+    """The trial's config and the name of its default table: table defaults, then the table's
+    subspace overrides when the trial has a subspace (``dim`` set), then ``ctx.params``."""
+    table = defaults_for(ctx)
+    base, subspace = DEFAULTS[table]
+    return trial_config(DQNConfig, ctx, "dqn", subspace, defaults=asdict(base)), table
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """``batch_size`` transitions drawn uniformly with replacement."""
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, self.size, size=batch_size)
-        return {"obs": self.obs[idx], "actions": self.actions[idx], "rewards": self.rewards[idx],
-                "next_obs": self.next_obs[idx], "dones": self.dones[idx]}
+
+def _stacks_frames(ctx, env: gym.vector.VectorEnv) -> bool:
+    """Whether observations are uint8 frame stacks ``[stack, *frame]`` that push one frame a step:
+    ALE tasks (rlsub's preprocessing stacks frames) or envs wrapped in ``FrameStackObservation``."""
+    space = env.single_observation_space
+    if space.dtype != np.uint8 or len(space.shape) < 3:
+        return False
+    if getattr(getattr(ctx.task, "preset", None), "atari", None) is not None:
+        return True
+    e = getattr(env, "envs", [None])[0]
+    while e is not None:
+        if isinstance(e, gym.wrappers.FrameStackObservation):
+            return True
+        e = getattr(e, "env", None)
+    return False
+
+
+def make_buffer(cfg: DQNConfig, ctx, env: gym.vector.VectorEnv, capacity: int) -> ReplayBuffer | FrameReplayBuffer:
+    """The replay buffer ``cfg.replay`` asks for (``auto``: frames for stacked uint8 frames)."""
+    space = env.single_observation_space
+    shape = tuple(space.shape)
+    kind = cfg.replay
+    if kind == "auto":
+        kind = "frames" if _stacks_frames(ctx, env) else "plain"
+    if kind == "frames":
+        if len(shape) < 2:
+            raise ConfigError(f"dqn: replay=frames needs [stack, *frame] observations, {ctx.task.name} has shape {shape}")
+        return FrameReplayBuffer(capacity, shape, space.dtype)
+    return ReplayBuffer(capacity, shape, space.dtype if space.dtype == np.uint8 else np.float32)
+
+
+def _buffer_info(buffer: ReplayBuffer | FrameReplayBuffer) -> dict:
+    info = {"kind": "frames" if isinstance(buffer, FrameReplayBuffer) else "plain",
+            "capacity": buffer.capacity, "nbytes": buffer.nbytes, "size": len(buffer)}
+    if isinstance(buffer, FrameReplayBuffer):
+        info.update(frame_capacity=buffer.frame_capacity, frames_written=buffer.frames_written)
+    return info
 
 
 def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor], b: dict, cfg: DQNConfig,
@@ -181,8 +239,11 @@ def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor
     return torch.nn.functional.mse_loss(q, y)
 
 
-def train(cfg: DQNConfig, ctx):
-    """Train θ_d with DQN for ``ctx.budget`` env steps; returns the trial's TrialResult."""
+def train(cfg: DQNConfig, ctx, defaults: str | None = None):
+    """Train θ_d with DQN for ``ctx.budget`` env steps; returns the trial's TrialResult.
+
+    ``defaults`` names the default table ``cfg`` was resolved from (recorded; None: built by the caller).
+    """
     require_discrete(ctx, "dqn")
     dev = ctx.device
     policy = ctx.policy
@@ -194,9 +255,7 @@ def train(cfg: DQNConfig, ctx):
     rng = np_generator(ctx.seed, "dqn")
     N = cfg.num_envs
     env, obs = make_train_envs(ctx, N, "dqn")
-    obs_space = env.single_observation_space
-    buffer = ReplayBuffer(min(cfg.buffer_size, max(ctx.budget, cfg.batch_size)), tuple(obs_space.shape),
-                          obs_space.dtype if obs_space.dtype == np.uint8 else np.float32)
+    buffer = make_buffer(cfg, ctx, env, min(cfg.buffer_size, max(ctx.budget, cfg.batch_size)))
     n_actions = ctx.spec.action.n
     tracker = EpisodeTracker(N)
     trigger = None if ctx.threshold is None else cfg.early_stop_trigger * ctx.threshold
@@ -245,10 +304,12 @@ def train(cfg: DQNConfig, ctx):
         env.close()
     theta_out = progress.finalize(theta)
     info = {"gradient_steps": grad_steps, "train_steps": steps, "final_eps": eps if steps else cfg.eps_start,
-            "td_loss": loss_val, "double": cfg.double, **progress.info()}
+            "td_loss": loss_val, "double": cfg.double, **progress.info(),
+            "dqn_config": asdict(cfg), "dqn_defaults": defaults, "replay": _buffer_info(buffer)}
     return ctx.result(theta_out, steps + progress.check_steps, progress.curve, info)
 
 
 def run(ctx):
-    """``--method dqn``: build the config from ``ctx.params`` and train."""
-    return train(trial_config(DQNConfig, ctx, "dqn", SUBSPACE), ctx)
+    """``--method dqn``: resolve the config (``resolve_config``) and train."""
+    cfg, table = resolve_config(ctx)
+    return train(cfg, ctx, table)

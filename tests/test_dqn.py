@@ -1,14 +1,20 @@
-"""DQN: replay buffer, TD target, CartPole learning, determinism, bad hyper-parameters."""
+"""DQN: replay buffer, TD target, default tables (classic / Atari), CartPole learning, a Pong trial,
+determinism, bad hyper-parameters."""
 
+from dataclasses import asdict, replace
+from types import SimpleNamespace
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from rlsub.agents.common import trial_config
-from rlsub.agents.dqn import PONG, SUBSPACE, DQNConfig, ReplayBuffer, td_loss
+from rlsub.agents.dqn import PONG, SUBSPACE, DQNConfig, ReplayBuffer, defaults_for, resolve_config, td_loss
+from rlsub.envs import PRESETS, EnvTask
 from rlsub.errors import ConfigError
 from rlsub.subspace import Subspace
-from rlsub.trial import TrialConfig, TrialContext, run_trial
+from rlsub.tasks import run_trial, trial_context
+from rlsub.trial import TrialConfig
 
 
 def test_replay_buffer_is_circular_and_sampling_is_seeded():
@@ -65,25 +71,75 @@ def test_reward_scale_scales_the_td_target():
 
 
 def test_subspace_trials_get_subspace_defaults():
-    full = trial_config(DQNConfig, TrialContext(_cfg(1000)), "dqn", SUBSPACE)
-    sub = trial_config(DQNConfig, TrialContext(_cfg(1000, dim=8)), "dqn", SUBSPACE)
-    own = trial_config(DQNConfig, TrialContext(_cfg(1000, dim=8, lr=1e-3)), "dqn", SUBSPACE)
-    assert full == DQNConfig()
+    full, table = resolve_config(trial_context(_cfg(1000)))
+    sub, _ = resolve_config(trial_context(_cfg(1000, dim=8)))
+    own, _ = resolve_config(trial_context(_cfg(1000, dim=8, lr=1e-3)))
+    assert table == "classic" and full == DQNConfig()
     assert sub.lr == SUBSPACE["lr"] and sub.reward_scale == SUBSPACE["reward_scale"]
     assert own.lr == 1e-3 and own.reward_scale == SUBSPACE["reward_scale"]  # --param wins
+
+
+def _pong_cfg(budget=1000, dim=None, **params):
+    return TrialConfig("Pong", method="dqn", dim=dim, seed=0, budget=budget, eval_episodes=1,
+                       projection="fastfood", params=tuple(sorted(params.items())))
+
+
+def test_atari_trials_get_the_atari_defaults():
+    full, table = resolve_config(trial_context(_pong_cfg()))
+    assert table == "atari" and full == PONG
+    sub, _ = resolve_config(trial_context(_pong_cfg(dim=1000)))
+    assert sub == PONG  # no subspace overrides on Atari (see the dqn module docstring)
+    own, _ = resolve_config(trial_context(_pong_cfg(dim=1000, lr=4e-3, buffer_size=50_000)))
+    assert own == replace(PONG, lr=4e-3, buffer_size=50_000)  # --param wins over the Atari table
+    with pytest.raises(ConfigError, match="unknown hyper-parameter 'nope'"):
+        resolve_config(trial_context(_pong_cfg(nope=1)))
+
+
+def test_cnn_on_uint8_images_counts_as_atari():
+    image = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    fake = SimpleNamespace(task=SimpleNamespace(preset=SimpleNamespace(atari=None), spaces=(image, None)),
+                           spec=SimpleNamespace(family="cnn"))
+    assert defaults_for(fake) == "atari"
+    fake.spec.family = "mlp"
+    assert defaults_for(fake) == "classic"
 
 
 @pytest.mark.parametrize("kw, msg", [
     ({"reward_scale": 0.0}, "reward_scale"), ({"lr": -1e-3}, "lr"), ({"buffer_size": 0}, "buffer_size"), ({"batch_size": 10, "buffer_size": 5}, "batch_size"),
     ({"tau": 0.0}, "tau"), ({"eps_end": 1.5}, "eps_end"), ({"num_envs": 0}, "num_envs"),
+    ({"replay": "disk"}, "replay"),
 ])
 def test_bad_hyper_parameters(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         DQNConfig(**kw)
 
 
-def test_pong_preset_is_valid():
-    assert PONG.buffer_size == 1_000_000 and PONG.double
+def _short_pong(steps: int) -> EnvTask:
+    base = PRESETS["Pong"]
+    return EnvTask("Pong", replace(base, max_episode_steps=steps, atari=replace(base.atari, num_threads=1)))
+
+
+def test_pong_trial_runs_with_the_atari_config_and_the_frame_buffer():
+    """A tiny full-space DQN trial on Pong (episodes cut at 100 steps): Atari table, frame buffer, and
+    exactly the same training as with the plain buffer."""
+    task = _short_pong(100)
+    own = dict(learning_starts=80, validation_episodes=1)
+    frames = task.run(_pong_cfg(160, **own))
+    info = frames.info
+    assert info["dqn_defaults"] == "atari"
+    assert info["dqn_config"] == asdict(replace(PONG, **own))
+    assert info["gradient_steps"] == len(range(80, 161, PONG.train_freq))  # one step every 4 env steps
+    assert info["final_eps"] == pytest.approx(PONG.eps_end) and info["double"]
+    rep = info["replay"]
+    assert rep["kind"] == "frames" and rep["capacity"] == rep["size"] == 160
+    # 160 steps of one env, one reset inside (at step 100): about one frame per transition.
+    assert 150 <= rep["frames_written"] <= 160 + 2
+    plain = task.run(_pong_cfg(160, replay="plain", **own))
+    assert plain.info["replay"]["kind"] == "plain"
+    assert plain.info["replay"]["nbytes"] > 5 * rep["nbytes"]
+    assert np.abs(frames.theta_d).max() > 0  # θ_d starts at 0: the updates did move it
+    np.testing.assert_array_equal(frames.theta_d, plain.theta_d)  # same batches, same updates
+    assert frames.final_returns == plain.final_returns
 
 
 def _cfg(budget, dim=None, **params):
@@ -94,7 +150,7 @@ def _cfg(budget, dim=None, **params):
 def test_dqn_learns_cartpole():
     cfg = _cfg(12_000, learning_starts=500, exploration_fraction=0.1, train_freq=64, gradient_steps=16,
                target_update=64)
-    ctx = TrialContext(cfg)
+    ctx = trial_context(cfg)
     untrained = float(np.mean(ctx.final_test(np.zeros(ctx.policy.d))))
     ctx.close()
     r = run_trial(cfg)
