@@ -1,22 +1,37 @@
-"""Batched population evaluation: pop × episodes env copies stepped together.
+"""Batched population evaluation: every (member, episode) of a population played in one vector env.
 
-One vector env holds an env per (member, episode); each step runs one batched forward for the
-whole population (``Subspace.population_forward``) with parameters projected once per call.
-Episode bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset: an env's return is counted until its
-first termination or truncation; later steps of that env (its autoreset) are ignored.
+Two paths, chosen per evaluator from the policy and the env:
+
+* **Episode-scheduled** (MLP policies on envs with a *slot* interface: CartPole-v1 through
+  ``rlsub.envs.cartpole_batch.CartPoleBatch``, any env whose ``make_vec`` is a plain
+  ``SyncVectorEnv``): each (member m, episode e) is a *job* with its own episode seed
+  ``seed + m * episodes + e``. A ``SlotRollout`` keeps the live episodes in a prefix of its env
+  copies and steps only those; a copy whose episode ended takes the next waiting job (or the last
+  live copy moves into its place), so the env steps stepped are exactly the steps counted. Each
+  copy carries its own member's parameters: the policy forward is one stacked matrix-vector product
+  per layer over the live copies (``np.matmul`` of ``[k, 1, in] @ [k, in, out]``), whose rows do
+  not depend on which other rows share the batch (checked in ``tests/test_lockstep.py``). That is
+  what lets ``rlsub.lockstep`` put many trials' populations into one rollout and still give each
+  trial exactly the numbers it gets alone.
+* **Whole-batch** (anything else: Atari's ``AtariVectorEnv``, vector envs without per-copy resets,
+  CNN policies): pop × episodes copies of one vector env reset with one seed, stepped together until
+  the last episode ends. Bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset: a copy's return is
+  counted until its first termination or truncation; later steps of that copy are ignored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from rlsub.errors import NonFiniteReturn
-from rlsub.policies import PolicySpec
+from rlsub.policies import ActionSpec, PolicySpec
 from rlsub.subspace import Subspace
 
 
@@ -51,6 +66,20 @@ _INPLACE_ACT: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def _np_tanh_(a: np.ndarray) -> None:
+    # numpy's SIMD tanh handles the tail of an array with the same vector code as its body, so
+    # an element's result does not depend on its position (torch's CPU kernel finishes tails
+    # with a scalar routine that can differ in the last bit).
+    np.tanh(a, out=a)
+
+
+def _np_relu_(a: np.ndarray) -> None:
+    np.maximum(a, 0.0, out=a)
+
+
+_NP_ACT: dict[type[nn.Module], Callable[[np.ndarray], None]] = {nn.Tanh: _np_tanh_, nn.ReLU: _np_relu_}
+
+
 def _mlp_plan(module: nn.Module, obs_ndim: int) -> list[tuple[str, str | None, Callable | None]] | None:
     """Layers of a plain MLP as (weight name, bias name, in-place activation), or None.
 
@@ -75,41 +104,613 @@ def _mlp_plan(module: nn.Module, obs_ndim: int) -> list[tuple[str, str | None, C
     return plan or None
 
 
+def _act_type(act: Callable | None) -> type[nn.Module] | None:
+    for kind, fn in _INPLACE_ACT.items():
+        if fn is act:
+            return kind
+    return None
+
+
+# =============================================================================================
+# episode-scheduled path
+# =============================================================================================
+@dataclass
+class MLPWeights:
+    """Per-member MLP parameters laid out for the stacked forward: ``W[l]`` is ``[rows, in, out]``
+    (the transposed Linear weight), ``b[l]`` is ``[rows, out]`` or None. numpy on the CPU,
+    torch tensors on other devices."""
+
+    W: list
+    b: list
+    signature: tuple
+    """(in, out, has bias, activation) per layer: rollouts only mix requests of one signature."""
+
+
+class _SlotMLP:
+    """Each env copy's MLP parameters (copied in when the copy takes a job) and the stacked
+    forward of copies ``0..k-1``: one matrix-vector product per copy and layer.
+
+    On the CPU everything is numpy (a few µs less per call than torch on these small arrays);
+    ``np.matmul`` over ``[k, 1, in] @ [k, in, out]`` computes each row alone, so a row's output
+    is the same whatever else is in the batch.
+    """
+
+    def __init__(self, signature: tuple, capacity: int, device: torch.device) -> None:
+        self.signature = signature
+        self.device = device
+        self.cpu = device.type == "cpu"
+        self.capacity = 0
+        self.W: list = []
+        self.b: list = []
+        self.out: list = []
+        self.grow(capacity)
+
+    def _zeros(self, *shape: int):
+        return np.zeros(shape, dtype=np.float32) if self.cpu else torch.zeros(shape, device=self.device)
+
+    def grow(self, capacity: int) -> None:
+        if capacity <= self.capacity:
+            return
+        W, b, out = [], [], []
+        for i, (n_in, n_out, _, _) in enumerate(self.signature):
+            w_new, b_new = self._zeros(capacity, n_in, n_out), self._zeros(capacity, n_out)
+            if self.capacity:
+                w_new[: self.capacity] = self.W[i]
+                b_new[: self.capacity] = self.b[i]
+            W.append(w_new)
+            b.append(b_new)
+            out.append(self._zeros(capacity, n_out))
+        self.W, self.b, self.out, self.capacity = W, b, out, capacity
+
+    def load(self, slots: np.ndarray, weights: MLPWeights, rows: np.ndarray) -> None:
+        """Copies ``slots[i]`` take member ``rows[i]`` of ``weights``."""
+        if not self.cpu:
+            slots_t, rows_t = torch.as_tensor(slots, device=self.device), torch.as_tensor(rows, device=self.device)
+        for i in range(len(self.signature)):
+            if self.cpu:
+                self.W[i][slots] = weights.W[i][rows]
+                if weights.b[i] is not None:
+                    self.b[i][slots] = weights.b[i][rows]
+            else:
+                self.W[i][slots_t] = weights.W[i][rows_t]
+                if weights.b[i] is not None:
+                    self.b[i][slots_t] = weights.b[i][rows_t]
+
+    def move(self, src: np.ndarray, dst: np.ndarray) -> None:
+        if not self.cpu:
+            src, dst = torch.as_tensor(src, device=self.device), torch.as_tensor(dst, device=self.device)
+        for W, b in zip(self.W, self.b):
+            W[dst] = W[src]
+            b[dst] = b[src]
+
+    def __call__(self, x: np.ndarray, k: int) -> np.ndarray:
+        """Outputs ``[k, out]`` (numpy) of copies ``0..k-1`` for their inputs ``x`` ``[k, in]`` (float32)."""
+        if self.cpu:
+            h = x
+            for (_, _, _, act), W, b, out in zip(self.signature, self.W, self.b, self.out):
+                o = out[:k]
+                np.matmul(h[:, None, :], W[:k], out=o[:, None, :])
+                np.add(o, b[:k], out=o)
+                if act is not None:
+                    _NP_ACT[act](o)
+                h = o
+            return h
+        h = torch.as_tensor(x, device=self.device)
+        for (_, _, _, act), W, b in zip(self.signature, self.W, self.b):
+            h = torch.baddbmm(b[:k].unsqueeze(1), h.unsqueeze(1), W[:k]).squeeze(1)
+            if act is not None:
+                h = torch.tanh(h) if act is nn.Tanh else torch.relu(h)
+        return h.cpu().numpy()
+
+
+class RolloutRequest:
+    """One evaluation inside a ``SlotRollout``: ``rows`` members × ``episodes`` episodes.
+
+    Job ``j = row * episodes + e`` plays an episode seeded ``seeds[j]`` with member ``row``'s
+    parameters. ``obs_norm`` = (mean, std): observations are standardised as
+    ``((obs - mean) / std).astype(float32)`` before the forward; ``record`` keeps the raw
+    observations the policy acted on (``observations``, ordered by job, then time step, so the
+    order does not depend on scheduling). ``owner`` is free for the caller (``rlsub.lockstep``).
+    """
+
+    def __init__(self, weights: MLPWeights, rows: int, episodes: int, seeds: np.ndarray,
+                 obs_norm: tuple[np.ndarray, np.ndarray] | None = None, record: bool = False,
+                 owner: object = None) -> None:
+        self.weights, self.rows, self.episodes = weights, int(rows), int(episodes)
+        self.seeds = np.asarray(seeds, dtype=np.int64)
+        self.n_jobs = self.rows * self.episodes
+        if len(self.seeds) != self.n_jobs:
+            raise ValueError(f"{self.n_jobs} jobs but {len(self.seeds)} seeds")
+        self.obs_norm, self.record, self.owner = obs_norm, record, owner
+        self.returns = np.zeros(self.n_jobs, dtype=np.float64)
+        self.steps = 0
+        self.next_job = 0
+        self.remaining = self.n_jobs
+        self.error: Exception | None = None
+        self.observations: np.ndarray | None = None
+        self._seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0 or self.error is not None
+
+    def result(self) -> EvalResult:
+        """The evaluation's returns ``[rows, episodes]`` and counted steps (raises its error, if any)."""
+        if self.error is not None:
+            raise self.error
+        return EvalResult(self.returns.reshape(self.rows, self.episodes), self.steps)
+
+    def _complete(self) -> None:
+        if self.record and self._seen:
+            jobs = np.concatenate([j for j, _, _ in self._seen])
+            ts = np.concatenate([t for _, t, _ in self._seen])
+            obs = np.concatenate([o for _, _, o in self._seen])
+            self.observations = obs[np.lexsort((ts, jobs))]
+        self._seen = []
+
+
+class _EnvSlots:
+    """The slot interface over single Gymnasium envs (a ``SyncVectorEnv``'s sub-envs): copies are
+    stepped one by one, only the live ones; ``move`` swaps env objects."""
+
+    def __init__(self, envs: list, make: Callable[[], object]) -> None:
+        self.envs, self.make = list(envs), make
+
+    @property
+    def num_envs(self) -> int:
+        return len(self.envs)
+
+    def grow(self, n: int) -> None:
+        while len(self.envs) < n:
+            self.envs.append(self.make())
+
+    def reset_copies(self, idx: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        return np.stack([np.asarray(self.envs[i].reset(seed=int(s))[0]) for i, s in zip(idx.tolist(), seeds.tolist())])
+
+    def step_copies(self, n: int, actions: np.ndarray):
+        out = [env.step(a) for env, a in zip(self.envs[:n], actions)]
+        obs = np.stack([np.asarray(o[0]) for o in out])
+        reward = np.array([o[1] for o in out], dtype=np.float64)
+        terminated = np.array([o[2] for o in out], dtype=bool)
+        truncated = np.array([o[3] for o in out], dtype=bool)
+        return obs, reward, terminated, truncated
+
+    def move(self, src: np.ndarray, dst: np.ndarray) -> None:
+        for s, d in zip(src.tolist(), dst.tolist()):
+            self.envs[d], self.envs[s] = self.envs[s], self.envs[d]
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def slot_env(task, num_envs: int, vec=None):
+    """An env with the slot interface (``reset_copies``/``step_copies``/``move``/``grow``) for
+    ``task``, or None when its vector env has none (then evaluations use the whole-batch path).
+
+    ``vec`` is ``task.make_vec(num_envs)`` when the caller already built it. Gymnasium's own
+    ``CartPoleVectorEnv`` (one RNG for all copies) is replaced by ``CartPoleBatch`` (same physics,
+    per-copy seeds); a plain ``SyncVectorEnv`` lends its sub-envs.
+    """
+    import gymnasium as gym
+    from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+    from rlsub.envs.cartpole_batch import CartPoleBatch
+
+    vec = task.make_vec(num_envs) if vec is None else vec
+    if all(hasattr(vec, m) for m in ("reset_copies", "step_copies", "move", "grow")):
+        return vec
+    if type(vec) is CartPoleVectorEnv:
+        env = CartPoleBatch(num_envs, vec.max_episode_steps, vec._sutton_barto_reward)
+        vec.close()
+        return env
+    if type(vec) is gym.vector.SyncVectorEnv:
+        return _EnvSlots(vec.envs, vec.env_fns[0])
+    return None
+
+
+class SlotRollout:
+    """Runs the jobs of any number of ``RolloutRequest`` s in one slot env.
+
+    Live episodes occupy copies ``0..k-1``; each step runs the stacked forward of those copies,
+    maps outputs to actions (argmax, or tanh scaled to the bounds) and steps those copies only.
+    A copy whose episode ended takes the next queued job; with none waiting, the last live copy
+    moves into its place. ``stepped`` counts copy-steps taken (= steps counted in requests).
+
+    Args:
+        env: slot env (``slot_env``).
+        signature: the MLP layer signature every request must have.
+        action: the policy's action head.
+        obs_size: flattened observation size.
+        max_steps: episode cap (an episode still running after this many steps is truncated).
+        task_name: for error messages.
+        capacity: most episodes live at once (env copies used).
+        device: where the forward runs.
+    """
+
+    def __init__(self, env, signature: tuple, action: ActionSpec, obs_size: int, max_steps: int, task_name: str,
+                 capacity: int, device: torch.device | str = "cpu") -> None:
+        self.env = env
+        self.signature = signature
+        self.action = action
+        self.obs_size = int(obs_size)
+        self.max_steps = int(max_steps)
+        self.task_name = task_name
+        self.device = torch.device(device)
+        self.mlp = _SlotMLP(signature, 0, self.device)
+        self.capacity = 0
+        self.k = 0
+        self.stepped = 0
+        self.iterations = 0
+        self._queue: deque[RolloutRequest] = deque()
+        self._owners: dict[int, RolloutRequest] = {}
+        self._ids = itertools.count()
+        self._normalize = False
+        self._recording = 0
+        self._obs: np.ndarray | None = None
+        if action.kind == "box":
+            self._low = np.asarray(action.low, dtype=np.float32)
+            self._span = np.asarray(action.high, dtype=np.float32) - self._low
+        self.ensure_capacity(capacity)
+
+    # -- bookkeeping arrays -------------------------------------------------------------------
+    def ensure_capacity(self, capacity: int) -> None:
+        """Allow up to ``capacity`` live episodes."""
+        if capacity <= self.capacity:
+            return
+
+        def grown(old, shape, dtype, fill=0):
+            new = np.full(shape, fill, dtype=dtype)
+            if old is not None:
+                new[: len(old)] = old
+            return new
+
+        c, n = capacity, self.obs_size
+        old = self.capacity > 0
+        self.slot_req = grown(self.slot_req if old else None, c, np.int64, -1)
+        self.slot_job = grown(self.slot_job if old else None, c, np.int64)
+        self.ret = grown(self.ret if old else None, c, np.float64)
+        self.t = grown(self.t if old else None, c, np.int64)
+        self.rec = grown(self.rec if old else None, c, bool)
+        self.mean = grown(self.mean if old else None, (c, n), np.float64)
+        self.std = grown(self.std if old else None, (c, n), np.float64, 1.0)
+        if self._obs is not None:
+            self._obs = grown(self._obs, (c, n), self._obs.dtype)
+        self.mlp.grow(c)
+        self.capacity = c
+
+    # -- requests -------------------------------------------------------------------------------
+    def submit(self, req: RolloutRequest) -> None:
+        """Queue ``req``'s jobs (they start as copies free up)."""
+        if req.weights.signature != self.signature:
+            raise ValueError(f"request's network {req.weights.signature} differs from this rollout's {self.signature}")
+        rid = next(self._ids)
+        req._id = rid  # type: ignore[attr-defined]
+        self._owners[rid] = req
+        if req.obs_norm is not None:
+            self._normalize = True
+        if req.record:
+            self._recording += 1
+        if req.n_jobs == 0:
+            req.remaining = 0
+            self._close(req)
+            return
+        self._queue.append(req)
+
+    @property
+    def busy(self) -> bool:
+        """Whether any job is live or queued."""
+        return self.k > 0 or bool(self._queue)
+
+    def run(self, req: RolloutRequest) -> RolloutRequest:
+        """Submit ``req`` and step until it is done (``req.result()`` then gives its result)."""
+        self.submit(req)
+        while not req.done:
+            self.advance()
+        return req
+
+    def advance(self) -> list[RolloutRequest]:
+        """Step until at least one request is done (or nothing is left); the requests that finished."""
+        while True:
+            if self._queue and self.k < self.capacity:
+                self.k += self._assign(np.arange(self.k, self.capacity))
+            if self.k == 0:
+                return []
+            finished = self._step()
+            if finished:
+                return finished
+
+    # -- internals --------------------------------------------------------------------------------
+    def _close(self, req: RolloutRequest) -> None:
+        req._complete()
+        if req.record:
+            self._recording -= 1
+        del self._owners[req._id]  # type: ignore[attr-defined]
+
+    def _assign(self, slots: np.ndarray) -> int:
+        """Give queued jobs to copies ``slots`` (in order); how many got one."""
+        filled = 0
+        while filled < len(slots) and self._queue:
+            req = self._queue[0]
+            c = min(len(slots) - filled, req.n_jobs - req.next_job)
+            tgt = slots[filled: filled + c]
+            jobs = np.arange(req.next_job, req.next_job + c)
+            req.next_job += c
+            if req.next_job == req.n_jobs:
+                self._queue.popleft()
+            self.env.grow(int(tgt[-1]) + 1)
+            obs = np.asarray(self.env.reset_copies(tgt, req.seeds[jobs])).reshape(c, -1)
+            if self._obs is None:
+                self._obs = np.zeros((self.capacity, self.obs_size), dtype=obs.dtype)
+            self._obs[tgt] = obs
+            self.mlp.load(tgt, req.weights, jobs // req.episodes)
+            self.slot_req[tgt] = req._id  # type: ignore[attr-defined]
+            self.slot_job[tgt] = jobs
+            self.ret[tgt] = 0.0
+            self.t[tgt] = 0
+            self.rec[tgt] = req.record
+            if req.obs_norm is not None:
+                self.mean[tgt] = np.asarray(req.obs_norm[0], dtype=np.float64).reshape(-1)
+                self.std[tgt] = np.asarray(req.obs_norm[1], dtype=np.float64).reshape(-1)
+            elif self._normalize:
+                # (obs - 0) / 1 in float64 then float32 is exactly the plain cast.
+                self.mean[tgt] = 0.0
+                self.std[tgt] = 1.0
+            filled += c
+        return filled
+
+    def _record(self, k: int) -> None:
+        sel = np.flatnonzero(self.rec[:k])
+        if not len(sel):
+            return
+        owners = self.slot_req[sel]
+        jobs, ts = self.slot_job[sel], self.t[sel]
+        obs = self._obs[sel].astype(np.float64)
+        for rid in np.unique(owners).tolist():
+            m = owners == rid
+            self._owners[rid]._seen.append((jobs[m], ts[m], obs[m]))
+
+    def _actions(self, out: np.ndarray) -> np.ndarray:
+        if self.action.kind == "discrete":
+            return out.argmax(axis=1)
+        act = self._low + (np.tanh(out) + 1.0) * 0.5 * self._span
+        return act.reshape(out.shape[0], *self.action.shape)
+
+    def _step(self) -> list[RolloutRequest]:
+        k = self.k
+        obs = self._obs[:k]
+        if self._recording:
+            self._record(k)
+        if self._normalize:
+            x = ((obs - self.mean[:k]) / self.std[:k]).astype(np.float32)
+        else:
+            x = obs if obs.dtype == np.float32 else obs.astype(np.float32)
+        out = self.mlp(x, k)
+        o2, reward, terminated, truncated = self.env.step_copies(k, self._actions(out))
+        self.iterations += 1
+        self.stepped += k
+        reward = np.asarray(reward, dtype=np.float64)
+        ret, t = self.ret[:k], self.t[:k]
+        ret += reward
+        t += 1
+        done = np.asarray(terminated) | np.asarray(truncated)
+        done |= t >= self.max_steps
+        obs[:] = np.asarray(o2).reshape(k, -1)
+        failed: list[RolloutRequest] = []
+        if not np.isfinite(reward).all():
+            for s in np.flatnonzero(~np.isfinite(reward)).tolist():
+                req = self._owners[int(self.slot_req[s])]
+                if req.error is None:
+                    req.error = NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[s]})")
+                    failed.append(req)
+            for req in failed:
+                done |= self.slot_req[:k] == req._id  # type: ignore[attr-defined]
+                if req in self._queue:
+                    self._queue.remove(req)
+        if not done.any():
+            return failed
+        return failed + self._finish(np.flatnonzero(done), failed)
+
+    def _finish(self, slots: np.ndarray, failed: list[RolloutRequest]) -> list[RolloutRequest]:
+        """Book the episodes that ended in ``slots`` (and release the copies of ``failed``
+        requests), refill or compact those copies."""
+        finished = []
+        for s in slots.tolist():
+            req = self._owners.get(int(self.slot_req[s]))
+            if req is None or req.error is not None:
+                continue
+            req.returns[self.slot_job[s]] = self.ret[s]
+            req.steps += int(self.t[s])
+            req.remaining -= 1
+            if req.remaining == 0:
+                finished.append(req)
+        for req in finished + failed:
+            self._close(req)
+        self.slot_req[slots] = -1
+        n = self._assign(slots)
+        holes = slots[n:]
+        if len(holes):
+            self._compact(holes)
+        return finished
+
+    def _compact(self, holes: np.ndarray) -> None:
+        """Move the live copies beyond the new prefix into ``holes`` (sorted, all < k)."""
+        k = self.k
+        new_k = k - len(holes)
+        tail = np.ones(k - new_k, dtype=bool)
+        tail[holes[holes >= new_k] - new_k] = False
+        src = np.flatnonzero(tail) + new_k
+        dst = holes[holes < new_k]
+        if len(src):
+            self.env.move(src, dst)
+            self.mlp.move(src, dst)
+            for arr in (self._obs, self.slot_req, self.slot_job, self.ret, self.t, self.rec, self.mean, self.std):
+                arr[dst] = arr[src]
+        self.k = new_k
+
+    def close(self) -> None:
+        self.env.close()
+
+
+# =============================================================================================
+# the evaluator
+# =============================================================================================
 class PopulationEvaluator:
     """Evaluate populations of θ_d on a task with batched envs and a batched policy forward.
 
-    The vector env is built lazily and reused while the number of env copies stays the same.
-    MLP policies (``rlsub.policies.build_mlp``) run as one batched GEMM per layer (bmm + bias +
-    in-place activation) into preallocated buffers, without vmap's per-step overhead (2-3× per
-    step on CartPole); other networks go through ``Subspace.population_forward``.
+    MLP policies (``rlsub.policies.build_mlp``) on envs with a slot interface go through the
+    episode-scheduled path (``SlotRollout``; see the module docstring). Otherwise the vector env
+    is built lazily and reused while the number of env copies stays the same; MLPs run as one
+    batched GEMM per layer, other networks through ``Subspace.population_forward``.
 
     ``pipeline``: with vector envs that step asynchronously (``send``/``recv``: ale_py's
     ``AtariVectorEnv``) a population of two or more members is split into two halves, each in its
     own vector env, and one half's policy forward runs while the other half's games step (the
     halves' envs are seeded exactly as the copies of one env: same returns, see ``evaluate``).
+
+    ``max_slots``: most episodes one scheduled evaluation plays at once (more wait for a free copy).
     """
 
     def __init__(self, task, subspace: Subspace, spec: PolicySpec, device: str | torch.device = "cpu",
-                 pipeline: bool = True):
+                 pipeline: bool = True, max_slots: int = 512):
         self.task = task
         self.subspace = subspace
         self.spec = spec
         self.device = torch.device(device)
         self.pipeline = pipeline
+        self.max_slots = int(max_slots)
         self._async: bool | None = None
         self._envs: dict[tuple[int, int], object] = {}
+        self._rollout: SlotRollout | None = None
+        self._scheduled: bool | None = None
 
+    # -- the scheduled path -------------------------------------------------------------------
+    def mlp_signature(self) -> tuple | None:
+        """The policy's layer signature when it is a plain MLP (the scheduled path), else None."""
+        if not hasattr(self, "_signature"):
+            plan = _mlp_plan(self.subspace.module, len(self.spec.obs_shape))
+            sig = None
+            if plan is not None:
+                shapes = dict(zip(self.subspace.names, self.subspace.shapes))
+                sig = tuple((shapes[w][1], shapes[w][0], b is not None, _act_type(act)) for w, b, act in plan)
+            self._plan, self._signature = plan, sig
+        return self._signature
+
+    def weights(self, thetas: torch.Tensor | np.ndarray, lo: int = 0, hi: int | None = None) -> MLPWeights:
+        """θ_0 + Pθ_d of every row of ``thetas`` (projected as one ``[pop, d]`` batch, so a member's
+        parameters do not depend on how the population is later split), members lo:hi kept."""
+        sig = self.mlp_signature()
+        if sig is None:
+            raise ValueError("weights() needs a plain MLP policy")
+        with torch.no_grad():
+            thetas = torch.as_tensor(np.asarray(thetas) if not torch.is_tensor(thetas) else thetas)
+            thetas = thetas.to(self.device, torch.float32).reshape(-1, self.subspace.d)
+            params = self.subspace.population_params(thetas)
+            hi = thetas.shape[0] if hi is None else hi
+            W, b = [], []
+            for w_name, b_name, _ in self._plan:
+                wt = params[w_name][lo:hi].transpose(1, 2).contiguous()
+                bt = params[b_name][lo:hi].contiguous() if b_name is not None else None
+                if self.device.type == "cpu":
+                    wt = wt.numpy()
+                    bt = bt.numpy() if bt is not None else None
+                W.append(wt)
+                b.append(bt)
+        return MLPWeights(W, b, sig)
+
+    def request(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int,
+                members: tuple[int, int] | None = None, owner: object = None) -> RolloutRequest:
+        """The scheduled evaluation of ``thetas`` as a ``RolloutRequest`` (run it in any
+        ``SlotRollout`` of this policy's signature, then ``collect`` it). Member m's episode e is
+        seeded ``seed % 2**31 + m * episodes + e``; ``members=(lo, hi)`` keeps rows lo:hi."""
+        pop = int(np.prod(tuple(thetas.shape))) // self.subspace.d
+        lo, hi = members if members is not None else (0, pop)
+        if not 0 <= lo < hi <= pop:
+            raise ValueError(f"bad member slice {lo}:{hi} of a population of {pop}")
+        base = int(seed) % 2**31
+        seeds = base + np.arange(lo * episodes, hi * episodes, dtype=np.int64)
+        return RolloutRequest(self.weights(thetas, lo, hi), hi - lo, episodes, seeds,
+                              obs_norm=self._obs_norm(), record=self._record_obs(), owner=owner)
+
+    def collect(self, req: RolloutRequest) -> EvalResult:
+        """The result of a finished request (raises its error); observations go to ``_observed``."""
+        res = req.result()
+        if req.record and req.observations is not None:
+            self._observed(req.observations)
+        return res
+
+    def rollout(self, capacity: int) -> SlotRollout | None:
+        """This evaluator's own ``SlotRollout`` (None when the scheduled path does not apply)."""
+        if self._scheduled is False:
+            return None
+        if self._rollout is None:
+            sig = self.mlp_signature()
+            env = None
+            if sig is not None:
+                vec = self.task.make_vec(capacity)
+                env = slot_env(self.task, capacity, vec)
+                if env is None:
+                    vec.close()
+            if env is None:
+                self._scheduled = False
+                return None
+            self._scheduled = True
+            self._rollout = SlotRollout(env, sig, self.spec.action, int(np.prod(self.spec.obs_shape)),
+                                        self.task.max_episode_steps, self.task.name, capacity, self.device)
+        self._rollout.ensure_capacity(capacity)
+        return self._rollout
+
+    # Hooks for observation normalisation (agents.es.NormalizedEvaluator).
+    def _obs_norm(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
+
+    def _record_obs(self) -> bool:
+        return False
+
+    def _observed(self, observations: np.ndarray) -> None:
+        pass
+
+    # -- evaluate ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int,
+                 members: tuple[int, int] | None = None) -> EvalResult:
+        """Run ``episodes`` episodes for each row of ``thetas`` (``[pop, d]``), seeded by ``seed``.
+
+        Scheduled path: member m's episode e is seeded ``seed % 2**31 + m * episodes + e``.
+        Whole-batch path: it runs in env copy ``m * episodes + e`` of one vector env reset with
+        ``seed``. ``members=(lo, hi)`` evaluates only rows lo:hi, with exactly the returns a full
+        evaluation gives them (used to split a population across workers): the scheduled path
+        plays just those jobs; on the whole-batch path, vector envs that seed copy i with
+        ``seed + i`` are built at the slice's size and reset with ``seed + lo*episodes``; others
+        (one RNG for all copies) are built at full size, and the copies of other members get a
+        filler action and are ignored.
+        """
+        if not torch.is_tensor(thetas):
+            thetas = np.asarray(thetas)
+        if self.mlp_signature() is not None and self._scheduled is not False:
+            pop = int(np.prod(tuple(thetas.shape))) // self.subspace.d
+            lo, hi = members if members is not None else (0, pop)
+            n = max(1, min((hi - lo) * episodes, self.max_slots))
+            rollout = self.rollout(n)
+            if rollout is not None:
+                return self.collect(rollout.run(self.request(thetas, episodes, seed, members)))
+        return self._evaluate_batch(thetas, episodes, seed, members)
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+        if self._rollout is not None:
+            self._rollout.close()
+            self._rollout = None
+
+    # -- the whole-batch path ----------------------------------------------------------------------
     def _vec(self, num_envs: int, lane: int = 0):
         """A vector env of ``num_envs`` copies, kept for reuse (MuJoCo/Atari envs are slow to build);
         ``lane`` tells apart the envs of a pipelined evaluation's two halves."""
         if (num_envs, lane) not in self._envs:
             self._envs[num_envs, lane] = self.task.make_vec(num_envs)
         return self._envs[num_envs, lane]
-
-    def close(self) -> None:
-        for env in self._envs.values():
-            env.close()
-        self._envs.clear()
 
     def _policy(self, params: dict[str, torch.Tensor], pop: int, episodes: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function ``x [pop, episodes, *obs] -> out [pop, episodes, out_dim]`` for these params."""
@@ -136,18 +737,8 @@ class PopulationEvaluator:
 
         return forward
 
-    @torch.no_grad()
-    def evaluate(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int,
-                 members: tuple[int, int] | None = None) -> EvalResult:
-        """Run ``episodes`` episodes for each row of ``thetas`` (``[pop, d]``), seeded by ``seed``.
-
-        Member m's episode e runs in env copy ``m * episodes + e`` of one vector env reset with
-        ``seed``. ``members=(lo, hi)`` evaluates only rows lo:hi, with exactly the returns a full
-        evaluation gives them (used to split a population across workers): vector envs that seed
-        copy i with ``seed + i`` are built at the slice's size and reset with ``seed + lo*episodes``;
-        others (one RNG for all copies, e.g. CartPole's) are built at full size, and the copies of
-        other members get a filler action and are ignored.
-        """
+    def _evaluate_batch(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int,
+                        members: tuple[int, int] | None = None) -> EvalResult:
         thetas = torch.as_tensor(np.asarray(thetas) if not torch.is_tensor(thetas) else thetas)
         thetas = thetas.to(self.device, torch.float32).reshape(-1, self.subspace.d)
         pop = thetas.shape[0]
