@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cma
@@ -71,14 +73,33 @@ class CMAES(DirectSearch):
         }
         if self._popsize:
             opts["popsize"] = self._popsize
-        with warnings.catch_warnings():
+        self._rng_state = None  # pycma seeds numpy's global RNG with opts["seed"] here
+        with self._own_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.es = cma.CMAEvolutionStrategy(x0, self.sigma0, opts)
         self._popsize = self.es.popsize
         self._mean = np.array(self.es.mean, dtype=np.float64)
 
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        """Run pycma on this instance's own copy of numpy's global RNG.
+
+        pycma samples from ``np.random`` (the global MT19937 it seeds at construction). Trials in
+        lockstep interleave their asks in one process; swapping each instance's state in and out
+        keeps every instance's stream the one it would draw alone.
+        """
+        outside = np.random.get_state()
+        if self._rng_state is not None:
+            np.random.set_state(self._rng_state)
+        try:
+            yield
+        finally:
+            self._rng_state = np.random.get_state()
+            np.random.set_state(outside)
+
     def ask(self) -> np.ndarray:
-        return np.asarray(self.es.ask(), dtype=np.float64)
+        with self._own_rng():
+            return np.asarray(self.es.ask(), dtype=np.float64)
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         fitness = np.asarray(fitness, dtype=np.float64)
@@ -86,11 +107,11 @@ class CMAES(DirectSearch):
         if fitness[i] > self._best_f:
             self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
         try:
-            with warnings.catch_warnings():
+            with self._own_rng(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.es.tell(list(candidates), list(-fitness))
-            self._mean = np.array(self.es.mean, dtype=np.float64)
-            reasons = dict(self.es.stop())
+                self._mean = np.array(self.es.mean, dtype=np.float64)
+                reasons = dict(self.es.stop())
         except (AssertionError, FloatingPointError, ValueError, np.linalg.LinAlgError) as e:
             # pycma asserts when σ underflows (seen at d = 1): treat it as convergence.
             reasons = {"numerical": repr(e)}
@@ -127,3 +148,19 @@ class CMAES(DirectSearch):
             "final_popsize": self._popsize,
             "sigma0": self.sigma0,
         }
+
+
+def search(ctx):
+    """A CMA-ES trial as a ``rlsub.direct.direct_search`` generator (run alone or in lockstep)."""
+    from rlsub.direct import direct_search
+
+    from .common import make_config
+
+    return direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, make_config(CMAESConfig, ctx.params, "cmaes")))
+
+
+def run(ctx):
+    """Run a CMA-ES trial alone."""
+    from rlsub.direct import run_search
+
+    return run_search(ctx, search(ctx))

@@ -197,6 +197,16 @@ class NormalizedEvaluator(PopulationEvaluator):
             self._envs[num_envs, lane] = _NormalizedVec(self.task.make_vec(num_envs), self)
         return self._envs[num_envs, lane]
 
+    # Scheduled path (rlsub.evaluate.SlotRollout): the rollout standardises and records.
+    def _obs_norm(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.frozen_mean, self.frozen_std
+
+    def _record_obs(self) -> bool:
+        return self.recording
+
+    def _observed(self, observations: np.ndarray) -> None:
+        self.seen.append(observations)
+
     def refresh(self) -> None:
         """Fold the observations seen since the last refresh into the stats and freeze them."""
         for obs in self.seen:
@@ -224,22 +234,30 @@ class _ObsNormES(ES):
         return {**super().info(), "obs_norm": self.evaluator.state()}
 
 
-def run(ctx) -> object:
-    """Run an ES trial through ``run_direct_search`` (same evaluator, early stop and final test)."""
-    from rlsub.direct import run_direct_search
+def search(ctx):
+    """An ES trial as a ``rlsub.direct.direct_search`` generator (run alone or in lockstep).
+
+    With ``obs_norm`` every evaluation of the trial (training, checks, final test) goes through a
+    ``NormalizedEvaluator``; after training its stats stay frozen: the final test must not move them.
+    """
+    from rlsub.direct import direct_search
 
     from .common import make_config
 
     cfg = make_config(ESConfig, ctx.params, "es")
     if not cfg.obs_norm:
-        return run_direct_search(ctx, ES(ctx.policy.d, ctx.seed, cfg))
+        return direct_search(ctx, ES(ctx.policy.d, ctx.seed, cfg))
     if ctx.spec.family == "cnn":
         raise ConfigError("es: obs_norm is for low-dimensional state observations, not image frames "
                           f"({ctx.task.name} uses a CNN policy)")
     norm = NormalizedEvaluator(ctx.evaluator)
     ctx.evaluator.close()
-    # Route every evaluation of this trial (training, checks, final test) through the normaliser.
-    # After training, stats stay frozen: the final test must not move them.
     ctx.use_evaluator(norm)
-    opt = _ObsNormES(ctx.policy.d, ctx.seed, cfg, norm)
-    return run_direct_search(ctx, opt)
+    return direct_search(ctx, _ObsNormES(ctx.policy.d, ctx.seed, cfg, norm))
+
+
+def run(ctx) -> object:
+    """Run an ES trial alone (same evaluator, early stop and final test as every direct search)."""
+    from rlsub.direct import run_search
+
+    return run_search(ctx, search(ctx))
