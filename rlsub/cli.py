@@ -175,6 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 1:
         print(f"rlsub: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
+    if args.command in ("run", "sweep") and not getattr(args, "config", None):
+        from rlsub.names import quick_check
+
+        # Before torch is imported (seconds): a typo in --env or --method is refused at once.
+        methods = [m.strip() for m in (args.method or "").split(",") if m.strip()]
+        problem = quick_check(args.env or args.task, methods)
+        if problem:
+            print(f"rlsub: error: {problem}", file=sys.stderr)
+            return 2
     import torch
 
     from rlsub.console import plain_warnings

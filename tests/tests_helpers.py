@@ -35,3 +35,23 @@ def stored(**kw):
     if base["moved"] is None:
         base["moved"] = base["d"]
     return base
+
+
+class NegativeDrift(gym.Env):
+    """Keep a drifting point near 0: reward -|x| every step (always negative), 30 steps; a plug-in
+    with no registered return range (``tests_helpers:NegativeDrift``)."""
+
+    observation_space = gym.spaces.Box(-5, 5, (2,), np.float32)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.v = self.np_random.uniform(-1, 1), self.np_random.uniform(-0.1, 0.1)
+        self.t = 0
+        return np.array([self.x, self.v], np.float32), {}
+
+    def step(self, action):
+        self.v += (int(action) - 1) * 0.05
+        self.x = float(np.clip(self.x + self.v, -5, 5))
+        self.t += 1
+        return np.array([self.x, self.v], np.float32), -abs(self.x), False, self.t >= 30, {}
