@@ -62,8 +62,9 @@ class EnvPreset:
     """Episode cap (None: the env's registered TimeLimit)."""
     solved_threshold: float | None = None
     """Mean return over the final evaluation episodes that counts as solved."""
-    return_low: float = 0.0
-    """Lowest achievable return (performance 0)."""
+    return_low: float | None = None
+    """Lowest return (performance 0). None: not registered, so every trial measures a floor (the mean
+    return of a uniformly random-action policy on its own evaluation episodes)."""
     return_best: float | None = None
     """Documented best return: the fallback baseline when none was measured."""
     budget: int = 200_000

@@ -8,12 +8,13 @@ import pytest
 
 from rlsub.envs import PRESETS, EnvPreset, EnvTask, resolve_env
 from rlsub.errors import ConfigError
+from rlsub.networks import FAMILIES
 
 
 def test_presets_are_consistent():
     for name, p in PRESETS.items():
         assert p.name == name
-        assert p.family in (None, "mlp", "cnn")
+        assert p.family is None or p.family in FAMILIES
         if p.return_best is not None:
             assert p.return_best > p.return_low
         if p.solved_threshold is not None and p.return_best is not None:
