@@ -12,10 +12,11 @@ import numpy as np
 
 from rlsub.agents import METHODS, get_method
 from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
-from rlsub.policies import ActionSpec, PolicySpec
+from rlsub.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, image_layout, vbn_cnn_spec
 from rlsub.task import RANDOM_FLOOR, Normalisation
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
+from .li2018 import attach_reference
 from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
 from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin
 from .presets import PRESETS, EnvPreset
@@ -66,7 +67,16 @@ class EnvTask:
         )
 
     def method_names(self) -> tuple[str, ...]:
-        return tuple(METHODS)
+        """Every method; the preset's protocol method (else CMA-ES) first, as the default."""
+        first = self.preset.protocol_method or "cmaes"
+        return (first, *(m for m in METHODS if m != first))
+
+    def build_policy(self, spec: PolicySpec, seed: int):
+        """The policy network with θ_0 from ``seed`` (and, for virtual batch norm, its reference batch
+        of observations, drawn from the task with the same seed)."""
+        net = spec.build(seed)
+        attach_reference(net, self.make, seed)
+        return net
 
     def method_params(self, method: str) -> type:
         return get_method(method).config_cls
@@ -201,8 +211,6 @@ class EnvTask:
     def family(self, family: str | None = None) -> str:
         """The policy family: ``family`` if given, else the preset's, else from the observation space
         (``cnn`` for uint8 images HxW, HxWxC or CxHxW; ``mlp`` otherwise)."""
-        from rlsub.networks import image_layout
-
         if family or self.preset.family:
             return family or self.preset.family  # type: ignore[return-value]
         obs_space, act_space = self.spaces
@@ -215,8 +223,6 @@ class EnvTask:
         ``hidden``/``family`` override the preset. The preset's ``hidden``/``activation`` apply to the
         family it names (or to the MLP when it names none); an auto-chosen CNN uses the Nature head.
         """
-        from rlsub.networks import NATURE_HIDDEN, cnn_spec
-
         obs_space, act_space = self.spaces
         check_spaces(obs_space, act_space, self.name)
         fam = self.family(family)
@@ -230,6 +236,10 @@ class EnvTask:
                 hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else NATURE_HIDDEN),
                 activation=self.preset.activation if own else "relu",
             )
+        if fam == "vbn_cnn":
+            return vbn_cnn_spec(obs_space.shape, obs_space.dtype, action,
+                                hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else None),
+                                activation=self.preset.activation if own else "relu")
         return PolicySpec(
             obs_shape=tuple(obs_space.shape),
             action=action,
@@ -244,7 +254,8 @@ def spec_label(spec: dict[str, Any]) -> str:
     family = str(spec.get("family", "mlp"))
     if family == "mlp":
         return "MLP " + "-".join(str(h) for h in spec.get("hidden", ()))
-    return f"{family.upper()} {spec.get('options', {}).get('arch', '')}".strip()
+    hidden = "-".join(str(h) for h in spec.get("hidden", ()))
+    return f"{family.upper()} {spec.get('options', {}).get('arch', '')} fc {hidden}".replace("  ", " ").strip()
 
 
 def _apply_obs_norm(ctx: TrialContext, sol) -> None:

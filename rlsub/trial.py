@@ -179,13 +179,15 @@ class TrialContext:
         self.budget = config.budget or self.task.preset.budget
         self.episodes = config.episodes or self.task.preset.episodes
         self.threshold = self.task.preset.solved_threshold
-        self.params = dict(config.params)
+        # The preset's protocol settings (e.g. a published recipe) under the trial's own --param values.
+        self.preset_params = dict(self.task.preset.method_params.get(config.method, {}))
+        self.params = {**self.preset_params, **dict(config.params)}
         self._evaluator: PopulationEvaluator | None = None
         self.start = time.perf_counter()
 
     def subspace(self, module: torch.nn.Module | None = None, name: str = "policy") -> Subspace:
         """``module`` (default: the policy) in this trial's subspace, on the trial's device."""
-        module = module if module is not None else self.spec.build(self.seed)
+        module = module if module is not None else self.task.build_policy(self.spec, self.seed)
         seed = self.seed if name == "policy" else derive_seed(self.seed, name)
         return Subspace(module, self.config.dim, self.config.projection_name, seed).to(self.device)
 
@@ -233,7 +235,8 @@ class TrialContext:
             d=self.policy.d,
             theta_d=np.asarray(theta_d, dtype=np.float32),
             curve=list(curve),
-            info={**(info or {}), "policy_spec": self.spec.to_dict(), "env_settings": self.task.settings()},
+            info={**(info or {}), "policy_spec": self.spec.to_dict(), "env_settings": self.task.settings(),
+                  **({"preset_params": self.preset_params} if self.preset_params else {})},
             moved=moved,
             floor=floor,
         )
