@@ -71,11 +71,13 @@ def adaptive_search(
     results = []
     for env in spec.envs:
         for method in spec.methods:
-            if None in spec.dims:
-                run(replace(spec, envs=[env], methods=[method], dims=[None]))
-            for proj in spec.projections:
-                sub = replace(spec, envs=[env], methods=[method], projections=[proj])
-                results.append(_search(sub, out_dir, run, d_min, d_max, resolution, threshold))
+            for hidden in spec.widths():
+                one = replace(spec, envs=[env], methods=[method], hidden=hidden)
+                if None in spec.dims:
+                    run(replace(one, dims=[None]))
+                for proj in spec.projections:
+                    results.append(_search(replace(one, projections=[proj]), out_dir, run, d_min, d_max, resolution,
+                                           threshold))
     return results
 
 
@@ -85,15 +87,17 @@ def _search(spec, out_dir, run, d_min, d_max, resolution, threshold) -> Adaptive
     perf: dict[int, float] = {}
 
     def probe(d: int) -> float:
-        counts = run(replace(spec, dims=[d]))
+        at_d = replace(spec, dims=[d])
+        counts = run(at_d)
         res.trials_run += counts["done"] + counts["failed"]
         res.trials_reused += counts["skipped"]
+        fingerprint = at_d.trials()[0].fingerprint()  # only this experiment's trials, never others in the store
         with Store(out_dir) as store:
             groups = compute_dint(
-                [r for r in store.rows() if r.env == env and r.method == method and (r.is_full or r.projection == proj)],
+                [r for r in store.rows() if r.fingerprint == fingerprint and (r.is_full or r.projection == proj)],
                 threshold=threshold, n_boot=1,
             )
-        stats = {s.d: s.mean for g in groups for s in g.dims}
+        stats = {s.d: s.mean for g in groups for s in g.dims if s.mean is not None}
         perf[d] = stats.get(d, float("-inf"))
         res.probes.append((d, perf[d]))
         return perf[d]

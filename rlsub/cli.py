@@ -37,7 +37,19 @@ def _params(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def _hidden(text: str | None) -> tuple[int, ...] | None:
+def _widths(items: list[str] | None) -> tuple[int, ...] | list[tuple[int, ...]] | None:
+    """``--hidden`` values: one size list, or several (repeated flag or ';'-separated)."""
+    if not items:
+        return None
+    sizes = [_hidden(t) for item in items for t in item.split(";") if t.strip()]
+    return sizes if len(sizes) > 1 else sizes[0]
+
+
+def _hidden(text: str | list[str] | None) -> tuple[int, ...] | None:
+    if isinstance(text, list):
+        if len(text) > 1:
+            raise ConfigError("rlsub run takes one --hidden (sweeps take several)")
+        text = text[0]
     if text is None:
         return None
     try:
@@ -77,7 +89,10 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--budget", type=int, help="training env steps per trial (default: the task preset's)")
     p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
     p.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes on fresh seeds")
-    p.add_argument("--hidden", help="policy hidden layer sizes, e.g. 64,64")
+    p.add_argument("--hidden", action="append",
+                   help="policy hidden layer sizes, e.g. 64,64" + (
+                       "; repeat it (or separate sizes by ';') to sweep network widths, e.g. --hidden 16,16 "
+                       "--hidden 64,64 --hidden 256,256" if sweep else ""))
     p.add_argument("--family", help="policy network family: mlp or cnn (default: from the observation space)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="method hyper-parameter (repeatable)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -268,7 +283,7 @@ def cmd_sweep(args) -> int:
             seeds=parse_seeds(seeds),
             projections=[p.strip() for p in args.projection.split(",") if p.strip()],
             budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
-            hidden=_hidden(args.hidden), family=args.family, device=args.device,
+            hidden=_widths(args.hidden), family=args.family, device=args.device,
             params={m: _params(args.param) for m in methods} if args.param else {},
             batch_seeds=args.batch_seeds,
         )

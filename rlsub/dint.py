@@ -1,4 +1,4 @@
-"""Intrinsic dimension from stored trials, with bootstrap confidence intervals.
+"""Intrinsic dimension from stored trials, with paired-bootstrap confidence intervals.
 
 Normalised performance of a trial: ``(R - R_low) / (R_base - R_low)`` with R its final evaluation
 (mean return on fresh episodes, or test accuracy), R_low the task's lowest return and R_base the
@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from rlsub.errors import RlsubError
+from rlsub.stats import paired_bootstrap_dint, success_crossing
 from rlsub.store import TrialRow
 from rlsub.task import RANDOM_FLOOR
 from rlsub.trial import TrialConfig
@@ -64,6 +65,8 @@ class DimStats:
     solved: int
     returns: list[float]
     moved: int = 0
+    p_success: float | None = None
+    """Fraction of seeds whose final evaluation reaches the solved threshold (Larsen et al. 2022)."""
 
 
 @dataclass
@@ -89,6 +92,10 @@ class DintResult:
     """What tells this experiment apart from others of the same env and method ("budget 1000")."""
     network: str = ""
     measure: str = ""
+    seeds: int = 0
+    success_d50: float | None = None
+    """The d where the fraction of seeds that solve first reaches 1/2 (log-linear between tested d)."""
+    success_ci: tuple[float | None, float | None] | None = None
 
     @property
     def compression(self) -> float | None:
@@ -105,35 +112,16 @@ class DintResult:
         return d
 
 
+#: Relative slack on the threshold: a mean of (0.95 + 0.85) / 2 is 0.8999... in floating point.
+_EPS = 1e-12
+
+
 def smallest_passing(ds: list[int], means: np.ndarray, threshold: float) -> int | None:
     """Smallest d whose mean reaches the threshold (None if none does)."""
     for d, m in zip(ds, means):
-        if m >= threshold:
+        if m >= threshold * (1 - _EPS):
             return d
     return None
-
-
-def bootstrap_dint(
-    per_d: list[np.ndarray], ds: list[int], threshold: float, n_boot: int = 2000, seed: int = 0, level: float = 0.9
-) -> tuple[tuple[int | None, int | None], np.ndarray]:
-    """Bootstrap CI of d_int: resample seeds within each d, recompute the smallest passing d.
-
-    Returns the (lo, hi) interval at ``level`` (None for "beyond the largest tested d") and the
-    bootstrap means per d (``[n_boot, len(ds)]``).
-    """
-    rng = np.random.default_rng(seed)
-    boot = np.empty((n_boot, len(ds)))
-    for j, vals in enumerate(per_d):
-        idx = rng.integers(0, len(vals), size=(n_boot, len(vals)))
-        boot[:, j] = vals[idx].mean(axis=1)
-    big = np.iinfo(np.int64).max
-    passing = boot >= threshold
-    first = np.where(passing.any(axis=1), np.argmax(passing, axis=1), -1)
-    dvals = np.array([ds[i] if i >= 0 else big for i in first], dtype=np.int64)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(dvals, [alpha, 1 - alpha], method="inverted_cdf")
-    as_d = lambda v: None if v == big else int(v)  # noqa: E731
-    return (as_d(lo), as_d(hi)), boot
 
 
 def compute_dint(
@@ -176,33 +164,48 @@ def compute_dint(
         else:
             scale = base.value - floor.value
         ds = sorted(by_d)
+        seeds = sorted({t.seed for t in trials})
         ok = np.isfinite(scale)
-        per_d = [np.array([(t.final_mean - floor.value) / scale for t in by_d[d]]) if ok else np.array([])
-                 for d in ds]
-        dims = []
-        lo = hi = None
+        # A seed fixes θ_0, P and the evaluation episodes at every d: its curve is the unit resampled.
+        perf = np.full((len(seeds), len(ds)), np.nan)
+        solved = np.full((len(seeds), len(ds)), np.nan)
+        for j, d in enumerate(ds):
+            for t in by_d[d]:
+                i = seeds.index(t.seed)
+                if ok:
+                    perf[i, j] = (t.final_mean - floor.value) / scale
+                if t.solved is not None:
+                    solved[i, j] = float(t.final_mean >= t.solved)
+        lo = hi = dint = dint100 = None
         boot = None
         if ok:
-            (lo, hi), boot = bootstrap_dint(per_d, ds, threshold, n_boot=n_boot, level=level)
+            boot = paired_bootstrap_dint(perf, ds, threshold * (1 - _EPS), n_boot=n_boot, level=level)
+            dint, (lo, hi) = boot.dint, boot.ci
+            notes += boot.notes
+            dint100 = smallest_passing(ds, np.nanmean(perf, axis=0), 1.0)
+        success = success_crossing(solved, ds, n_boot=n_boot, level=level) if not np.all(np.isnan(solved)) else None
+        mean_ci = boot.mean_ci() if boot is not None else None
+        dims = []
         for j, d in enumerate(ds):
             ts = by_d[d]
-            ci = (tuple(float(x) for x in np.quantile(boot[:, j], [(1 - level) / 2, 1 - (1 - level) / 2]))
-                  if boot is not None else None)
-            solved = sum(1 for t in ts if t.solved is not None and t.final_mean >= t.solved)
-            dims.append(DimStats(d, float(per_d[j].mean()) if ok else None, ci, len(ts), solved,
-                                 [t.final_mean for t in ts], max(t.moved for t in ts)))
-        means = np.array([s.mean for s in dims], dtype=float)
+            dims.append(DimStats(
+                d, float(np.nanmean(perf[:, j])) if ok else None,
+                tuple(float(x) for x in mean_ci[j]) if mean_ci is not None else None, len(ts),
+                sum(1 for t in ts if t.solved is not None and t.final_mean >= t.solved),
+                [t.final_mean for t in ts], max(t.moved for t in ts),
+                float(success.p_success[j]) if success is not None else None,
+            ))
         fm = [t.final_mean for t in full.get(fp, [])]
         if any(s.moved > s.d for s in dims):
             notes.append("this method moved more coordinates than d (see 'moved'): compare it at its moved count")
         results.append(
             DintResult(
                 env=first.env, kind=first.kind, method=first.method, projection=proj, D=max(t.D for t in trials),
-                threshold=threshold, baseline=base, dims=dims,
-                dint=smallest_passing(ds, means, threshold) if ok else None, dint_ci=(lo, hi),
-                dint100=smallest_passing(ds, means, 1.0) if ok else None,
+                threshold=threshold, baseline=base, dims=dims, dint=dint, dint_ci=(lo, hi), dint100=dint100,
                 full_mean=float(np.mean(fm)) if fm else None, notes=notes, floor=floor, fingerprint=fp,
-                label=labels.get(fp, ""), network=first.network, measure=first.measure,
+                label=labels.get(fp, ""), network=first.network, measure=first.measure, seeds=len(seeds),
+                success_d50=success.d_cross if success is not None else None,
+                success_ci=success.ci if success is not None else None,
             )
         )
     results.sort(key=lambda r: (r.env, r.method, r.label, r.projection))
@@ -294,18 +297,30 @@ def format_table(results: list[DintResult]) -> str:
             ci = f"[{lo if lo is not None else top}, {hi if hi is not None else top}]"
             dint = r.dint if r.dint is not None else f"> {r.dims[-1].d} (not reached)"
             comp = f", compression D/d = {r.compression:.0f}x" if r.compression else ""
-            out.append(f"  d_int{int(round(r.threshold * 100))} = {dint}   90% CI {ci}{comp}")
+            out.append(f"  d_int{int(round(r.threshold * 100))} = {dint}   90% CI {ci} (paired bootstrap over "
+                       f"{r.seeds} seeds){comp}")
             out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'}")
-        out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>6}  {'mean R':>9}")
+        if r.dims[0].p_success is not None:
+            out.append(f"  success: P(solved) reaches 1/2 at d {_fmt_cross(r.success_d50, r.success_ci, r.dims[-1].d)}")
+        out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>7}  {'mean R':>9}")
         for s in r.dims:
             raw = float(np.mean(s.returns))
             if s.mean is None:
-                out.append(f"  {s.d:>8}  {s.moved:>7}  {'-':>6}  {'':>15}  {s.seeds:>5}  {s.solved:>6}  {raw:9.4g}")
+                out.append(f"  {s.d:>8}  {s.moved:>7}  {'-':>6}  {'':>15}  {s.seeds:>5}  {_frac(s):>7}  {raw:9.4g}")
                 continue
             mark = " *" if s.mean >= r.threshold else ""
             out.append(f"  {s.d:>8}  {s.moved:>7}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  "
-                       f"{s.solved:>6}  {raw:9.4g}{mark}")
+                       f"{_frac(s):>7}  {raw:9.4g}{mark}")
         for n in r.notes:
             out.append(f"  note: {n}")
         out.append("")
     return "\n".join(out)
+
+
+def _frac(s: DimStats) -> str:
+    return f"{s.solved}/{s.seeds}" if s.p_success is not None else "-"
+
+
+def _fmt_cross(d: float | None, ci, top: int) -> str:
+    f = lambda v: f">{top}" if v is None else f"{v:.3g}"  # noqa: E731
+    return f"{f(d)}" + (f" [{f(ci[0])}, {f(ci[1])}]" if ci else "")

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from rlsub.dint import DintResult, compute_dint
+from rlsub.stats import compare_dint
 from rlsub.store import Store
 
 #: How our task names map onto rows of the paper's table (task, network).
@@ -70,25 +71,29 @@ def label(r: DintResult) -> str:
     return f"{r.env} ({METHOD_NAMES.get(r.method, r.method)}, {r.projection}{extra})"
 
 
-def comparisons(results: list[DintResult]) -> list[str]:
-    """Sentences comparing every measured d_int90 with the largest one, computed from the data."""
-    measured = sorted((r for r in results if r.dint), key=lambda r: r.dint)
-    if len(measured) < 2:
-        return []
-    hardest = measured[-1]
+def comparisons(results: list[DintResult], limit: int = 40) -> list[str]:
+    """Sentences comparing every pair of measured d_int90s by the CI rule (``rlsub.stats.compare_dint``):
+    "X is N× easier than Y" only when their confidence intervals are disjoint, else "not
+    distinguishable at 90%". Pairs of different tasks come first."""
+    measured = [r for r in results if r.dims and r.dims[0].mean is not None]
+    pairs = [(a, b) for i, a in enumerate(measured) for b in measured[i + 1:]]
+    pairs.sort(key=lambda p: p[0].env == p[1].env)
     out = []
-    for r in measured[:-1]:
-        ratio = hardest.dint / r.dint
-        if ratio >= 1.05:
-            out.append(f"{label(r)} is {ratio:.3g}× easier than {label(hardest)} "
-                       f"(d_int90 {r.dint} vs {hardest.dint}).")
-        else:
-            out.append(f"{label(r)} and {label(hardest)} are about as hard (d_int90 {r.dint} vs {hardest.dint}).")
-    easiest = measured[0]
-    for r in measured[1:]:
-        if r is not hardest and r.dint / easiest.dint >= 1.05:
-            out.append(f"{label(r)} is {r.dint / easiest.dint:.3g}× harder than {label(easiest)}.")
+    for a, b in pairs[:limit]:
+        verdict = compare_dint((label(a), a.dint, a.dint_ci), (label(b), b.dint, b.dint_ci),
+                               threshold=a.threshold)
+        out.append(verdict.sentence)
     return out
+
+
+def width_series(results: list[DintResult]) -> dict[tuple[str, str, str], list[DintResult]]:
+    """Experiments of one (task, method, projection) measured at several network sizes D, by D:
+    Li et al.'s claim is that d_int varies little across them."""
+    by: dict[tuple[str, str, str], dict[int, DintResult]] = {}
+    for r in results:
+        if r.dims and r.dims[0].mean is not None:
+            by.setdefault((r.env, r.method, r.projection), {})[r.D] = r
+    return {k: [v[D] for D in sorted(v)] for k, v in by.items() if len(v) >= 2}
 
 
 def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9, n_boot: int = 2000,
@@ -111,6 +116,9 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
     if results:
         plots.append(_plot_curves(results, out / "performance_vs_d.png", threshold))
         plots.append(_plot_bars(results, out / "dint_bars.png", reference))
+    widths = width_series(results)
+    if widths:
+        plots.append(_plot_widths(widths, out / "dint_vs_D.png"))
     sentences = comparisons(results)
     _write_markdown(out / "index.md", table, plots, sentences, threshold, dirs)
     _write_html(out / "index.html", table, plots, sentences, threshold)
@@ -139,6 +147,9 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "d_int90": str(r.dint) if r.dint else f">{r.dims[-1].d}",
             "90% CI": _fmt_ci(r),
             "compression D/d_int90": f"{r.compression:.0f}x" if r.compression else "-",
+            "seeds": str(r.seeds),
+            "P(solved) = 1/2 at d": (f"{r.success_d50:.3g}" if r.success_d50 else
+                                     ("-" if r.dims[0].p_success is None else f">{r.dims[-1].d}")),
             "baseline": r.baseline.describe(),
             "floor": r.floor.describe() if r.floor else "-",
         }
@@ -188,6 +199,31 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Mean over seeds; shaded: 90% bootstrap CI", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _plot_widths(series: dict[tuple[str, str, str], list[DintResult]], path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for (env, method, proj), rs in series.items():
+        Ds = [r.D for r in rs]
+        top = [r.dims[-1].d * 2 for r in rs]  # "not reached" drawn above the largest tested d
+        vals = [r.dint if r.dint else t for r, t in zip(rs, top)]
+        lo = [v - (r.dint_ci[0] or t) for v, r, t in zip(vals, rs, top)]
+        hi = [(r.dint_ci[1] or t) - v for v, r, t in zip(vals, rs, top)]
+        ax.errorbar(Ds, vals, yerr=[[max(0, x) for x in lo], [max(0, x) for x in hi]], marker="o", capsize=4,
+                    label=f"{env} ({METHOD_NAMES.get(method, method)}, {proj})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("native dimension D (network width)")
+    ax.set_ylabel("d_int90 (90% CI)")
+    ax.set_title("Intrinsic dimension across network sizes")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -88,7 +88,9 @@ class SweepSpec:
     budget: int | None = None
     episodes: int | None = None
     eval_episodes: int = 20
-    hidden: tuple[int, ...] | None = None
+    hidden: tuple[int, ...] | list[tuple[int, ...] | None] | None = None
+    """Policy hidden sizes, or a list of them: network width as a sweep axis (each width is its own
+    experiment with its own baseline; ``rlsub report`` plots d_int90 against D)."""
     family: str | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Hyper-parameters per method name."""
@@ -107,21 +109,28 @@ class SweepSpec:
             task = resolve_task(env, self.env_defs.get(env))
             for method in self.methods:
                 params = tuple(sorted(typed_params(task, method, self.params.get(method, {})).items()))
-                for dim in self.dims:
-                    for proj in self.projections if dim is not None else ["identity"]:
-                        # 'auto' picks one projection per (env, method) from the largest d, so a
-                        # d_int curve never mixes projections.
-                        proj = resolve_projection(proj, task, d_top, method, self.hidden, self.family)
-                        for seed in self.seeds:
-                            cfg = TrialConfig(
-                                env=env, method=method, dim=dim,
-                                projection=proj if dim is not None else "dense",
-                                seed=seed, budget=self.budget, episodes=self.episodes,
-                                eval_episodes=self.eval_episodes, hidden=self.hidden, family=self.family,
-                                params=params, device=self.device, env_def=self.env_defs.get(env),
-                            )
-                            out.setdefault(cfg.key(), cfg)
+                for hidden in self.widths():
+                    for dim in self.dims:
+                        for proj in self.projections if dim is not None else ["identity"]:
+                            # 'auto' picks one projection per (env, method, width) from the largest d,
+                            # so a d_int curve never mixes projections.
+                            proj = resolve_projection(proj, task, d_top, method, hidden, self.family)
+                            for seed in self.seeds:
+                                cfg = TrialConfig(
+                                    env=env, method=method, dim=dim,
+                                    projection=proj if dim is not None else "dense",
+                                    seed=seed, budget=self.budget, episodes=self.episodes,
+                                    eval_episodes=self.eval_episodes, hidden=hidden, family=self.family,
+                                    params=params, device=self.device, env_def=self.env_defs.get(env),
+                                )
+                                out.setdefault(cfg.key(), cfg)
         return list(out.values())
+
+    def widths(self) -> list[tuple[int, ...] | None]:
+        """The hidden sizes swept (one entry when ``hidden`` is a single size or None)."""
+        if isinstance(self.hidden, list):
+            return [tuple(h) if h is not None else None for h in self.hidden]
+        return [tuple(self.hidden) if self.hidden is not None else None]
 
     def validate(self) -> None:
         """Resolve every env, method and projection now, so a typo fails before any trial runs."""
@@ -132,8 +141,9 @@ class SweepSpec:
             task = resolve_task(env, self.env_defs.get(env))
             for m in self.methods:
                 typed_params(task, m, self.params.get(m, {}))
-            if d_top and d_top > (D := task.native_dimension(self.hidden, self.family)):
-                raise ConfigError(f"subspace dimension d={d_top} exceeds the network's parameter count D={D} ({env})")
+            for hidden in self.widths():
+                if d_top and d_top > (D := task.native_dimension(hidden, self.family)):
+                    raise ConfigError(f"subspace dimension d={d_top} exceeds the network's parameter count D={D} ({env})")
         for p in self.projections:
             if p not in PROJECTIONS and p != "auto":
                 raise ConfigError(f"unknown projection {p!r}; choose one of auto, {', '.join(PROJECTIONS)}")
@@ -229,7 +239,7 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
             budget=_opt_int(table, "budget", path),
             episodes=_opt_int(table, "episodes", path),
             eval_episodes=_opt_int(table, "eval_episodes", path) or 20,
-            hidden=tuple(table["hidden"]) if "hidden" in table else None,
+            hidden=_hidden_value(table.get("hidden"), path),
             family=table.get("family"),
             params=params,
             device=str(table.get("device", "cpu")),
@@ -249,6 +259,21 @@ def _register_envs(entries: Any, path) -> dict[str, dict[str, Any]]:
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: 'envs' at top level must be an array of tables ([[envs]])")
     return {register_from_config(entry): entry for entry in entries}
+
+
+def _hidden_value(v: Any, path) -> tuple[int, ...] | list[tuple[int, ...]] | None:
+    """TOML ``hidden``: one size list (``[64, 64]``) or several (``[[16, 16], [64, 64]]``)."""
+    if v is None:
+        return None
+    sizes = v if isinstance(v, list) and v and all(isinstance(h, list) for h in v) else [v]
+    out = []
+    for h in sizes:
+        if (not isinstance(h, list) or not h
+                or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in h)):
+            raise ConfigError(f"{path}: 'hidden' must be a list of positive layer sizes (or a list of such lists), "
+                              f"got {v!r}")
+        out.append(tuple(h))
+    return out if len(sizes) > 1 or isinstance(v[0], list) else out[0]
 
 
 def _opt_int(table: dict, key: str, path) -> int | None:

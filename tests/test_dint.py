@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rlsub.dint import bootstrap_dint, compute_dint, smallest_passing
+from rlsub.dint import compute_dint, smallest_passing
+from rlsub.stats import paired_bootstrap_dint
 from rlsub.store import TrialRow
 from tests_helpers import stored
 
@@ -42,16 +43,26 @@ def test_measured_baseline_beats_preset_and_given_beats_both():
     assert g.baseline.source.startswith("given") and g.dint is None
 
 
-def test_bootstrap_ci_known_answer():
-    rng = np.random.default_rng(0)
-    ds = [1, 2, 4, 8, 16]
-    # d=4 sits right at the threshold (mean 0.9, wide spread); d=8 is safely above, d=2 safely below.
-    per_d = [rng.normal(0.1, 0.01, 50), rng.normal(0.5, 0.01, 50), np.r_[np.full(25, 0.8), np.full(25, 1.0)],
-             rng.normal(0.99, 0.01, 50), rng.normal(1.0, 0.01, 50)]
-    (lo, hi), boot = bootstrap_dint(per_d, ds, 0.9, n_boot=4000)
-    assert (lo, hi) == (4, 8)
-    assert boot.shape == (4000, 5)
-    certain = [np.full(5, 0.2), np.full(5, 0.95)]
-    assert bootstrap_dint(certain, [3, 6], 0.9)[0] == (6, 6)
-    never = [np.full(5, 0.2)]
-    assert bootstrap_dint(never, [3], 0.9)[0] == (None, None)
+def test_ci_is_the_paired_bootstrap_over_whole_seed_curves():
+    # Seeds 0-2 are "lucky" (pass from d=4), seeds 3-5 pass only at d=16: curves correlated across d.
+    curves = {s: ({2: 100, 4: 480, 8: 490, 16: 500} if s < 3 else {2: 50, 4: 200, 8: 300, 16: 480}) for s in range(6)}
+    rows = [row(d, m, s) for s, c in curves.items() for d, m in c.items()]
+    (r,) = compute_dint(rows, n_boot=1000)
+    perf = np.array([[curves[s][d] / 500 for d in (2, 4, 8, 16)] for s in range(6)])
+    expected = paired_bootstrap_dint(perf, [2, 4, 8, 16], 0.9 * (1 - 1e-12), n_boot=1000)
+    assert r.dint == expected.dint == 16 and r.dint_ci == expected.ci
+    assert [s.ci for s in r.dims] == [tuple(x) for x in expected.mean_ci()]
+    # Success view: the fraction of seeds reaching 475 per d, crossing 1/2 between d=2 and d=4.
+    assert [s.p_success for s in r.dims] == [0.0, 0.5, 0.5, 1.0]
+    assert r.success_d50 == pytest.approx(4.0)
+
+
+def test_a_mean_exactly_at_the_threshold_passes():
+    rows = [row(4, 475, 0), row(4, 425, 1)]  # (0.95 + 0.85) / 2 is 0.8999... in floating point
+    (r,) = compute_dint(rows, n_boot=50)
+    assert r.dint == 4
+
+
+def test_few_seeds_are_flagged():
+    (r,) = compute_dint([row(4, 480, 0), row(4, 490, 1)], n_boot=50)
+    assert any("fewer than 5 seeds" in n for n in r.notes)

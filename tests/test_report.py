@@ -33,7 +33,7 @@ def test_report_files_and_content(tmp_path):
     assert rows["CartPole-v1"]["paper d_int90 (Li et al. 2018)"].startswith("25 (DQN")
     assert rows["InvertedPendulum-v5"]["d_int90"] == "32"
     md = (rep / "index.md").read_text()
-    assert "CartPole-v1 (CMA-ES, dense) is 8× easier than InvertedPendulum-v5 (CMA-ES, dense)" in md
+    assert "CartPole-v1 (CMA-ES, dense) is 8x easier than InvertedPendulum-v5 (CMA-ES, dense)" in md
     html = (rep / "index.html").read_text()
     assert 'src="performance_vs_d.png"' in html and 'src="dint_bars.png"' in html
 
