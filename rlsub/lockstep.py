@@ -1,0 +1,214 @@
+"""Lockstep: the direct-search trials of a sweep that share a task and network run as one batch.
+
+A sweep's CMA-ES/ES trials are small: a population of 4–40 members × 1–2 episodes per
+generation, so alone each env step is a tiny batch. Here each trial is a generator
+(``rlsub.direct.direct_search``) that yields its evaluations; every evaluation of every live trial
+becomes a ``RolloutRequest`` of one shared ``SlotRollout``: one env with ``slots`` copies, every
+live episode a copy, every copy's member a row of one stacked MLP forward (its own θ_0 + Pθ_d,
+projected once per request with that trial's own projection). A trial gets its result as soon as
+its request's episodes are done and immediately queues the next one; trials end independently
+(early stop, budget, pycma's stop) and waiting trials take their places, so the copies stay busy.
+
+Exactness: a request's episode seeds depend only on its trial (seed, request kind, generation),
+parameters are projected per trial exactly as alone, and a row of the stacked forward does not
+depend on the other rows (``tests/test_lockstep.py`` checks trials against their lone runs, bit for
+bit). So a trial's result, curve and info are the same whatever shares its batch.
+
+Sweep integration::
+
+    for group in group_for_lockstep(configs, groups=workers):   # one group per worker / Ray task
+        for config, outcome in run_lockstep(group):              # as each trial finishes
+            ...  # outcome: TrialResult, or the NonFiniteReturn that failed the trial
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from rlsub.direct import Evaluation, Search, run_search
+from rlsub.errors import NonFiniteReturn
+from rlsub.evaluate import SlotRollout, slot_env
+from rlsub.seeding import derive_seed
+from rlsub.trial import TrialConfig, TrialContext, TrialResult
+
+
+def _searches() -> dict[str, Callable[[TrialContext], Search]]:
+    from rlsub.agents import cmaes, es
+
+    return {"cmaes": cmaes.search, "es": es.search}
+
+
+#: Methods whose trials can run in lockstep (their trial generators).
+LOCKSTEP_METHODS = ("cmaes", "es")
+
+#: Default number of env copies of a lockstep rollout (episodes live at once). Each copy holds its
+#: member's parameters; ~128 CartPole MLPs (18 KB each) stay in a core's L2 cache.
+DEFAULT_SLOTS = 128
+
+
+def lockstep_key(config: TrialConfig) -> tuple | None:
+    """Trials with equal keys can share a rollout (same env and network family); None: never."""
+    if config.method not in LOCKSTEP_METHODS:
+        return None
+    env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
+    return (config.env, env_def, config.hidden, config.family, config.device)
+
+
+def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1) -> list[list[TrialConfig]]:
+    """Split ``configs`` into lockstep groups, each to be run by one ``run_lockstep`` call.
+
+    Trials of one ``lockstep_key`` are dealt round-robin into ``min(groups, n)`` groups (one per
+    worker: a worker's group is one batched computation); trials that cannot run in lockstep
+    (other methods) are groups of one. Order within a group follows ``configs``.
+    """
+    groups = max(1, int(groups))
+    by_key: dict[tuple, list[TrialConfig]] = {}
+    out: list[list[TrialConfig]] = []
+    for c in configs:
+        key = lockstep_key(c)
+        if key is None:
+            out.append([c])
+        else:
+            by_key.setdefault(key, []).append(c)
+    for members in by_key.values():
+        n = min(groups, len(members))
+        out += [members[i::n] for i in range(n)]
+    return out
+
+
+def _context(config: TrialConfig) -> TrialContext:
+    from rlsub.tasks import resolve_task
+
+    return TrialContext(config, resolve_task(config.env, config.env_def))
+
+
+@dataclass
+class LockstepStats:
+    """What a ``run_lockstep`` call did: env steps stepped (= counted), batch steps, wall time."""
+
+    stepped: int = 0
+    iterations: int = 0
+    trials: int = 0
+    alone: int = 0
+    """Trials that could not join the rollout (run one at a time instead)."""
+    wall: float = 0.0
+    slots: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mean_batch(self) -> float:
+        """Mean number of live episodes per batch step."""
+        return self.stepped / self.iterations if self.iterations else 0.0
+
+
+class _Trial:
+    def __init__(self, config: TrialConfig, ctx: TrialContext, search: Search) -> None:
+        self.config, self.ctx, self.search = config, ctx, search
+
+
+def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max_active: int | None = None,
+                 stats: LockstepStats | None = None) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
+    """Run direct-search trials together; yields ``(config, outcome)`` as each trial finishes.
+
+    ``outcome`` is the trial's ``TrialResult`` (the same as running it alone), or the
+    ``NonFiniteReturn`` that ended it (its env returned NaN/inf: record it as failed). Other
+    errors (``ConfigError`` for a bad hyper-parameter, bugs) propagate. ``max_active`` caps the
+    trials in flight (None: all of them start at once; their queued episodes wait for copies).
+    Trials whose network or env cannot share the rollout run alone, in order. ``stats``, if
+    given, is filled in.
+    """
+    stats = stats if stats is not None else LockstepStats()
+    stats.slots = int(slots)
+    t0 = time.perf_counter()
+    pending = deque(configs)
+    searches = _searches()
+    rollout: SlotRollout | None = None
+    live: dict[int, _Trial] = {}
+
+    def submit(trial: _Trial, ev: Evaluation) -> None:
+        seed = derive_seed(trial.ctx.seed, *ev.stream)  # ctx.evaluate's seeds
+        req = trial.ctx.evaluator.request(ev.thetas, ev.episodes, seed, owner=trial)
+        assert rollout is not None
+        rollout.submit(req)
+
+    try:
+        while True:
+            while pending and (max_active is None or len(live) < max_active):
+                config = pending.popleft()
+                if config.method not in searches:
+                    raise ValueError(f"method {config.method!r} cannot run in lockstep (one of {', '.join(searches)})")
+                ctx = _context(config)
+                stats.trials += 1
+                search = searches[config.method](ctx)
+                ev = ctx.evaluator
+                if rollout is None and ev.mlp_signature() is not None:
+                    env = slot_env(ctx.task, slots)
+                    if env is not None:
+                        rollout = SlotRollout(env, ev.mlp_signature(), ctx.spec.action, _obs_size(ctx),
+                                              ctx.task.max_episode_steps, ctx.task.name,
+                                              slots, ctx.device)
+                if rollout is None or not _fits(rollout, ctx):
+                    stats.alone += 1
+                    try:
+                        yield config, run_search(ctx, search)
+                    except NonFiniteReturn as e:
+                        yield config, e
+                    finally:
+                        ctx.close()
+                    continue
+                trial = _Trial(config, ctx, search)
+                live[id(trial)] = trial
+                submit(trial, next(search))
+            if rollout is None or not rollout.busy:
+                break
+            for req in rollout.advance():
+                trial = req.owner
+                try:
+                    res = trial.ctx.evaluator.collect(req)
+                except NonFiniteReturn as e:
+                    _retire(live, trial)
+                    yield trial.config, e
+                    continue
+                try:
+                    nxt = trial.search.send(res)
+                except StopIteration as stop:
+                    _retire(live, trial)
+                    yield trial.config, stop.value
+                    continue
+                submit(trial, nxt)
+    finally:
+        for trial in list(live.values()):
+            _retire(live, trial)
+        if rollout is not None:
+            stats.stepped += rollout.stepped
+            stats.iterations += rollout.iterations
+            rollout.close()
+        stats.wall = time.perf_counter() - t0
+
+
+def _obs_size(ctx: TrialContext) -> int:
+    n = 1
+    for s in ctx.spec.obs_shape:
+        n *= int(s)
+    return n
+
+
+def _fits(rollout: SlotRollout, ctx: TrialContext) -> bool:
+    """Whether ``ctx``'s trial can share ``rollout``: same MLP signature, action head, observation
+    size, episode cap and device (the env itself is the group's: ``lockstep_key`` matched)."""
+    return (ctx.evaluator.mlp_signature() == rollout.signature and ctx.spec.action == rollout.action
+            and _obs_size(ctx) == rollout.obs_size and ctx.task.max_episode_steps == rollout.max_steps
+            and ctx.device == rollout.device)
+
+
+def _retire(live: dict[int, _Trial], trial: _Trial) -> None:
+    live.pop(id(trial), None)
+    trial.search.close()
+    trial.ctx.close()
+
+
+__all__ = ["DEFAULT_SLOTS", "LOCKSTEP_METHODS", "LockstepStats", "group_for_lockstep", "lockstep_key", "run_lockstep"]
