@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cma
@@ -65,41 +63,27 @@ class CMAES(DirectSearch):
         self._start(np.zeros(d))
 
     def _start(self, x0: np.ndarray) -> None:
+        # pycma treats seed 0/None as "time": always a positive seed.
+        seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1
+        # pycma samples with opts["randn"], by default numpy's global RNG after np.random.seed(seed).
+        # A private RandomState with that seed draws the same stream, and trials interleaved in one
+        # process (rlsub.lockstep) cannot disturb one another's.
         opts = {
-            # pycma treats seed 0/None as "time": always pass a positive seed.
-            "seed": derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1,
+            "seed": np.nan,  # nan: pycma leaves the global RNG alone
+            "randn": np.random.RandomState(seed).randn,
             "verbose": -9,
             "CMA_diagonal": self.diagonal,
         }
         if self._popsize:
             opts["popsize"] = self._popsize
-        self._rng_state = None  # pycma seeds numpy's global RNG with opts["seed"] here
-        with self._own_rng(), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.es = cma.CMAEvolutionStrategy(x0, self.sigma0, opts)
         self._popsize = self.es.popsize
         self._mean = np.array(self.es.mean, dtype=np.float64)
 
-    @contextlib.contextmanager
-    def _own_rng(self) -> Iterator[None]:
-        """Run pycma on this instance's own copy of numpy's global RNG.
-
-        pycma samples from ``np.random`` (the global MT19937 it seeds at construction). Trials in
-        lockstep interleave their asks in one process; swapping each instance's state in and out
-        keeps every instance's stream the one it would draw alone.
-        """
-        outside = np.random.get_state()
-        if self._rng_state is not None:
-            np.random.set_state(self._rng_state)
-        try:
-            yield
-        finally:
-            self._rng_state = np.random.get_state()
-            np.random.set_state(outside)
-
     def ask(self) -> np.ndarray:
-        with self._own_rng():
-            return np.asarray(self.es.ask(), dtype=np.float64)
+        return np.asarray(self.es.ask(), dtype=np.float64)
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         fitness = np.asarray(fitness, dtype=np.float64)
@@ -107,7 +91,7 @@ class CMAES(DirectSearch):
         if fitness[i] > self._best_f:
             self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
         try:
-            with self._own_rng(), warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.es.tell(list(candidates), list(-fitness))
                 self._mean = np.array(self.es.mean, dtype=np.float64)

@@ -89,32 +89,52 @@ class CartPoleBatch(VectorEnv):
         rng = self._rngs[i]
         if rng is None:  # never seeded: OS entropy, like a single env reset without a seed
             rng = self._rngs[i] = seeding.np_random(None)[0]
+        elif not isinstance(rng, np.random.Generator):  # a bare PCG64 left by a seeded start
+            rng = self._rngs[i] = np.random.Generator(rng)
         return rng
 
-    def _start(self, i: int, seed: int | None) -> None:
-        """Copy i starts an episode; ``seed`` (if given) re-seeds its stream as ``reset(seed=...)`` would."""
-        if seed is not None:
-            self._rngs[i] = seeding.np_random(int(seed))[0]
-        self.state[:, i] = self._rng(i).uniform(low=self.low, high=self.high, size=(4,))
-        self.steps[i] = 0
+    def _start(self, idx: list[int], seeds: list[int | None]) -> None:
+        """Copies ``idx`` start episodes; a seed (not None) re-seeds that copy's stream as the
+        single env's ``reset(seed=...)`` does (``seeding.np_random``: ``Generator(PCG64(seed))``)."""
+        rows = np.empty((len(idx), 4))
+        seeded: list[int] = []
+        raw: list[np.ndarray] = []
+        for j, (i, seed) in enumerate(zip(idx, seeds)):
+            if seed is None:
+                rows[j] = self._rng(i).uniform(low=self.low, high=self.high, size=(4,))
+            else:
+                # Generator.uniform(low, high) is low + (high - low) * ((next64 >> 11) * 2^-53):
+                # draw the four 64-bit words here and convert them all at once below (the
+                # Generator object and its per-call checks cost more than the draws).
+                bg = np.random.PCG64(int(seed))
+                self._rngs[i] = bg
+                seeded.append(j)
+                raw.append(bg.random_raw(4))
+        if seeded:
+            u = (np.stack(raw) >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+            rows[seeded] = self.low + (self.high - self.low) * u
+        self.state[:, idx] = rows.T
+        self.steps[idx] = 0
 
     # -- slot API ---------------------------------------------------------------------------------
     def reset_copies(self, idx: np.ndarray | list[int], seeds: np.ndarray | list[int]) -> np.ndarray:
         """Start a fresh episode in each copy ``idx[k]``, seeded with ``seeds[k]``; their float32 observations."""
         idx = np.asarray(idx, dtype=np.int64)
-        for i, s in zip(idx.tolist(), np.asarray(seeds).tolist()):
-            self._start(i, s)
+        self._start(idx.tolist(), np.asarray(seeds).tolist())
         self.prev_done[idx] = False
         return self.state[:, idx].T.astype(np.float32)
 
-    def step_copies(self, n: int, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Step copies ``0..n-1`` with ``actions[:n]`` (no autoreset): obs, reward, terminated, truncated."""
+    def step_copies(self, n: int, actions: np.ndarray, live: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step copies ``0..n-1`` with ``actions[:n]`` (no autoreset): obs, reward, terminated,
+        truncated. ``live`` is accepted for the slot interface and ignored: stepping a finished
+        copy is harmless here and cheaper than skipping it."""
         s = self.state[:, :n]
         terminated = self._physics(s, np.asarray(actions)[:n])
-        self.steps[:n] += 1
-        truncated = self.steps[:n] >= self.max_episode_steps
-        reward = (-terminated.astype(np.float32) if self.sutton_barto_reward
-                  else np.ones(n, dtype=np.float32))
+        steps = self.steps[:n]
+        steps += 1
+        truncated = steps >= self.max_episode_steps
+        reward = -terminated.astype(np.float32) if self.sutton_barto_reward else np.ones(n, dtype=np.float32)
         return s.T.astype(np.float32), reward, terminated, truncated
 
     def move(self, src: np.ndarray | list[int], dst: np.ndarray | list[int]) -> None:
@@ -124,8 +144,11 @@ class CartPoleBatch(VectorEnv):
         self.state[:, dst] = self.state[:, src]
         self.steps[dst] = self.steps[src]
         self.prev_done[dst] = self.prev_done[src]
-        for s, d in zip(src.tolist(), dst.tolist()):
-            self._rngs[d] = self._rngs[s]
+        moved = [self._rngs[s] for s in src.tolist()]
+        for s in src.tolist():  # a stream belongs to one copy at a time
+            self._rngs[s] = None
+        for d, rng in zip(dst.tolist(), moved):
+            self._rngs[d] = rng
 
     def _physics(self, s: np.ndarray, action: np.ndarray) -> np.ndarray:
         """One Euler step of the single env's dynamics on state columns ``s`` (in place); termination."""
@@ -135,16 +158,18 @@ class CartPoleBatch(VectorEnv):
         sintheta = np.sin(theta)
         # Same expressions, same order as CartPoleEnv.step: float64 results are bit-identical.
         temp = (force + POLEMASS_LENGTH * np.square(theta_dot) * sintheta) / TOTAL_MASS
-        thetaacc = (GRAVITY * sintheta - costheta * temp) / (
-            LENGTH * (4.0 / 3.0 - MASSPOLE * np.square(costheta) / TOTAL_MASS)
-        )
-        xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / TOTAL_MASS
-        x_new = x + TAU * x_dot
-        x_dot_new = x_dot + TAU * xacc
-        theta_new = theta + TAU * theta_dot
-        theta_dot_new = theta_dot + TAU * thetaacc
-        s[0], s[1], s[2], s[3] = x_new, x_dot_new, theta_new, theta_dot_new
-        return (x_new < -X_THRESHOLD) | (x_new > X_THRESHOLD) | (theta_new < -THETA_THRESHOLD) | (theta_new > THETA_THRESHOLD)
+        # ds/dt into one [4, n] array, so that the Euler update is two whole-array operations:
+        # s + TAU * ds is, element by element, the single env's x + tau * x_dot etc.
+        ds = np.empty_like(s)
+        np.divide(GRAVITY * sintheta - costheta * temp,
+                  LENGTH * (4.0 / 3.0 - MASSPOLE * np.square(costheta) / TOTAL_MASS), out=ds[3])
+        np.subtract(temp, POLEMASS_LENGTH * ds[3] * costheta / TOTAL_MASS, out=ds[1])
+        ds[0] = x_dot
+        ds[2] = theta_dot
+        np.multiply(ds, TAU, out=ds)
+        np.add(s, ds, out=s)
+        # |x| > t is x < -t or x > t (NaN compares False either way).
+        return (np.abs(s[0]) > X_THRESHOLD) | (np.abs(s[2]) > THETA_THRESHOLD)
 
     # -- Gymnasium VectorEnv API ----------------------------------------------------------------------
     def reset(self, *, seed: int | list[int | None] | None = None,
@@ -167,10 +192,9 @@ class CartPoleBatch(VectorEnv):
             from gymnasium.envs.classic_control import utils
 
             self.low, self.high = utils.maybe_parse_reset_bounds(options, -0.05, 0.05)
-        which = range(n) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool)).tolist()
-        for i in which:
-            self._start(i, seeds[i])
-            self.prev_done[i] = False
+        which = list(range(n)) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool)).tolist()
+        self._start(which, [seeds[i] for i in which])
+        self.prev_done[which] = False
         return self.state.T.astype(np.float32), {}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -181,8 +205,7 @@ class CartPoleBatch(VectorEnv):
         obs, reward, terminated, truncated = self.step_copies(n, actions)
         again = np.flatnonzero(self.prev_done)
         if len(again):
-            for i in again.tolist():
-                self._start(i, None)
+            self._start(again.tolist(), [None] * len(again))
             obs[again] = self.state[:, again].T.astype(np.float32)
             reward[again] = 0.0
             terminated[again] = False

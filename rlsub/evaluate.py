@@ -267,8 +267,22 @@ class _EnvSlots:
     def reset_copies(self, idx: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         return np.stack([np.asarray(self.envs[i].reset(seed=int(s))[0]) for i, s in zip(idx.tolist(), seeds.tolist())])
 
-    def step_copies(self, n: int, actions: np.ndarray):
-        out = [env.step(a) for env, a in zip(self.envs[:n], actions)]
+    def step_copies(self, n: int, actions: np.ndarray, live: np.ndarray | None = None):
+        """Step copies ``0..n-1``; those with ``live`` False (finished episodes) are not stepped
+        and report zeros."""
+        if live is None:
+            out = [env.step(a) for env, a in zip(self.envs[:n], actions)]
+        else:
+            idle = None
+            out = []
+            for env, a, on in zip(self.envs[:n], actions, live.tolist()):
+                if on:
+                    out.append(env.step(a))
+                else:
+                    out.append(idle)
+            first = next(o for o in out if o is not None)
+            idle = (np.zeros_like(np.asarray(first[0])), 0.0, False, False)
+            out = [idle if o is None else o for o in out]
         obs = np.stack([np.asarray(o[0]) for o in out])
         reward = np.array([o[1] for o in out], dtype=np.float64)
         terminated = np.array([o[2] for o in out], dtype=bool)
@@ -312,10 +326,14 @@ def slot_env(task, num_envs: int, vec=None):
 class SlotRollout:
     """Runs the jobs of any number of ``RolloutRequest`` s in one slot env.
 
-    Live episodes occupy copies ``0..k-1``; each step runs the stacked forward of those copies,
-    maps outputs to actions (argmax, or tanh scaled to the bounds) and steps those copies only.
-    A copy whose episode ended takes the next queued job; with none waiting, the last live copy
-    moves into its place. ``stepped`` counts copy-steps taken (= steps counted in requests).
+    Episodes occupy copies ``0..k-1``; each step runs the stacked forward of those copies, maps
+    outputs to actions (argmax, or tanh scaled to the bounds) and steps those copies only. When an
+    episode ends its return is booked at once, and its copy goes idle; idle copies are reclaimed in
+    batches (once they are ``idle_fraction`` of the copies in use): they take the next queued
+    jobs, or the last busy copies move into their places. Batching the reclaim saves a dozen small
+    array operations per finished episode and costs at most that fraction of extra copy-steps
+    (idle copies keep stepping, their results are ignored; ``_EnvSlots`` does not step them).
+    ``stepped`` counts copy-steps taken, ``counted`` the steps of booked episodes.
 
     Args:
         env: slot env (``slot_env``).
@@ -326,10 +344,11 @@ class SlotRollout:
         task_name: for error messages.
         capacity: most episodes live at once (env copies used).
         device: where the forward runs.
+        idle_fraction: reclaim idle copies once they are this fraction of the copies in use.
     """
 
     def __init__(self, env, signature: tuple, action: ActionSpec, obs_size: int, max_steps: int, task_name: str,
-                 capacity: int, device: torch.device | str = "cpu") -> None:
+                 capacity: int, device: torch.device | str = "cpu", idle_fraction: float = 0.125) -> None:
         self.env = env
         self.signature = signature
         self.action = action
@@ -337,10 +356,13 @@ class SlotRollout:
         self.max_steps = int(max_steps)
         self.task_name = task_name
         self.device = torch.device(device)
+        self.idle_fraction = float(idle_fraction)
         self.mlp = _SlotMLP(signature, 0, self.device)
         self.capacity = 0
         self.k = 0
+        self.n_idle = 0
         self.stepped = 0
+        self.counted = 0
         self.iterations = 0
         self._queue: deque[RolloutRequest] = deque()
         self._owners: dict[int, RolloutRequest] = {}
@@ -348,6 +370,8 @@ class SlotRollout:
         self._normalize = False
         self._recording = 0
         self._obs: np.ndarray | None = None
+        # Envs that cap episodes themselves need no step-count check here.
+        self._own_cap = getattr(env, "max_episode_steps", None) is not None and env.max_episode_steps <= self.max_steps
         if action.kind == "box":
             self._low = np.asarray(action.low, dtype=np.float32)
             self._span = np.asarray(action.high, dtype=np.float32) - self._low
@@ -372,6 +396,7 @@ class SlotRollout:
         self.ret = grown(self.ret if old else None, c, np.float64)
         self.t = grown(self.t if old else None, c, np.int64)
         self.rec = grown(self.rec if old else None, c, bool)
+        self.live = grown(self.live if old else None, c, bool)
         self.mean = grown(self.mean if old else None, (c, n), np.float64)
         self.std = grown(self.std if old else None, (c, n), np.float64, 1.0)
         if self._obs is not None:
@@ -400,7 +425,7 @@ class SlotRollout:
     @property
     def busy(self) -> bool:
         """Whether any job is live or queued."""
-        return self.k > 0 or bool(self._queue)
+        return self.k > self.n_idle or bool(self._queue)
 
     def run(self, req: RolloutRequest) -> RolloutRequest:
         """Submit ``req`` and step until it is done (``req.result()`` then gives its result)."""
@@ -412,9 +437,13 @@ class SlotRollout:
     def advance(self) -> list[RolloutRequest]:
         """Step until at least one request is done (or nothing is left); the requests that finished."""
         while True:
+            if self.n_idle and (self.n_idle >= self.idle_fraction * self.k or self.n_idle == self.k):
+                self._reclaim()
             if self._queue and self.k < self.capacity:
                 self.k += self._assign(np.arange(self.k, self.capacity))
-            if self.k == 0:
+            if self.k == self.n_idle:
+                if self.k:
+                    self._reclaim()
                 return []
             finished = self._step()
             if finished:
@@ -449,6 +478,7 @@ class SlotRollout:
             self.ret[tgt] = 0.0
             self.t[tgt] = 0
             self.rec[tgt] = req.record
+            self.live[tgt] = True
             if req.obs_norm is not None:
                 self.mean[tgt] = np.asarray(req.obs_norm[0], dtype=np.float64).reshape(-1)
                 self.std[tgt] = np.asarray(req.obs_norm[1], dtype=np.float64).reshape(-1)
@@ -460,7 +490,7 @@ class SlotRollout:
         return filled
 
     def _record(self, k: int) -> None:
-        sel = np.flatnonzero(self.rec[:k])
+        sel = np.flatnonzero(self.rec[:k] & self.live[:k])
         if not len(sel):
             return
         owners = self.slot_req[sel]
@@ -485,20 +515,23 @@ class SlotRollout:
             x = ((obs - self.mean[:k]) / self.std[:k]).astype(np.float32)
         else:
             x = obs if obs.dtype == np.float32 else obs.astype(np.float32)
-        out = self.mlp(x, k)
-        o2, reward, terminated, truncated = self.env.step_copies(k, self._actions(out))
+        live = self.live[:k] if self.n_idle else None
+        o2, reward, terminated, truncated = self.env.step_copies(k, self._actions(self.mlp(x, k)), live)
         self.iterations += 1
         self.stepped += k
-        reward = np.asarray(reward, dtype=np.float64)
         ret, t = self.ret[:k], self.t[:k]
         ret += reward
         t += 1
-        done = np.asarray(terminated) | np.asarray(truncated)
-        done |= t >= self.max_steps
-        obs[:] = np.asarray(o2).reshape(k, -1)
+        done = terminated | truncated
+        if not self._own_cap:
+            done |= t >= self.max_steps
+        obs[:] = o2.reshape(k, -1)
         failed: list[RolloutRequest] = []
         if not np.isfinite(reward).all():
-            for s in np.flatnonzero(~np.isfinite(reward)).tolist():
+            bad = ~np.isfinite(reward)
+            if live is not None:
+                bad &= live
+            for s in np.flatnonzero(bad).tolist():
                 req = self._owners[int(self.slot_req[s])]
                 if req.error is None:
                     req.error = NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[s]})")
@@ -507,34 +540,43 @@ class SlotRollout:
                 done |= self.slot_req[:k] == req._id  # type: ignore[attr-defined]
                 if req in self._queue:
                     self._queue.remove(req)
+        if live is not None:
+            done &= live
         if not done.any():
             return failed
-        return failed + self._finish(np.flatnonzero(done), failed)
+        return self._book(np.flatnonzero(done), failed)
 
-    def _finish(self, slots: np.ndarray, failed: list[RolloutRequest]) -> list[RolloutRequest]:
-        """Book the episodes that ended in ``slots`` (and release the copies of ``failed``
-        requests), refill or compact those copies."""
+    def _book(self, slots: np.ndarray, failed: list[RolloutRequest]) -> list[RolloutRequest]:
+        """Book the episodes that ended in ``slots`` (their copies go idle); close finished and
+        ``failed`` requests. The requests that are done."""
         finished = []
         for s in slots.tolist():
-            req = self._owners.get(int(self.slot_req[s]))
-            if req is None or req.error is not None:
+            req = self._owners[int(self.slot_req[s])]
+            if req.error is not None:
                 continue
             req.returns[self.slot_job[s]] = self.ret[s]
-            req.steps += int(self.t[s])
+            steps = int(self.t[s])
+            req.steps += steps
+            self.counted += steps
             req.remaining -= 1
             if req.remaining == 0:
                 finished.append(req)
+        self.live[slots] = False
+        self.n_idle += len(slots)
         for req in finished + failed:
             self._close(req)
-        self.slot_req[slots] = -1
-        n = self._assign(slots)
-        holes = slots[n:]
-        if len(holes):
-            self._compact(holes)
-        return finished
+        return failed + finished
+
+    def _reclaim(self) -> None:
+        """Idle copies take queued jobs; the rest are compacted away."""
+        holes = np.flatnonzero(~self.live[: self.k])
+        n = self._assign(holes)
+        if n < len(holes):
+            self._compact(holes[n:])
+        self.n_idle = 0
 
     def _compact(self, holes: np.ndarray) -> None:
-        """Move the live copies beyond the new prefix into ``holes`` (sorted, all < k)."""
+        """Move the busy copies beyond the new prefix into ``holes`` (sorted, all < k)."""
         k = self.k
         new_k = k - len(holes)
         tail = np.ones(k - new_k, dtype=bool)
@@ -544,7 +586,7 @@ class SlotRollout:
         if len(src):
             self.env.move(src, dst)
             self.mlp.move(src, dst)
-            for arr in (self._obs, self.slot_req, self.slot_job, self.ret, self.t, self.rec, self.mean, self.std):
+            for arr in (self._obs, self.slot_req, self.slot_job, self.ret, self.t, self.rec, self.live, self.mean, self.std):
                 arr[dst] = arr[src]
         self.k = new_k
 
@@ -591,31 +633,38 @@ class PopulationEvaluator:
             plan = _mlp_plan(self.subspace.module, len(self.spec.obs_shape))
             sig = None
             if plan is not None:
-                shapes = dict(zip(self.subspace.names, self.subspace.shapes))
+                sub = self.subspace
+                shapes = dict(zip(sub.names, sub.shapes))
+                starts = dict(zip(sub.names, np.cumsum([0, *sub.numels[:-1]]).tolist()))
                 sig = tuple((shapes[w][1], shapes[w][0], b is not None, _act_type(act)) for w, b, act in plan)
+                # Where each layer's weight ([out, in], row-major) and bias sit in the flat θ.
+                self._offsets = [((starts[w], *shapes[w]), starts[b] if b is not None else None) for w, b, _ in plan]
             self._plan, self._signature = plan, sig
         return self._signature
 
     def weights(self, thetas: torch.Tensor | np.ndarray, lo: int = 0, hi: int | None = None) -> MLPWeights:
         """θ_0 + Pθ_d of every row of ``thetas`` (projected as one ``[pop, d]`` batch, so a member's
-        parameters do not depend on how the population is later split), members lo:hi kept."""
+        parameters do not depend on how the population is later split), members lo:hi kept.
+
+        The layers are views into the flat ``[pop, D]`` parameters (``SlotRollout`` copies each
+        member's rows into its env copy when the copy takes a job)."""
         sig = self.mlp_signature()
         if sig is None:
             raise ValueError("weights() needs a plain MLP policy")
         with torch.no_grad():
-            thetas = torch.as_tensor(np.asarray(thetas) if not torch.is_tensor(thetas) else thetas)
+            if not torch.is_tensor(thetas):
+                thetas = torch.from_numpy(np.asarray(thetas))
             thetas = thetas.to(self.device, torch.float32).reshape(-1, self.subspace.d)
-            params = self.subspace.population_params(thetas)
-            hi = thetas.shape[0] if hi is None else hi
-            W, b = [], []
-            for w_name, b_name, _ in self._plan:
-                wt = params[w_name][lo:hi].transpose(1, 2).contiguous()
-                bt = params[b_name][lo:hi].contiguous() if b_name is not None else None
-                if self.device.type == "cpu":
-                    wt = wt.numpy()
-                    bt = bt.numpy() if bt is not None else None
-                W.append(wt)
-                b.append(bt)
+            flat = self.subspace.flat(thetas)
+        hi = flat.shape[0] if hi is None else hi
+        flat = flat[lo:hi]
+        if self.device.type == "cpu":
+            flat = flat.numpy()
+        W, b = [], []
+        for (w_off, n_out, n_in), b_off in self._offsets:
+            w = flat[:, w_off: w_off + n_out * n_in].reshape(-1, n_out, n_in)
+            W.append(w.transpose(0, 2, 1) if self.device.type == "cpu" else w.transpose(1, 2))
+            b.append(flat[:, b_off: b_off + n_out] if b_off is not None else None)
         return MLPWeights(W, b, sig)
 
     def request(self, thetas: torch.Tensor | np.ndarray, episodes: int, seed: int,

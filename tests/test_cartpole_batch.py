@@ -143,3 +143,14 @@ def test_grow_keeps_running_copies():
     env.grow(5)
     assert env.num_envs == 5 and env.action_space.shape == (5,)
     np.testing.assert_array_equal(env.state[:, :2], s)
+
+
+def test_a_seeded_copys_stream_continues_like_the_single_env():
+    """After reset_copies(seed=s), an unseeded reset draws what the single env's next reset() draws."""
+    env = CartPoleBatch(3)
+    env.reset_copies([0, 1, 2], [11, 2**40 + 3, 0])
+    env.move(np.array([1]), np.array([2]))  # the stream travels with its episode
+    obs, _ = env.reset(seed=[None, None, None], options={"reset_mask": np.array([False, False, True])})
+    single = gym.make("CartPole-v1")
+    single.reset(seed=2**40 + 3)
+    np.testing.assert_array_equal(obs[2], single.reset()[0])
