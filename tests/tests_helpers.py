@@ -55,3 +55,25 @@ class NegativeDrift(gym.Env):
         self.x = float(np.clip(self.x + self.v, -5, 5))
         self.t += 1
         return np.array([self.x, self.v], np.float32), -abs(self.x), False, self.t >= 30, {}
+
+
+class GaussianObs(gym.Env):
+    """Observations drawn i.i.d. from N(MEAN, STD²) at every step, 25 steps of reward 1: the statistics
+    an observation normaliser must find (``tests_helpers:GaussianObs``)."""
+
+    MEAN = np.array([3.0, -2.0], np.float32)
+    STD = np.array([0.5, 2.0], np.float32)
+    observation_space = gym.spaces.Box(-100, 100, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def _obs(self):
+        return (self.MEAN + self.STD * self.np_random.standard_normal(2)).astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), 1.0, False, self.t >= 25, {}
