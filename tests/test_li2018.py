@@ -160,3 +160,43 @@ def test_pong_population_forward_equals_member_forwards():
             torch.testing.assert_close(out[i], sub(x[i], theta_d=thetas[i]), rtol=1e-4, atol=1e-5)
         # members differ: each normalises with its own statistics of the shared reference batch
         assert not torch.allclose(out[0], out[1])
+
+
+def test_protocol_presets_default_to_their_method_and_apply_its_settings(tmp_path):
+    from rlsub.cli import main
+    from rlsub.store import Store
+
+    out = tmp_path / "ip"
+    assert main(["run", "--env", "InvertedPendulum-li2018", "--dim", "4", "--budget", "2000", "--eval-episodes", "2",
+                 "--param", "popsize=4", "--out", str(out)]) == 0
+    with Store(out, create=False) as s:
+        (row,) = list(s.rows())
+    assert row.method == "es" and row.D == 562 and row.network == "MLP 20-20"
+    assert row.info["preset_params"] == {"l2": 0.005, "obs_norm": True}
+    assert row.info["obs_norm"] is not None  # the protocol's observation normalisation really ran
+
+
+def test_humanoid_protocol_runs_a_few_steps_and_replays(tmp_path, capsys):
+    from rlsub.cli import main
+    from rlsub.store import Store
+
+    out = tmp_path / "h"
+    assert main(["run", "--env", "Humanoid-li2018", "--dim", "50", "--budget", "1500", "--eval-episodes", "2",
+                 "--param", "popsize=4", "--out", str(out)]) == 0
+    with Store(out, create=False) as s:
+        (row,) = list(s.rows())
+    assert row.D == 166_673 and row.d == 50 and row.env_steps >= 1500
+    capsys.readouterr()
+    assert main(["replay", str(out / row.artifact)]) == 0
+    assert f"replayed: {row.final_mean:.6g}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_pong_protocol_runs_a_few_steps(tmp_path):
+    from rlsub.tasks import run_trial
+    from rlsub.trial import TrialConfig
+
+    torch.set_num_threads(2)
+    res = run_trial(TrialConfig("Pong-li2018", method="es", dim=100, projection="fastfood", budget=200,
+                                eval_episodes=1, params=(("popsize", 2),)))
+    assert res.D == 1_005_974 and res.d == 100 and res.env_steps >= 200
