@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlsub.evaluate import PopulationEvaluator
+from rlsub.evaluate import PopulationEvaluator, vector_env
 from rlsub.errors import ConfigError
 from rlsub.seeding import np_generator
 
@@ -194,7 +194,7 @@ class NormalizedEvaluator(PopulationEvaluator):
     def _vec(self, num_envs: int, lane: int = 0):
         if (num_envs, lane) not in self._envs:
             # The proxy has no send/recv: these evaluations are never pipelined.
-            self._envs[num_envs, lane] = _NormalizedVec(self.task.make_vec(num_envs), self)
+            self._envs[num_envs, lane] = _NormalizedVec(vector_env(self.task, num_envs), self)
         return self._envs[num_envs, lane]
 
     # Scheduled path (rlsub.evaluate.SlotRollout): the rollout standardises and records.

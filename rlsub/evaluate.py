@@ -135,10 +135,10 @@ class _SlotMLP:
     is the same whatever else is in the batch.
     """
 
-    def __init__(self, signature: tuple, capacity: int, device: torch.device) -> None:
+    def __init__(self, signature: tuple, capacity: int, device: torch.device, use_numpy: bool | None = None) -> None:
         self.signature = signature
         self.device = device
-        self.cpu = device.type == "cpu"
+        self.cpu = device.type == "cpu" if use_numpy is None else use_numpy
         self.capacity = 0
         self.W: list = []
         self.b: list = []
@@ -152,6 +152,7 @@ class _SlotMLP:
         if capacity <= self.capacity:
             return
         W, b, out = [], [], []
+        self._views: dict[int, list] = {}
         for i, (n_in, n_out, _, _) in enumerate(self.signature):
             w_new, b_new = self._zeros(capacity, n_in, n_out), self._zeros(capacity, n_out)
             if self.capacity:
@@ -186,15 +187,20 @@ class _SlotMLP:
     def __call__(self, x: np.ndarray, k: int) -> np.ndarray:
         """Outputs ``[k, out]`` (numpy) of copies ``0..k-1`` for their inputs ``x`` ``[k, in]`` (float32)."""
         if self.cpu:
-            h = x
-            for (_, _, _, act), W, b, out in zip(self.signature, self.W, self.b, self.out):
-                o = out[:k]
-                np.matmul(h[:, None, :], W[:k], out=o[:, None, :])
-                np.add(o, b[:k], out=o)
+            views = self._views.get(k)
+            if views is None:  # slicing costs as much as a small array op: once per batch size
+                views = self._views[k] = [
+                    (W[:k], b[:k], out[:k], out[:k, None, :], _NP_ACT.get(act))
+                    for (_, _, _, act), W, b, out in zip(self.signature, self.W, self.b, self.out)
+                ]
+            h3 = x[:, None, :]
+            for Wk, bk, o, o3, act in views:
+                np.matmul(h3, Wk, out=o3)
+                np.add(o, bk, out=o)
                 if act is not None:
-                    _NP_ACT[act](o)
-                h = o
-            return h
+                    act(o)
+                h3 = o3
+            return o
         h = torch.as_tensor(x, device=self.device)
         for (_, _, _, act), W, b in zip(self.signature, self.W, self.b):
             h = torch.baddbmm(b[:k].unsqueeze(1), h.unsqueeze(1), W[:k]).squeeze(1)
@@ -270,18 +276,11 @@ class _EnvSlots:
     def step_copies(self, n: int, actions: np.ndarray, live: np.ndarray | None = None):
         """Step copies ``0..n-1``; those with ``live`` False (finished episodes) are not stepped
         and report zeros."""
-        if live is None:
-            out = [env.step(a) for env, a in zip(self.envs[:n], actions)]
-        else:
-            idle = None
-            out = []
-            for env, a, on in zip(self.envs[:n], actions, live.tolist()):
-                if on:
-                    out.append(env.step(a))
-                else:
-                    out.append(idle)
-            first = next(o for o in out if o is not None)
-            idle = (np.zeros_like(np.asarray(first[0])), 0.0, False, False)
+        on = [True] * n if live is None else live.tolist()
+        out = [env.step(a) if go else None for env, a, go in zip(self.envs[:n], actions, on)]
+        if not all(on):
+            shape = np.asarray(next(o for o in out if o is not None)[0]).shape
+            idle = (np.zeros(shape), 0.0, False, False)
             out = [idle if o is None else o for o in out]
         obs = np.stack([np.asarray(o[0]) for o in out])
         reward = np.array([o[1] for o in out], dtype=np.float64)
@@ -298,26 +297,34 @@ class _EnvSlots:
             env.close()
 
 
-def slot_env(task, num_envs: int, vec=None):
-    """An env with the slot interface (``reset_copies``/``step_copies``/``move``/``grow``) for
-    ``task``, or None when its vector env has none (then evaluations use the whole-batch path).
-
-    ``vec`` is ``task.make_vec(num_envs)`` when the caller already built it. Gymnasium's own
-    ``CartPoleVectorEnv`` (one RNG for all copies) is replaced by ``CartPoleBatch`` (same physics,
-    per-copy seeds); a plain ``SyncVectorEnv`` lends its sub-envs.
-    """
-    import gymnasium as gym
+def vector_env(task, num_envs: int):
+    """``task.make_vec(num_envs)``, with Gymnasium's ``CartPoleVectorEnv`` (all copies' starts from one
+    RNG) replaced by ``CartPoleBatch`` (same physics, copy i seeded ``seed + i`` like a
+    ``SyncVectorEnv``): a CartPole episode then depends only on its own seed, on both paths."""
     from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
     from rlsub.envs.cartpole_batch import CartPoleBatch
 
-    vec = task.make_vec(num_envs) if vec is None else vec
-    if all(hasattr(vec, m) for m in ("reset_copies", "step_copies", "move", "grow")):
-        return vec
+    vec = task.make_vec(num_envs)
     if type(vec) is CartPoleVectorEnv:
         env = CartPoleBatch(num_envs, vec.max_episode_steps, vec._sutton_barto_reward)
         vec.close()
         return env
+    return vec
+
+
+def slot_env(task, num_envs: int, vec=None):
+    """An env with the slot interface (``reset_copies``/``step_copies``/``move``/``grow``) for
+    ``task``, or None when its vector env has none (then evaluations use the whole-batch path).
+
+    ``vec`` is ``vector_env(task, num_envs)`` when the caller already built it. ``CartPoleBatch``
+    has the interface itself; a plain ``SyncVectorEnv`` lends its sub-envs.
+    """
+    import gymnasium as gym
+
+    vec = vector_env(task, num_envs) if vec is None else vec
+    if all(hasattr(vec, m) for m in ("reset_copies", "step_copies", "move", "grow")):
+        return vec
     if type(vec) is gym.vector.SyncVectorEnv:
         return _EnvSlots(vec.envs, vec.env_fns[0])
     return None
@@ -696,7 +703,7 @@ class PopulationEvaluator:
             sig = self.mlp_signature()
             env = None
             if sig is not None:
-                vec = self.task.make_vec(capacity)
+                vec = vector_env(self.task, capacity)
                 env = slot_env(self.task, capacity, vec)
                 if env is None:
                     vec.close()
@@ -758,7 +765,7 @@ class PopulationEvaluator:
         """A vector env of ``num_envs`` copies, kept for reuse (MuJoCo/Atari envs are slow to build);
         ``lane`` tells apart the envs of a pipelined evaluation's two halves."""
         if (num_envs, lane) not in self._envs:
-            self._envs[num_envs, lane] = self.task.make_vec(num_envs)
+            self._envs[num_envs, lane] = vector_env(self.task, num_envs)
         return self._envs[num_envs, lane]
 
     def _policy(self, params: dict[str, torch.Tensor], pop: int, episodes: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -935,7 +942,9 @@ def _seeds_each_copy(env) -> bool:
     """Whether ``env.reset(seed=s)`` seeds copy i with ``s + i`` (so a member slice can run alone)."""
     import gymnasium as gym
 
-    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)
+    from rlsub.envs.cartpole_batch import CartPoleBatch
+
+    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv, CartPoleBatch)
     try:
         from ale_py.vector_env import AtariVectorEnv
 

@@ -88,14 +88,19 @@ def _context(config: TrialConfig) -> TrialContext:
 
 @dataclass
 class LockstepStats:
-    """What a ``run_lockstep`` call did: env steps stepped (= counted), batch steps, wall time."""
+    """What a ``run_lockstep`` call did: copy-steps stepped and episode steps counted (every
+    evaluation's, final tests included), batch steps, wall time and the part spent in the rollout."""
 
     stepped: int = 0
+    counted: int = 0
     iterations: int = 0
     trials: int = 0
     alone: int = 0
     """Trials that could not join the rollout (run one at a time instead)."""
     wall: float = 0.0
+    rollout_wall: float = 0.0
+    """Seconds inside the rollout (policy forward, env steps, scheduling); the rest is the trials'
+    own work (optimizer ask/tell, projections, final bookkeeping)."""
     slots: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -165,7 +170,10 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
                 submit(trial, next(search))
             if rollout is None or not rollout.busy:
                 break
-            for req in rollout.advance():
+            t = time.perf_counter()
+            done = rollout.advance()
+            stats.rollout_wall += time.perf_counter() - t
+            for req in done:
                 trial = req.owner
                 try:
                     res = trial.ctx.evaluator.collect(req)
@@ -185,6 +193,7 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
             _retire(live, trial)
         if rollout is not None:
             stats.stepped += rollout.stepped
+            stats.counted += rollout.counted
             stats.iterations += rollout.iterations
             rollout.close()
         stats.wall = time.perf_counter() - t0

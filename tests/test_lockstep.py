@@ -64,6 +64,23 @@ def test_a_rows_output_does_not_depend_on_the_batch(act):
         np.testing.assert_array_equal(got, ref[rows])
 
 
+def test_the_torch_forward_for_accelerators_agrees_with_the_numpy_one():
+    """The torch path (used on GPUs) computes the same network; run here on the CPU."""
+    sig = ((4, 16, True, nn.Tanh), (16, 16, True, nn.ReLU), (16, 2, True, None))
+    x = np.random.default_rng(3).standard_normal((7, 4)).astype(np.float32)
+    outs = []
+    for use_numpy in (True, False):
+        mlp = _SlotMLP(sig, 10, torch.device("cpu"), use_numpy=use_numpy)
+        for l, (i, o, _, _) in enumerate(sig):
+            w = np.random.default_rng(l).standard_normal((10, i, o)).astype(np.float32)
+            b = np.random.default_rng(l + 9).standard_normal((10, o)).astype(np.float32)
+            mlp.W[l][:] = w if use_numpy else torch.from_numpy(w)
+            mlp.b[l][:] = b if use_numpy else torch.from_numpy(b)
+        outs.append(np.array(mlp(x, 7)))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    assert np.abs(outs[0]).max() > 0.1
+
+
 # -- the scheduled evaluator ------------------------------------------------------------------
 def _cartpole(d=8, seed=0, projection="dense"):
     task = resolve_env("CartPole-v1")
