@@ -206,16 +206,22 @@ def pendulum(args) -> list[Result]:
     case = f"InvertedPendulum-v5 CMA-ES, {len(cfgs)} trials"
     print(f"[sweep] {case}: (b) lockstep ...", flush=True)
     wall_b, res_b, st = lockstep(cfgs, args.slots)
-    print(f"  (b) {wall_b:.2f} s; (a) one at a time, today ...", flush=True)
+    print(f"  (b) {wall_b:.2f} s; (a') one at a time, scheduled ...", flush=True)
+    wall_a2, res_a2 = one_at_a_time(cfgs, today=False)
+    print(f"  (a') {wall_a2:.2f} s; (a) one at a time, today ...", flush=True)
     wall_a, res_a = one_at_a_time(cfgs, today=True)
     print(f"  (a) {wall_a:.2f} s", flush=True)
+    identical = same_results(res_a2, res_b)
     note = (f"(b) {st.counted:,} steps counted, stepped/counted {st.stepped / max(1, st.counted):.3f}, mean batch "
             f"{st.mean_batch:.1f}, {st.rollout_wall:.2f} s in the rollout; (a) {counted_steps(res_a, False):,} "
-            f"training steps")
+            f"training steps; (b) = (a') for {identical}/{len(cfgs)} trials")
     print(f"  {note}", flush=True)
+    extra = dict(wall_a=wall_a, wall_a_scheduled=wall_a2, wall_b=wall_b, counted_b=st.counted, stepped_b=st.stepped,
+                 mean_batch=st.mean_batch, identical=identical)
     return [Result("sweep", case, "(b) lockstep vs (a) one at a time, today", "s", wall_b, "(a) today", wall_a,
-                   note=note, extra=dict(wall_a=wall_a, wall_b=wall_b, counted_b=st.counted, stepped_b=st.stepped,
-                                         mean_batch=st.mean_batch))]
+                   note=note, extra=extra),
+            Result("sweep", case, "(b) lockstep vs (a') one at a time, scheduled", "s", wall_b, "(a') scheduled",
+                   wall_a2)]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

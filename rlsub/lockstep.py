@@ -27,7 +27,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rlsub.direct import Evaluation, Search, run_search
 from rlsub.errors import NonFiniteReturn
@@ -102,7 +102,6 @@ class LockstepStats:
     """Seconds inside the rollout (policy forward, env steps, scheduling); the rest is the trials'
     own work (optimizer ask/tell, projections, final bookkeeping)."""
     slots: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def mean_batch(self) -> float:
@@ -123,8 +122,10 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
     ``NonFiniteReturn`` that ended it (its env returned NaN/inf: record it as failed). Other
     errors (``ConfigError`` for a bad hyper-parameter, bugs) propagate. ``max_active`` caps the
     trials in flight (None: all of them start at once; their queued episodes wait for copies).
-    Trials whose network or env cannot share the rollout run alone, in order. ``stats``, if
-    given, is filled in.
+    The rollout is the first trial's env; trials of another env (``lockstep_key`` or env settings
+    differ) or network run alone, in order (``group_for_lockstep`` avoids that). ``stats``, if
+    given, is filled in. A trial's ``wall_time`` runs from its start to its result, time shared
+    with the trials it ran beside included.
     """
     stats = stats if stats is not None else LockstepStats()
     stats.slots = int(slots)
@@ -132,6 +133,7 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
     pending = deque(configs)
     searches = _searches()
     rollout: SlotRollout | None = None
+    group: tuple | None = None  # lockstep_key and env settings of the rollout's trials
     live: dict[int, _Trial] = {}
 
     def submit(trial: _Trial, ev: Evaluation) -> None:
@@ -148,15 +150,21 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
                     raise ValueError(f"method {config.method!r} cannot run in lockstep (one of {', '.join(searches)})")
                 ctx = _context(config)
                 stats.trials += 1
-                search = searches[config.method](ctx)
+                try:
+                    search = searches[config.method](ctx)
+                except BaseException:
+                    ctx.close()
+                    raise
                 ev = ctx.evaluator
+                here = (lockstep_key(config), ctx.task.settings())
                 if rollout is None and ev.mlp_signature() is not None:
                     env = slot_env(ctx.task, slots)
                     if env is not None:
                         rollout = SlotRollout(env, ev.mlp_signature(), ctx.spec.action, _obs_size(ctx),
                                               ctx.task.max_episode_steps, ctx.task.name,
                                               slots, ctx.device)
-                if rollout is None or not _fits(rollout, ctx):
+                        group = here
+                if rollout is None or here != group or not _fits(rollout, ctx):
                     stats.alone += 1
                     try:
                         yield config, run_search(ctx, search)
@@ -207,8 +215,8 @@ def _obs_size(ctx: TrialContext) -> int:
 
 
 def _fits(rollout: SlotRollout, ctx: TrialContext) -> bool:
-    """Whether ``ctx``'s trial can share ``rollout``: same MLP signature, action head, observation
-    size, episode cap and device (the env itself is the group's: ``lockstep_key`` matched)."""
+    """Whether ``ctx``'s trial can share ``rollout`` (whose env is already known to be its own):
+    same MLP signature, action head, observation size, episode cap and device."""
     return (ctx.evaluator.mlp_signature() == rollout.signature and ctx.spec.action == rollout.action
             and _obs_size(ctx) == rollout.obs_size and ctx.task.max_episode_steps == rollout.max_steps
             and ctx.device == rollout.device)

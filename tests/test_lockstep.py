@@ -181,6 +181,17 @@ def test_lockstep_results_do_not_depend_on_the_company():
         assert_same_result(full[c], r)
 
 
+def test_trials_of_another_env_run_alone_not_in_the_rollout():
+    """Acrobot's trials cannot share CartPole's copies: they run alone, with their lone results."""
+    cp = TrialConfig(env="CartPole-v1", method="cmaes", dim=2, seed=0, budget=1000)
+    ac = TrialConfig(env="Acrobot-v1", method="cmaes", dim=2, seed=0, budget=1000, eval_episodes=2)
+    stats = LockstepStats()
+    got = dict(run_lockstep([cp, ac], stats=stats))
+    assert stats.alone == 1
+    assert_same_result(alone(ac), got[ac])
+    assert_same_result(alone(cp), got[cp])
+
+
 def test_run_lockstep_yields_each_trial_as_it_finishes():
     quick = TrialConfig(env="CartPole-v1", method="cmaes", dim=2, seed=0, budget=300)
     slow = [TrialConfig(env="CartPole-v1", method="cmaes", dim=1, seed=s, budget=20_000) for s in (1, 2)]
