@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -12,14 +13,19 @@ import numpy as np
 
 from rlsub.agents import METHODS, get_method
 from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
+from rlsub.lockstep import lockstep_key, run_lockstep
 from rlsub.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, image_layout, vbn_cnn_spec
 from rlsub.task import RANDOM_FLOOR, Normalisation
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 from .li2018 import attach_reference
+from .cartpole_batch import CartPoleBatch
 from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
 from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin
 from .presets import PRESETS, EnvPreset
+
+#: Entry point of Gymnasium's CartPole (v0 and v1), whose copies ``CartPoleBatch`` steps with their own seeds.
+_CARTPOLE = "gymnasium.envs.classic_control.cartpole:CartPoleEnv"
 
 #: Cap for envs that register no TimeLimit, so that an evaluation always ends.
 DEFAULT_MAX_EPISODE_STEPS = 10_000
@@ -98,8 +104,17 @@ class EnvTask:
         finally:
             ctx.close()
 
-    def run_batch(self, configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
-        return [self.run(c) for c in configs]
+    def run_stream(self, configs: list[TrialConfig], data_dir: str | None = None
+                   ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
+        """Direct-search trials in lockstep (one batched rollout, ``rlsub.lockstep``); others one by one."""
+        if len(configs) > 1 and all(lockstep_key(c) is not None for c in configs):
+            yield from run_lockstep(configs, context=lambda c: TrialContext(c, self))
+            return
+        for c in configs:
+            try:
+                yield c, self.run(c)
+            except NonFiniteReturn as e:
+                yield c, e
 
     def replay(self, config: TrialConfig, solution, episodes: int | None, seed: int,
                data_dir: str | None = None) -> list[float]:
@@ -188,6 +203,10 @@ class EnvTask:
         if self.preset.atari is not None and not self.preset.wrappers and not kw:
             return make_atari_vec(self.preset.atari, num_envs, self.max_episode_steps)
         spec = gym.spec(self.env_id)
+        if spec.entry_point == _CARTPOLE and not kw and not self.preset.wrappers:
+            # Gymnasium's CartPoleVectorEnv draws every copy's start from one shared RNG, so an episode
+            # would depend on the batch around it; CartPoleBatch seeds copy i with seed + i.
+            return CartPoleBatch(num_envs, self.max_episode_steps)
         if (spec.vector_entry_point is not None and not kw and not self.preset.wrappers
                 and self.preset.atari is None):
             return gym.make_vec(

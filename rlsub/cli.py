@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seeds", type=int, default=1, metavar="N",
                    help="supervised tasks: train N seeds of one configuration together (stacked θ_d; most useful on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-lockstep", action="store_true",
+                   help="run direct-search trials one at a time instead of as one batched computation per worker "
+                   "(same stored results; for comparisons)")
     p.add_argument("--threshold", type=float, default=0.9, help="fraction of the baseline for d_int (0.9)")
     p.add_argument("--adaptive", action="store_true",
                    help="instead of a grid: double d from --dmin until the threshold is met, then bisect "
@@ -302,7 +305,7 @@ def cmd_sweep(args) -> int:
         with Store(out, create=False) as store:
             print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
         return 0
-    counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress,
+    counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress, lockstep=not args.no_lockstep,
                        backend=args.backend, address=args.address,  # --- ray backend hook
                        data_dir=args.data_dir or opts.get("data_dir"))
     print(f"trials: {counts['total']} total, {counts['skipped']} already stored, {counts['done']} done, "

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlsub.evaluate import EvalResult
-from rlsub.seeding import derive_seed
 from rlsub.trial import TrialContext, TrialResult
 
 
@@ -92,43 +91,9 @@ def run_direct_search(ctx: TrialContext, optimizer, validation_episodes: int = 1
     return run_search(ctx, direct_search(ctx, optimizer, validation_episodes))
 
 
-class _AnsweredTest:
-    """Evaluator stand-in that answers the final test with a result already computed.
-
-    ``ctx.result`` scores θ_d itself (``ctx.final_test`` → ``ctx.evaluate``); here that evaluation
-    was yielded like every other one (so lockstep can batch it), and this object hands its result
-    back. Any other evaluation is a bug and raises.
-    """
-
-    def __init__(self, inner, thetas: np.ndarray, episodes: int, seed: int, result: EvalResult) -> None:
-        self.inner, self.thetas, self.episodes, self.seed, self.answer = inner, thetas, episodes, seed, result
-
-    @property
-    def subspace(self):
-        return self.inner.subspace
-
-    def evaluate(self, thetas, episodes: int, seed: int, members=None) -> EvalResult:
-        if (episodes != self.episodes or seed != self.seed or members is not None
-                or not np.array_equal(np.asarray(thetas), self.thetas)):
-            raise RuntimeError("the final test was asked for a different evaluation than the one answered")
-        return self.answer
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-
 def finish(ctx: TrialContext, theta: np.ndarray, steps: int, curve, info: dict, test: EvalResult) -> TrialResult:
-    """``ctx.result(theta, steps, curve, info)`` with ``test`` as its final test."""
-    inner = ctx.evaluator
-    thetas = np.asarray(theta, dtype=np.float32)[None]
-    ctx.use_evaluator(_AnsweredTest(inner, thetas, ctx.config.eval_episodes, derive_seed(ctx.seed, "test"), test))
-    try:
-        return ctx.result(theta, steps, curve, info)
-    finally:
-        ctx.use_evaluator(inner)
+    """``ctx.result`` with ``test`` (the yielded final evaluation) as its final test."""
+    return ctx.result(theta, steps, curve, info, final_returns=[float(r) for r in test.returns[0]])
 
 
 __all__ = ["Evaluation", "Search", "direct_search", "finish", "run_direct_search", "run_search"]

@@ -298,19 +298,9 @@ class _EnvSlots:
 
 
 def vector_env(task, num_envs: int):
-    """``task.make_vec(num_envs)``, with Gymnasium's ``CartPoleVectorEnv`` (all copies' starts from one
-    RNG) replaced by ``CartPoleBatch`` (same physics, copy i seeded ``seed + i`` like a
-    ``SyncVectorEnv``): a CartPole episode then depends only on its own seed, on both paths."""
-    from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
-
-    from rlsub.envs.cartpole_batch import CartPoleBatch
-
-    vec = task.make_vec(num_envs)
-    if type(vec) is CartPoleVectorEnv:
-        env = CartPoleBatch(num_envs, vec.max_episode_steps, vec._sutton_barto_reward)
-        vec.close()
-        return env
-    return vec
+    """``task.make_vec(num_envs)`` (CartPole tasks get ``CartPoleBatch``: copy i seeded ``seed + i`` like
+    a ``SyncVectorEnv``, so an episode depends only on its own seed, on both evaluation paths)."""
+    return task.make_vec(num_envs)
 
 
 def slot_env(task, num_envs: int, vec=None):

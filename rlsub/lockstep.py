@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from rlsub.agents import cmaes, es
 from rlsub.direct import Evaluation, Search, run_search
 from rlsub.errors import NonFiniteReturn
 from rlsub.evaluate import SlotRollout, slot_env
@@ -37,8 +38,6 @@ from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 
 def _searches() -> dict[str, Callable[[TrialContext], Search]]:
-    from rlsub.agents import cmaes, es
-
     return {"cmaes": cmaes.search, "es": es.search}
 
 
@@ -81,7 +80,7 @@ def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1) -> list[
 
 
 def _context(config: TrialConfig) -> TrialContext:
-    from rlsub.tasks import resolve_task
+    from rlsub.tasks import resolve_task  # only when no context factory is given (tests, benchmarks)
 
     return TrialContext(config, resolve_task(config.env, config.env_def))
 
@@ -115,7 +114,8 @@ class _Trial:
 
 
 def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max_active: int | None = None,
-                 stats: LockstepStats | None = None) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
+                 stats: LockstepStats | None = None, context: Callable[[TrialConfig], TrialContext] | None = None,
+                 ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
     """Run direct-search trials together; yields ``(config, outcome)`` as each trial finishes.
 
     ``outcome`` is the trial's ``TrialResult`` (the same as running it alone), or the
@@ -125,8 +125,10 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
     The rollout is the first trial's env; trials of another env (``lockstep_key`` or env settings
     differ) or network run alone, in order (``group_for_lockstep`` avoids that). ``stats``, if
     given, is filled in. A trial's ``wall_time`` runs from its start to its result, time shared
-    with the trials it ran beside included.
+    with the trials it ran beside included. ``context`` builds a trial's ``TrialContext`` (the task's
+    own ``EnvTask.run_stream`` passes it; default: resolve the task by name).
     """
+    context = context or _context
     stats = stats if stats is not None else LockstepStats()
     stats.slots = int(slots)
     t0 = time.perf_counter()
@@ -148,7 +150,7 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
                 config = pending.popleft()
                 if config.method not in searches:
                     raise ValueError(f"method {config.method!r} cannot run in lockstep (one of {', '.join(searches)})")
-                ctx = _context(config)
+                ctx = context(config)
                 stats.trials += 1
                 try:
                     search = searches[config.method](ctx)

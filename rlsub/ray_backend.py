@@ -256,12 +256,13 @@ def _trial_task(config: TrialConfig, data_dir: str | None, eval_actors: int, thr
         return execute_safely(config, data_dir)
 
 
-def _group_task(configs: list[TrialConfig], data_dir: str | None) -> list[dict[str, Any]]:
-    """A Ray task: trials differing only in seed, run together (``--batch-seeds``)."""
-    from rlsub.runner import execute_group_safely
+def _group_task(configs: list[TrialConfig], data_dir: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A Ray streaming task: a unit of trials run together (a lockstep group, or ``--batch-seeds``
+    seeds), yielding ``(index, outcome)`` the moment each trial finishes."""
+    from rlsub.runner import stream_safely
 
     torch.set_num_threads(1)
-    return execute_group_safely(configs, data_dir)
+    yield from stream_safely(configs, data_dir)
 
 
 def run_trials(
@@ -272,12 +273,13 @@ def run_trials(
     eval_actors: int | None = None,
     max_retries: int = TRIAL_MAX_RETRIES,
     trial_fn: Callable[..., dict[str, Any]] = _trial_task,
+    group_fn: Callable[..., Iterator[tuple[int, dict[str, Any]]]] = _group_task,
 ) -> None:
     """Run ``todo`` as Ray tasks on the connected cluster; ``record(cfg, outcome)`` each result here
     (workers write nothing: a cluster without a shared disk works).
 
-    An item of ``todo`` that is a list of configs (``rlsub.sweep.group_trials``) runs as one task
-    that trains them together and records a row for each.
+    An item of ``todo`` that is a list of configs (``rlsub.sweep.plan_units``: a lockstep group, or
+    seeds trained together) runs as one streaming task that records each trial as it finishes.
 
     ``workers``: trials in flight at once (default: the cluster's CPUs, or fewer when populations
     are split). ``eval_actors``: actors per direct-search trial (0: none; None: share the CPUs
@@ -294,7 +296,7 @@ def run_trials(
     per_trial = max(1, eval_actors)
     in_flight = max(1, min(workers or cpus, cpus // per_trial if cpus >= per_trial else 1, len(todo)))
     task = ray.remote(trial_fn)
-    group_task = ray.remote(_group_task)
+    group_task = ray.remote(num_returns="streaming")(group_fn)
     units = [list(u) if isinstance(u, list) else [u] for u in todo]
     # A trial that splits its populations only waits on its actors: it holds no CPU itself, so the
     # CPUs its actors need are never held by their own (or another waiting) trial. Gradient methods
@@ -303,7 +305,9 @@ def run_trials(
     log.info("ray: %d trials, %d in flight, %d population actors each, %d CPUs", len(todo), in_flight,
              eval_actors, cpus)
     queue = units
-    pending: dict[Any, list[TrialConfig]] = {}
+    # A group task streams (index, outcome) as each of its trials finishes; ``seen`` drops the ones a
+    # retried stream (its worker died) sends again.
+    pending: dict[Any, tuple[list[TrialConfig], set[int]]] = {}
     try:
         while queue or pending:
             while queue and len(pending) < in_flight:
@@ -314,17 +318,28 @@ def run_trials(
                     split = splits[unit[0].key()]
                     ref = task.options(num_cpus=0 if split else 1, max_retries=max_retries).remote(
                         unit[0], data_dir, eval_actors if split else 0, 1)
-                pending[ref] = unit
+                pending[ref] = (unit, set())
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                unit = pending.pop(ref)
+                unit, seen = pending[ref]
                 try:
-                    result = ray.get(ref)
-                    rows = result if len(unit) > 1 else [result]  # a group task returns a row per config
+                    if len(unit) > 1:
+                        i, row = ray.get(next(ref))
+                    else:
+                        i, row = 0, ray.get(ref)
+                        del pending[ref]
+                except StopIteration:
+                    del pending[ref]
+                    continue
                 except ray.exceptions.RayError as e:  # retries exhausted: report, do not store
-                    rows = [{"crash": f"{type(e).__name__}: {e}"}] * len(unit)
-                for cfg, row in zip(unit, rows):
-                    record(cfg, row)
+                    pending.pop(ref, None)
+                    for j, cfg in enumerate(unit):
+                        if j not in seen:
+                            record(cfg, {"crash": f"{type(e).__name__}: {e}"})
+                    continue
+                if i not in seen:
+                    seen.add(i)
+                    record(unit[i], row)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)

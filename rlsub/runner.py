@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rlsub.errors import ConfigError, NonFiniteReturn
@@ -50,17 +51,20 @@ def execute(config: TrialConfig, data_dir: str | None = None) -> dict[str, Any]:
     return outcome(config, task, result)
 
 
-def execute_group(configs: list[TrialConfig], data_dir: str | None = None) -> list[dict[str, Any]]:
-    """Outcomes of ``configs`` (trials of one task that differ only in seed), run together where the
-    task can (``Task.run_batch``)."""
+def execute_stream(configs: list[TrialConfig], data_dir: str | None = None) -> Iterator[tuple[TrialConfig, dict[str, Any]]]:
+    """Outcomes of ``configs`` (trials of one task), run together where the task can
+    (``Task.run_stream``: direct search in lockstep, supervised seeds stacked), each yielded as soon
+    as its trial finishes."""
     task = resolve_task(configs[0].env, configs[0].env_def)
-    if len(configs) == 1:
-        return [execute(configs[0], data_dir)]
-    try:
-        results = task.run_batch(list(configs), data_dir)
-    except NonFiniteReturn:  # find out which trial it was: one by one
-        return [execute(c, data_dir) for c in configs]
-    return [outcome(c, task, r) for c, r in zip(configs, results)]
+    for config, result in task.run_stream(list(configs), data_dir):
+        yield config, (_failed(config, task, result) if isinstance(result, NonFiniteReturn)
+                       else outcome(config, task, result))
+
+
+def execute_group(configs: list[TrialConfig], data_dir: str | None = None) -> list[dict[str, Any]]:
+    """``execute_stream`` collected, in the order of ``configs``."""
+    done = {c.key(): row for c, row in execute_stream(configs, data_dir)}
+    return [done[c.key()] for c in configs]
 
 
 def _failed(config: TrialConfig, task: Task, error: Exception) -> dict[str, Any]:
@@ -114,14 +118,36 @@ def execute_safely(config: TrialConfig, data_dir: str | None = None) -> dict[str
         return {"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
-def execute_group_safely(configs: list[TrialConfig], data_dir: str | None = None) -> list[dict[str, Any]]:
-    """``execute_group`` for worker processes: a crash becomes one crash outcome per config."""
+def stream_safely(configs: list[TrialConfig], data_dir: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``execute_stream`` for workers: ``(index in configs, outcome)`` as each trial finishes; an
+    unexpected crash becomes a crash outcome for every trial not finished (not stored: a rerun retries)."""
+    index = {c.key(): i for i, c in enumerate(configs)}
+    finished: set[int] = set()
     try:
-        return execute_group(configs, data_dir)
+        for config, row in execute_stream(configs, data_dir):
+            finished.add(index[config.key()])
+            yield index[config.key()], row
+        return
     except ConfigError as e:
-        return [{"crash": str(e), "config_error": True}] * len(configs)
+        crash = {"crash": str(e), "config_error": True}
     except Exception as e:  # noqa: BLE001 - reported to the user with the trials' keys
-        return [{"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}] * len(configs)
+        crash = {"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+    for i in range(len(configs)):
+        if i not in finished:
+            yield i, crash
 
 
-__all__ = ["commit", "describe", "execute", "execute_group", "execute_group_safely", "execute_safely", "outcome"]
+def execute_group_safely(configs: list[TrialConfig], data_dir: str | None = None,
+                         emit: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """``stream_safely`` with a callback: ``emit(i, outcome)`` as trial ``configs[i]`` finishes; returns
+    the outcomes in the order of ``configs``."""
+    rows: dict[int, dict[str, Any]] = {}
+    for i, row in stream_safely(configs, data_dir):
+        rows[i] = row
+        if emit is not None:
+            emit(i, row)
+    return [rows[i] for i in sorted(rows)]
+
+
+__all__ = ["commit", "describe", "execute", "execute_group", "execute_group_safely", "execute_safely", "execute_stream",
+           "outcome", "stream_safely"]

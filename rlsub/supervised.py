@@ -44,7 +44,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -123,10 +123,16 @@ class SupervisedTask:
     def run(self, config: TrialConfig, data_dir: str | None = None) -> TrialResult:
         return run_supervised_trial(config, data_dir)
 
-    def run_batch(self, configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
-        if len(configs) == 1:
-            return [self.run(configs[0], data_dir)]
-        return run_supervised_trials_batched(list(configs), data_dir)
+    def run_stream(self, configs: list[TrialConfig], data_dir: str | None = None
+                   ) -> Iterator[tuple[TrialConfig, TrialResult]]:
+        """Seeds of one configuration trained together (stacked θ_d), anything else one by one."""
+        configs = list(configs)
+        firsts = {replace(c, seed=0) for c in configs}
+        if len(configs) > 1 and len(firsts) == 1:
+            yield from zip(configs, run_supervised_trials_batched(configs, data_dir))
+            return
+        for c in configs:
+            yield c, self.run(c, data_dir)
 
     def replay(self, config: TrialConfig, solution, episodes: int | None, seed: int,
                data_dir: str | None = None) -> list[float]:

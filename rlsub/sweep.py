@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import queue
 import sys
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 from rlsub.console import plain_warnings
 from rlsub.errors import ConfigError, RlsubError
+from rlsub.lockstep import group_for_lockstep, lockstep_key
 from rlsub.runner import commit
 from rlsub.store import Store
 from rlsub.tasks import resolve_projection, resolve_task, typed_params
@@ -99,7 +101,7 @@ class SweepSpec:
     """Env registrations from the TOML file, by env name (travel with each trial's config)."""
     batch_seeds: int = 1
     """Trials that differ only in seed are run this many at a time where the task can
-    (``Task.run_batch``; supervised tasks: stacked θ_d, one vmapped network): several times the
+    (``Task.run_stream``; supervised tasks: stacked θ_d, one vmapped network): several times the
     trials per hour on a GPU. Results agree with one-at-a-time trials up to float rounding."""
 
     def trials(self) -> list[TrialConfig]:
@@ -151,9 +153,20 @@ class SweepSpec:
             raise ConfigError(f"batch_seeds must be an integer >= 1, got {self.batch_seeds!r}")
 
 
+def plan_units(todo: list[TrialConfig], batch_seeds: int, groups: int, lockstep: bool = True) -> list[list[TrialConfig]]:
+    """Units of work, each run by one worker through ``Task.run_stream``: the direct-search trials
+    of one task and network in ``groups`` lockstep groups (one batched computation per worker,
+    ``rlsub.lockstep``), the rest as ``group_trials`` makes them."""
+    if not lockstep:
+        return group_trials(todo, batch_seeds)
+    together = [c for c in todo if lockstep_key(c) is not None]
+    rest = [c for c in todo if lockstep_key(c) is None]
+    return group_for_lockstep(together, groups=groups) + group_trials(rest, batch_seeds)
+
+
 def group_trials(todo: list[TrialConfig], batch_seeds: int) -> list[list[TrialConfig]]:
     """Units of work: trials differing only in seed in groups of up to ``batch_seeds`` (in the order
-    of their first trial), each run by ``Task.run_batch``."""
+    of their first trial) where the task trains seeds together, every other trial alone."""
     if batch_seeds <= 1:
         return [[c] for c in todo]
     groups: dict[str, list[list[TrialConfig]]] = {}
@@ -285,9 +298,15 @@ def _opt_int(table: dict, key: str, path) -> int | None:
     return v
 
 
-def _init_worker() -> None:
+#: A pool worker's channel back to the driver: (unit, index in unit, outcome) as each trial finishes.
+_RESULTS: Any = None
+
+
+def _init_worker(results: Any = None) -> None:
     import torch
 
+    global _RESULTS
+    _RESULTS = results
     if os.environ.get("RLSUB_TEST_KILL_WORKER"):  # tests: simulate a worker killed by the OS
         os.kill(os.getpid(), 9)
 
@@ -295,6 +314,19 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     plain_warnings()
+    try:  # BLAS threads too: pycma's small eigendecompositions slow down under oversubscription
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - speed only
+        pass
+
+
+def _run_unit(unit: list[TrialConfig], data_dir: str | None, uid: int) -> None:
+    """Pool worker: run a unit, sending each trial's outcome to the driver the moment it finishes."""
+    from rlsub.runner import execute_group_safely
+
+    execute_group_safely(unit, data_dir, emit=lambda i, row: _RESULTS.put((uid, i, row)))
 
 
 def run_sweep(
@@ -307,10 +339,14 @@ def run_sweep(
     backend: str = "local",
     address: str | None = None,
     ray_options: dict[str, Any] | None = None,
+    lockstep: bool = True,
 ) -> dict[str, int]:
     """Run every trial of ``spec`` not yet in ``out_dir``'s store; returns counts.
 
     ``workers`` processes run trials in parallel (default: all cores); 1 runs them in-process.
+    Direct-search trials run in lockstep, one batched computation per worker (``lockstep=False``:
+    one trial at a time; the stored results are the same). Each trial is stored the moment it
+    finishes, so a killed sweep loses only unfinished trials.
     ``backend="ray"`` runs the trials as Ray tasks instead (on the cluster at ``address``, else a
     local Ray), see ``rlsub.ray_backend.run_trials`` (``ray_options`` are passed to it).
     """
@@ -325,9 +361,12 @@ def run_sweep(
     trials = spec.trials()
     done = store.keys()
     todo = [t for t in trials if t.key() not in done]
-    units = group_trials(todo, spec.batch_seeds)
-    counts = {"total": len(trials), "skipped": len(trials) - len(todo), "done": 0, "failed": 0, "crashed": 0}
     workers = max(1, workers or os.cpu_count() or 1)
+    if backend == "ray":  # --- ray backend hook: a lockstep group per Ray task, sized by the cluster later
+        units = plan_units(todo, spec.batch_seeds, ray_workers or 0, lockstep) if ray_workers else None
+    else:
+        units = plan_units(todo, spec.batch_seeds, workers, lockstep)
+    counts = {"total": len(trials), "skipped": len(trials) - len(todo), "done": 0, "failed": 0, "crashed": 0}
     bar = _progress(len(trials), counts["skipped"], progress)
 
     def record(cfg: TrialConfig, result: dict) -> None:
@@ -350,24 +389,33 @@ def run_sweep(
             from rlsub.ray_backend import ray_session, run_trials
 
             with ray_session(address):  # workers return θ_d and the row; nothing is written remotely
+                from rlsub.ray_backend import cluster_cpus
+
+                units = units or plan_units(todo, spec.batch_seeds, cluster_cpus(), lockstep)
                 run_trials([u if len(u) > 1 else u[0] for u in units], data_dir and str(Path(data_dir).resolve()), record,
                            workers=ray_workers,
                            **(ray_options or {}))
         elif workers == 1 or len(units) <= 1:
             for unit in units:
-                for cfg, row in zip(unit, execute_group_safely(unit, data_dir)):
-                    record(cfg, row)
+                execute_group_safely(unit, data_dir, emit=lambda i, row, unit=unit: record(unit[i], row))
         else:
             ctx = mp.get_context("spawn")
+            results = ctx.Queue()
             with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx,
-                                     initializer=_init_worker) as pool:
-                pending = {pool.submit(execute_group_safely, unit, data_dir): unit for unit in units}
+                                     initializer=_init_worker, initargs=(results,)) as pool:
+                pending = {pool.submit(_run_unit, unit, data_dir, uid): uid for uid, unit in enumerate(units)}
+                left = sum(len(u) for u in units)
                 try:
-                    while pending:
-                        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            for cfg, row in zip(pending.pop(fut), fut.result()):
-                                record(cfg, row)
+                    while left:
+                        try:
+                            uid, i, row = results.get(timeout=0.2)
+                        except queue.Empty:
+                            for fut in [f for f in pending if f.done()]:
+                                pending.pop(fut)
+                                fut.result()  # a worker that died raises BrokenProcessPool here
+                            continue
+                        left -= 1
+                        record(units[uid][i], row)
                 except BrokenProcessPool:
                     raise RlsubError(
                         f"a worker process died (killed, or out of memory?); {counts['done'] + counts['failed']} "

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rlsub.errors import NonFiniteReturn
     from rlsub.solution import Solution
     from rlsub.trial import TrialConfig, TrialResult
 
@@ -49,7 +52,7 @@ class Task(Protocol):
     kind: str
     """``rl`` or ``supervised``: recorded with each trial as a description, never branched on."""
     batches_seeds: bool
-    """Whether ``run_batch`` trains trials that differ only in seed faster together than one by one."""
+    """Whether ``run_stream`` trains trials that differ only in seed faster together than one by one."""
 
     def settings(self) -> dict[str, Any]:
         """Everything that defines the problem solved (part of each trial's experiment fingerprint)."""
@@ -75,8 +78,11 @@ class Task(Protocol):
     def run(self, config: TrialConfig, data_dir: str | None = None) -> TrialResult:
         """Train θ_d as ``config`` says and return its final evaluation."""
 
-    def run_batch(self, configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
-        """Several trials at once where the task can (same results as one by one)."""
+    def run_stream(self, configs: list[TrialConfig], data_dir: str | None = None
+                   ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
+        """Run several trials, together where the task can (direct search in lockstep, supervised seeds
+        stacked), yielding each as it finishes: its result, or the NonFiniteReturn that failed it.
+        Every trial's result is the one it gets alone."""
 
     def replay(self, config: TrialConfig, solution: Solution, episodes: int | None, seed: int,
                data_dir: str | None = None) -> list[float]:

@@ -224,8 +224,10 @@ class TrialContext:
         return float(np.mean(returns))
 
     def result(self, theta_d: np.ndarray, env_steps: int, curve, info: dict | None = None,
-               moved: int | None = None) -> TrialResult:
-        final = self.final_test(theta_d)
+               moved: int | None = None, final_returns: list[float] | None = None) -> TrialResult:
+        """The trial's result; ``final_returns`` is its final test when the caller already ran it
+        (a lockstep batch evaluates it with every other request), else ``final_test`` runs it here."""
+        final = final_returns if final_returns is not None else self.final_test(theta_d)
         floor = self.random_floor() if self.task.normalisation().low is None else None
         return TrialResult(
             final_returns=final,

@@ -164,7 +164,7 @@ def test_sweep_matches_local(ray_cluster, local_sweep, tmp_path, eval_actors):
 def test_worker_dying_mid_trial_is_retried(ray_cluster, local_sweep, tmp_path):
     marker = str(tmp_path / "worker-died")
 
-    def dies_once(cfg, out_dir, data_dir, eval_actors, threads):
+    def dies_once(cfg, data_dir, eval_actors, threads):
         # Kill this task's worker process in the 2nd generation of one trial, the first time only.
         from rlsub import trial
         from rlsub.ray_backend import _trial_task
@@ -179,17 +179,42 @@ def test_worker_dying_mid_trial_is_retried(ray_cluster, local_sweep, tmp_path):
 
             trial.TrialContext.evaluate = evaluate
         try:
-            return _trial_task(cfg, out_dir, data_dir, eval_actors, threads)
+            return _trial_task(cfg, data_dir, eval_actors, threads)
         finally:
             trial.TrialContext.evaluate = original
 
     recorded: list[int] = []
-    counts = run_sweep(_spec(), tmp_path, progress=False, backend="ray",
+    counts = run_sweep(_spec(), tmp_path, progress=False, backend="ray", lockstep=False,
                        on_result=lambda row: recorded.append(row["config"]["seed"]),
                        ray_options={"trial_fn": dies_once, "eval_actors": 0})
     assert os.path.exists(marker), "the worker never died: the test did not test a retry"
     assert counts == {"total": 8, "skipped": 0, "done": 8, "failed": 0, "crashed": 0}
     assert len(recorded) == 8  # each trial recorded once, the retried one included
+    assert _stored(tmp_path) == _stored(local_sweep)
+
+
+@pytest.mark.ray
+def test_lockstep_group_whose_worker_dies_is_retried_and_nothing_recorded_twice(ray_cluster, local_sweep, tmp_path):
+    """A lockstep group streams its trials as they finish; its worker dies after the first one, Ray
+    reruns the group, and the driver records each trial exactly once."""
+    marker = str(tmp_path / "group-died")
+
+    def dies_once(configs, data_dir):
+        from rlsub.ray_backend import _group_task
+
+        for n, item in enumerate(_group_task(configs, data_dir)):
+            yield item
+            if n == 0 and len(configs) > 1 and not os.path.exists(marker):
+                Path(marker).touch()
+                os._exit(1)
+
+    keys: list[str] = []
+    counts = run_sweep(_spec(), tmp_path, progress=False, backend="ray", workers=1,
+                       on_result=lambda row: keys.append(TrialConfig.from_dict(row["config"]).key()),
+                       ray_options={"group_fn": dies_once, "eval_actors": 0})
+    assert os.path.exists(marker), "no group worker died: the test did not test a retry"
+    assert counts == {"total": 8, "skipped": 0, "done": 8, "failed": 0, "crashed": 0}
+    assert len(keys) == len(set(keys)) == 8
     assert _stored(tmp_path) == _stored(local_sweep)
 
 

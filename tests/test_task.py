@@ -324,3 +324,19 @@ def test_quick_check_names_mirror_the_registries():
     assert set(SUPERVISED_NAMES) == set(SUPERVISED_TASKS)
     # Built-in presets come first (TOML registrations of other tests are added later).
     assert PRESET_NAMES == tuple(PRESETS)[: len(PRESET_NAMES)]
+
+
+def test_lockstep_sweep_stores_what_one_at_a_time_stores(tmp_path):
+    spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes", "es"], dims=[1, 4, None], seeds=[0, 1], budget=1500,
+                     eval_episodes=3, projections=["dense", "sparse"])
+    got = {}
+    for name, kw in {"lockstep": dict(workers=2), "alone": dict(workers=2, lockstep=False),
+                     "inline": dict(workers=1)}.items():
+        counts = run_sweep(spec, tmp_path / name, progress=False, **kw)
+        assert counts["done"] == 20 and counts["crashed"] == 0
+        with Store(tmp_path / name, create=False) as s:
+            got[name] = {r.key: (r.final_returns, r.env_steps, r.fingerprint) for r in s.rows()}
+            curves = {r.key: s.curve(r.key) for r in s.rows()}
+        got[name + "-curves"] = curves
+    assert got["lockstep"] == got["alone"] == got["inline"]
+    assert got["lockstep-curves"] == got["alone-curves"]
