@@ -57,6 +57,17 @@ def blas_threads(n: int | None):
     return threadpool_limits(n, user_api="blas") if n else contextlib.nullcontext()
 
 
+def _todays_vector_env(task, n: int):
+    """The vector env rlsub used before lockstep: Gymnasium's own ``CartPoleVectorEnv`` for CartPole
+    (every copy's start from one RNG), ``task.make_vec`` otherwise."""
+    import gymnasium as gym
+
+    if task.env_id.startswith("CartPole"):
+        return gym.make_vec(task.env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                            max_episode_steps=task.max_episode_steps)
+    return task.make_vec(n)
+
+
 def configs(env: str, dims: list[int], seeds: int, budget: int) -> list[TrialConfig]:
     return [TrialConfig(env=env, method="cmaes", dim=d, seed=s, budget=budget) for d in dims for s in range(seeds)]
 
@@ -66,7 +77,7 @@ def one_at_a_time(cfgs: list[TrialConfig], today: bool) -> tuple[float, dict]:
     with contextlib.ExitStack() as stack:
         if today:  # no scheduled path; task.make_vec's own vector env (Gymnasium's CartPoleVectorEnv)
             stack.enter_context(mock.patch.object(PopulationEvaluator, "rollout", lambda self, capacity: None))
-            stack.enter_context(mock.patch.object(evaluate_mod, "vector_env", lambda task, n: task.make_vec(n)))
+            stack.enter_context(mock.patch.object(evaluate_mod, "vector_env", _todays_vector_env))
         results = {}
         t = time.perf_counter()
         for c in cfgs:
