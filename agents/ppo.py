@@ -151,7 +151,9 @@ def actor_critic_params(policy: Subspace, vsub: Subspace, v_theta: torch.Tensor)
 
 
 def make_value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
-    if cfg.value_subspace == "own":
+    # The full-space baseline has no subspace to share: its value net trains in its own full space,
+    # so that a sweep's 'full' trial is the unrestricted method (train() records value_subspace='own').
+    if cfg.value_subspace == "own" or ctx.config.dim is None:
         if ctx.config.dim is None:
             return ctx.subspace(value_network(ctx), name="value")
         vsub = ctx.subspace(value_network(ctx, out_dim=ctx.spec.action.out_dim), name="value")
@@ -159,8 +161,6 @@ def make_value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
             vsub.projection = policy.projection
         return vsub
     net = value_network(ctx)
-    check(ctx.config.dim is not None, "ppo",
-          "value_subspace='shared' needs a subspace dimension (dim); the full-space baseline uses 'own'")
     from rlsub.seeding import derive_seed
 
     return Subspace(net, policy.d, policy.projection_kind, derive_seed(ctx.seed, "value")).to(ctx.device)
@@ -171,7 +171,7 @@ def train(cfg: PPOConfig, ctx):
     dev = ctx.device
     policy = ctx.policy
     vsub = make_value_subspace(ctx, cfg, policy)
-    shared = cfg.value_subspace == "shared"
+    shared = cfg.value_subspace == "shared" and ctx.config.dim is not None
     v_theta = policy.theta_d if shared else vsub.theta_d
     head = Head.create(ctx.spec.action, cfg.init_log_std, cfg.learn_std, dev)
     params = [policy.theta_d] + ([] if shared else [vsub.theta_d]) + head.extra
@@ -254,7 +254,7 @@ def train(cfg: PPOConfig, ctx):
 
     theta = progress.finalize(policy.theta_d)
     info = {"updates": updates, "train_steps": steps, **progress.info(), **stats,
-            "value_subspace": cfg.value_subspace, "value_fused": fused(policy, vsub, v_theta),
+            "value_subspace": "shared" if shared else "own", "value_fused": fused(policy, vsub, v_theta),
             "value_d": policy.d if shared else vsub.d}
     if head.log_std is not None:
         info["log_std"] = head.log_std.detach().cpu().tolist()
