@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call, vmap
 
 from rlsub.errors import NonFiniteReturn
 from rlsub.policies import ActionSpec, PolicySpec
@@ -763,6 +764,12 @@ class PopulationEvaluator:
         obs_ndim = len(self.spec.obs_shape)
         plan = _mlp_plan(self.subspace.module, obs_ndim)
         if plan is None:
+            module = self.subspace.module
+            if hasattr(module, "stats_size"):
+                # Virtual batch norm: each member's reference statistics once per evaluation, not per step
+                # (the reference batch is 128 frames; every step would otherwise push them through again).
+                stats = vmap(lambda p: functional_call(module, p, (None,)))(params)
+                return lambda x: vmap(lambda p, st, xi: functional_call(module, p, (xi, st)))(params, stats, x)
             return lambda x: self.subspace.population_forward(params, x)
         layers = []
         for w_name, b_name, act in plan:

@@ -160,6 +160,11 @@ def test_pong_population_forward_equals_member_forwards():
             torch.testing.assert_close(out[i], sub(x[i], theta_d=thetas[i]), rtol=1e-4, atol=1e-5)
         # members differ: each normalises with its own statistics of the shared reference batch
         assert not torch.allclose(out[0], out[1])
+        # The evaluator's path: each member's reference statistics computed once, then every step reads them.
+        from rlsub.evaluate import PopulationEvaluator
+
+        policy = PopulationEvaluator(task, sub, task.policy_spec())._policy(sub.population_params(thetas), 3, 2)
+        torch.testing.assert_close(policy(x), out, rtol=1e-4, atol=1e-5)
 
 
 def test_protocol_presets_default_to_their_method_and_apply_its_settings(tmp_path):
