@@ -80,12 +80,20 @@ def test_deterministic():
 
 
 @pytest.mark.parametrize("d", [1, 2])
-def test_tiny_dims_on_cartpole(d):
-    r = run_trial(TrialConfig("CartPole-v1", method="cmaes", dim=d, seed=0, budget=5_000, eval_episodes=2))
-    assert r.env_steps >= 5_000
-    assert np.isfinite(r.final_mean)
+def test_tiny_dims_on_cartpole_still_learn(d):
+    """A 1- or 2-d subspace survives pycma's early stops and still learns: over 3 seeds the final
+    policies balance at least twice as long as the first generation did."""
+    runs = [run_trial(TrialConfig("CartPole-v1", method="cmaes", dim=d, seed=s, budget=5_000, eval_episodes=5))
+            for s in range(3)]
+    assert all(r.env_steps >= 5_000 for r in runs)
+    assert sum(r.final_mean for r in runs) >= 2 * sum(r.curve[0][1] for r in runs)
 
 
-def test_inverted_pendulum_runs_with_box_actions():
-    r = run_trial(TrialConfig("InvertedPendulum-v5", method="cmaes", dim=4, seed=0, budget=3_000, eval_episodes=2))
-    assert r.D == 4545 and np.isfinite(r.final_mean)
+def test_inverted_pendulum_learns_with_box_actions():
+    from rlsub.tasks import trial_context
+
+    cfg = TrialConfig("InvertedPendulum-v5", method="cmaes", dim=4, seed=0, budget=3_000, eval_episodes=2)
+    assert trial_context(cfg).spec.action.kind == "box"
+    r = run_trial(cfg)
+    # A random force keeps the pole up ~7 steps; 3,000 steps of search already hold it 20x longer.
+    assert r.D == 4545 and r.curve[0][1] < 10 and r.final_mean > 100
