@@ -25,6 +25,10 @@ PAPER_NAMES = {
     "InvertedPendulum-v5": ("InvertedPendulum", "FC"),
     "Pong": ("Pong", "ConvNet"),
     "ALE/Pong-v5": ("Pong", "ConvNet"),
+    "InvertedPendulum-li2018": ("InvertedPendulum", "FC"),
+    "CartPole-v0-li2018": ("CartPole", "FC"),
+    "Humanoid-li2018": ("Humanoid", "FC 256-256"),
+    "Pong-li2018": ("Pong", "ConvNet"),
     "mnist-fc": ("MNIST", "FC 784-200-200-10"),
     "mnist-lenet": ("MNIST", "LeNet"),
 }
