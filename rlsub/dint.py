@@ -93,6 +93,8 @@ class DintResult:
     network: str = ""
     measure: str = ""
     seeds: int = 0
+    experiment: dict[str, Any] = field(default_factory=dict)
+    """The config shared by the group's trials (everything but d, seed and projection)."""
     success_d50: float | None = None
     """The d where the fraction of seeds that solve first reaches 1/2 (log-linear between tested d)."""
     success_ci: tuple[float | None, float | None] | None = None
@@ -204,6 +206,7 @@ def compute_dint(
                 threshold=threshold, baseline=base, dims=dims, dint=dint, dint_ci=(lo, hi), dint100=dint100,
                 full_mean=float(np.mean(fm)) if fm else None, notes=notes, floor=floor, fingerprint=fp,
                 label=labels.get(fp, ""), network=first.network, measure=first.measure, seeds=len(seeds),
+                experiment=experiment(first),
                 success_d50=success.d_cross if success is not None else None,
                 success_ci=success.ci if success is not None else None,
             )

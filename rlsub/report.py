@@ -90,13 +90,14 @@ def comparisons(results: list[DintResult], limit: int = 40) -> list[str]:
     return out
 
 
-def width_series(results: list[DintResult]) -> dict[tuple[str, str, str], list[DintResult]]:
-    """Experiments of one (task, method, projection) measured at several network sizes D, by D:
-    Li et al.'s claim is that d_int varies little across them."""
-    by: dict[tuple[str, str, str], dict[int, DintResult]] = {}
+def width_series(results: list[DintResult]) -> dict[tuple[str, str, str, str], list[DintResult]]:
+    """Experiments that differ only in the network's hidden sizes, by D (one series per task, method,
+    projection and remaining settings): Li et al.'s claim is that d_int varies little across them."""
+    by: dict[tuple[str, str, str, str], dict[int, DintResult]] = {}
     for r in results:
         if r.dims and r.dims[0].mean is not None:
-            by.setdefault((r.env, r.method, r.projection), {})[r.D] = r
+            rest = json.dumps({k: v for k, v in r.experiment.items() if k != "hidden"}, sort_keys=True, default=str)
+            by.setdefault((r.env, r.method, r.projection, rest), {})[r.D] = r
     return {k: [v[D] for D in sorted(v)] for k, v in by.items() if len(v) >= 2}
 
 
@@ -209,11 +210,11 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
     return path.name
 
 
-def _plot_widths(series: dict[tuple[str, str, str], list[DintResult]], path: Path) -> str:
+def _plot_widths(series: dict[tuple[str, str, str, str], list[DintResult]], path: Path) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for (env, method, proj), rs in series.items():
+    for (env, method, proj, _), rs in series.items():
         Ds = [r.D for r in rs]
         top = [r.dims[-1].d * 2 for r in rs]  # "not reached" drawn above the largest tested d
         vals = [r.dint if r.dint else t for r, t in zip(rs, top)]
