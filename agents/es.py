@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlsub.evaluate import PopulationEvaluator, vector_env
+from rlsub.evaluate import PopulationEvaluator
+from rlsub.rollout import vector_env
 from rlsub.errors import ConfigError
 from rlsub.seeding import np_generator
 
@@ -197,7 +198,7 @@ class NormalizedEvaluator(PopulationEvaluator):
             self._envs[num_envs, lane] = _NormalizedVec(vector_env(self.task, num_envs), self)
         return self._envs[num_envs, lane]
 
-    # Scheduled path (rlsub.evaluate.SlotRollout): the rollout standardises and records.
+    # Scheduled path (rlsub.rollout.SlotRollout): the rollout standardises and records.
     def _obs_norm(self) -> tuple[np.ndarray, np.ndarray]:
         return self.frozen_mean, self.frozen_std
 

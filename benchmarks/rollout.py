@@ -146,7 +146,7 @@ def run(args) -> list[Result]:
             last[key + "_stepped"] = (e._rollout.stepped if e._rollout is not None else 0) - before
 
         def run_vmap() -> None:
-            with mock.patch.object(evaluate_mod, "_mlp_plan", lambda *a: None):
+            with mock.patch.object(evaluate_mod, "mlp_plan", lambda *a: None):
                 run_ev(ev_vmap, "vmap")
 
         t = interleaved({"fast": lambda: run_ev(ev, "fast"), "vmap": run_vmap}, args.rounds)

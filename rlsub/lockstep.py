@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from rlsub.agents import cmaes, es
 from rlsub.direct import Evaluation, Search, run_search
 from rlsub.errors import NonFiniteReturn
-from rlsub.evaluate import SlotRollout, slot_env
+from rlsub.rollout import SlotRollout, slot_env
 from rlsub.seeding import derive_seed
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 

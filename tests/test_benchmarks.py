@@ -44,7 +44,8 @@ def test_evaluator_mlp_fast_path_matches_vmap_path() -> None:
 
     import rlsub.evaluate as evaluate_mod
     from rlsub.envs import resolve_env
-    from rlsub.evaluate import PopulationEvaluator, _mlp_plan
+    from rlsub.evaluate import PopulationEvaluator
+    from rlsub.rollout import mlp_plan
     from rlsub.policies import PolicySpec
     from rlsub.subspace import Subspace
 
@@ -55,14 +56,14 @@ def test_evaluator_mlp_fast_path_matches_vmap_path() -> None:
         sub = Subspace(spec.build(0), d=5, projection="fastfood", seed=0)
         thetas = torch.randn(6, 5, generator=torch.Generator().manual_seed(1)) * 2
         fast = PopulationEvaluator(task, sub, spec).evaluate(thetas, episodes=2, seed=7)
-        with mock.patch.object(evaluate_mod, "_mlp_plan", lambda *a: None):
+        with mock.patch.object(evaluate_mod, "mlp_plan", lambda *a: None):
             slow = PopulationEvaluator(task, sub, spec).evaluate(thetas, episodes=2, seed=7)
         assert fast.steps == slow.steps
         np.testing.assert_allclose(fast.returns, slow.returns, rtol=1e-5, atol=1e-4)
-        assert (_mlp_plan(sub.module, len(spec.obs_shape)) is None) == (act == "elu")  # ELU: vmap path
-    assert _mlp_plan(nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Tanh()), 1) is None
-    assert _mlp_plan(nn.Linear(2, 2), 1) is None
-    assert _mlp_plan(nn.Sequential(nn.Linear(2, 2)), 1) == [("0.weight", "0.bias", None)]
+        assert (mlp_plan(sub.module, len(spec.obs_shape)) is None) == (act == "elu")  # ELU: vmap path
+    assert mlp_plan(nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Tanh()), 1) is None
+    assert mlp_plan(nn.Linear(2, 2), 1) is None
+    assert mlp_plan(nn.Sequential(nn.Linear(2, 2)), 1) == [("0.weight", "0.bias", None)]
 
 
 def test_pong_benchmark_quick_on_cpu(tmp_path: Path) -> None:

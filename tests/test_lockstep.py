@@ -9,7 +9,8 @@ from torch import nn
 from rlsub.direct import Evaluation, direct_search, run_search
 from rlsub.envs import resolve_env
 from rlsub.errors import NonFiniteReturn
-from rlsub.evaluate import PopulationEvaluator, SlotRollout, _SlotMLP, slot_env
+from rlsub.evaluate import PopulationEvaluator
+from rlsub.rollout import SlotRollout, _SlotMLP, slot_env
 from rlsub.lockstep import LockstepStats, _context, group_for_lockstep, lockstep_key, run_lockstep
 from rlsub.seeding import derive_seed
 from rlsub.subspace import Subspace
@@ -51,13 +52,13 @@ def test_a_rows_output_does_not_depend_on_the_batch(act):
     def run(rows, capacity):
         mlp = _SlotMLP(sig, capacity, torch.device("cpu"))
         k = len(rows)
-        for l in range(len(sig)):
-            mlp.W[l][:k] = weights[l][rows]
-            mlp.b[l][:k] = biases[l][rows]
+        for layer in range(len(sig)):
+            mlp.W[layer][:k] = weights[layer][rows]
+            mlp.b[layer][:k] = biases[layer][rows]
         return mlp(x[rows], k).copy()
 
     ref = np.stack([run(np.array([r]), 1)[0] for r in range(n)])  # one row at a time
-    for trial in range(25):
+    for _ in range(25):
         k = int(rng.integers(1, n + 1))
         rows = rng.choice(n, k, replace=False)
         got = run(rows, int(rng.integers(k, n + 8)))
@@ -71,11 +72,11 @@ def test_the_torch_forward_for_accelerators_agrees_with_the_numpy_one():
     outs = []
     for use_numpy in (True, False):
         mlp = _SlotMLP(sig, 10, torch.device("cpu"), use_numpy=use_numpy)
-        for l, (i, o, _, _) in enumerate(sig):
-            w = np.random.default_rng(l).standard_normal((10, i, o)).astype(np.float32)
-            b = np.random.default_rng(l + 9).standard_normal((10, o)).astype(np.float32)
-            mlp.W[l][:] = w if use_numpy else torch.from_numpy(w)
-            mlp.b[l][:] = b if use_numpy else torch.from_numpy(b)
+        for layer, (i, o, _, _) in enumerate(sig):
+            w = np.random.default_rng(layer).standard_normal((10, i, o)).astype(np.float32)
+            b = np.random.default_rng(layer + 9).standard_normal((10, o)).astype(np.float32)
+            mlp.W[layer][:] = w if use_numpy else torch.from_numpy(w)
+            mlp.b[layer][:] = b if use_numpy else torch.from_numpy(b)
         outs.append(np.array(mlp(x, 7)))
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
     assert np.abs(outs[0]).max() > 0.1

@@ -17,7 +17,6 @@ import pytest
 from rlsub.cli import main
 from rlsub.dint import compute_dint, format_table
 from rlsub.errors import ConfigError, StoreError
-from rlsub.params import parse_params
 from rlsub.runner import commit, execute
 from rlsub.seeding import derive_seed
 from rlsub.solution import load_solution
