@@ -193,17 +193,21 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
             (line,) = ax.plot(ds, means, marker="o", label=name)
             ax.fill_between(ds, [s.ci[0] for s in r.dims], [s.ci[1] for s in r.dims], color=line.get_color(),
                             alpha=0.2, linewidth=0)
+            if r.dims[0].p_success is not None:  # Larsen et al.'s view: fraction of seeds that solve
+                ax.plot(ds, [x.p_success for x in r.dims], color=line.get_color(), linestyle="--", marker="x",
+                        linewidth=1, alpha=0.7, label=f"{name}: P(solved)")
             if r.dint:
                 ax.axvline(r.dint, color=line.get_color(), linestyle=":", linewidth=1)
         ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"{threshold:.0%} of baseline")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("subspace dimension d")
-        ax.set_ylabel("normalised performance")
+        ax.set_ylabel("normalised performance / P(solved)")
         ax.set_title(task)
         ax.set_ylim(-0.05, 1.15)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Mean over seeds; shaded: 90% bootstrap CI", fontsize=10)
+    fig.suptitle("Mean normalised performance over seeds (shaded: 90% paired-bootstrap CI); dashed: fraction of "
+                 "seeds that solve", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
