@@ -40,7 +40,8 @@ import rlsub.evaluate as evaluate_mod
 from rlsub.agents import get_method
 from rlsub.envs.cartpole_batch import CartPoleBatch
 from rlsub.evaluate import PopulationEvaluator
-from rlsub.lockstep import LockstepStats, _context, run_lockstep
+from rlsub.lockstep import LockstepStats, run_lockstep
+from rlsub.tasks import trial_context
 from rlsub.trial import TrialConfig
 
 
@@ -81,7 +82,7 @@ def one_at_a_time(cfgs: list[TrialConfig], today: bool) -> tuple[float, dict]:
         results = {}
         t = time.perf_counter()
         for c in cfgs:
-            ctx = _context(c)
+            ctx = trial_context(c)
             try:
                 results[c] = get_method(c.method).run(ctx)
             finally:
@@ -92,7 +93,7 @@ def one_at_a_time(cfgs: list[TrialConfig], today: bool) -> tuple[float, dict]:
 def lockstep(cfgs: list[TrialConfig], slots: int) -> tuple[float, dict, LockstepStats]:
     stats = LockstepStats()
     t = time.perf_counter()
-    results = dict(run_lockstep(cfgs, slots=slots, stats=stats))
+    results = dict(run_lockstep(cfgs, trial_context, slots=slots, stats=stats))
     return time.perf_counter() - t, results, stats
 
 

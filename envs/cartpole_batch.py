@@ -51,6 +51,8 @@ class CartPoleBatch(VectorEnv):
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    #: ``reset(seed=s)`` seeds copy i with ``s + i`` (so a slice of the copies can run on its own).
+    seeds_each_copy = True
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int = 500, sutton_barto_reward: bool = False):
         if num_envs < 1:

@@ -108,7 +108,7 @@ class EnvTask:
                    ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
         """Direct-search trials in lockstep (one batched rollout, ``rlsub.lockstep``); others one by one."""
         if len(configs) > 1 and all(lockstep_key(c) is not None for c in configs):
-            yield from run_lockstep(configs, context=lambda c: TrialContext(c, self))
+            yield from run_lockstep(configs, lambda c: TrialContext(c, self))
             return
         for c in configs:
             try:

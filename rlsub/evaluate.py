@@ -380,9 +380,9 @@ def _seeds_each_copy(env) -> bool:
     """Whether ``env.reset(seed=s)`` seeds copy i with ``s + i`` (so a member slice can run alone)."""
     import gymnasium as gym
 
-    from rlsub.envs.cartpole_batch import CartPoleBatch
-
-    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv, CartPoleBatch)
+    if getattr(env, "seeds_each_copy", False):  # rlsub's own batched envs (CartPoleBatch) say so themselves
+        return True
+    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)
     try:
         from ale_py.vector_env import AtariVectorEnv
 

@@ -17,7 +17,7 @@ bit). So a trial's result, curve and info are the same whatever shares its batch
 Sweep integration::
 
     for group in group_for_lockstep(configs, groups=workers):   # one group per worker / Ray task
-        for config, outcome in run_lockstep(group):              # as each trial finishes
+        for config, outcome in run_lockstep(group, trial_context): # as each trial finishes
             ...  # outcome: TrialResult, or the NonFiniteReturn that failed the trial
 """
 
@@ -79,12 +79,6 @@ def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1) -> list[
     return out
 
 
-def _context(config: TrialConfig) -> TrialContext:
-    from rlsub.tasks import resolve_task  # only when no context factory is given (tests, benchmarks)
-
-    return TrialContext(config, resolve_task(config.env, config.env_def))
-
-
 @dataclass
 class LockstepStats:
     """What a ``run_lockstep`` call did: copy-steps stepped and episode steps counted (every
@@ -113,8 +107,8 @@ class _Trial:
         self.config, self.ctx, self.search = config, ctx, search
 
 
-def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max_active: int | None = None,
-                 stats: LockstepStats | None = None, context: Callable[[TrialConfig], TrialContext] | None = None,
+def run_lockstep(configs: Iterable[TrialConfig], context: Callable[[TrialConfig], TrialContext],
+                 slots: int = DEFAULT_SLOTS, max_active: int | None = None, stats: LockstepStats | None = None,
                  ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
     """Run direct-search trials together; yields ``(config, outcome)`` as each trial finishes.
 
@@ -126,9 +120,8 @@ def run_lockstep(configs: Iterable[TrialConfig], slots: int = DEFAULT_SLOTS, max
     differ) or network run alone, in order (``group_for_lockstep`` avoids that). ``stats``, if
     given, is filled in. A trial's ``wall_time`` runs from its start to its result, time shared
     with the trials it ran beside included. ``context`` builds a trial's ``TrialContext`` (the task's
-    own ``EnvTask.run_stream`` passes it; default: resolve the task by name).
+    own ``EnvTask.run_stream`` passes it; ``rlsub.tasks.trial_context`` resolves the task by name).
     """
-    context = context or _context
     stats = stats if stats is not None else LockstepStats()
     stats.slots = int(slots)
     t0 = time.perf_counter()

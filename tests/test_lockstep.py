@@ -11,7 +11,8 @@ from rlsub.envs import resolve_env
 from rlsub.errors import NonFiniteReturn
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.rollout import SlotRollout, _SlotMLP, slot_env
-from rlsub.lockstep import LockstepStats, _context, group_for_lockstep, lockstep_key, run_lockstep
+from rlsub.lockstep import LockstepStats, group_for_lockstep, lockstep_key, run_lockstep
+from rlsub.tasks import trial_context
 from rlsub.seeding import derive_seed
 from rlsub.subspace import Subspace
 from rlsub.trial import TrialConfig
@@ -21,7 +22,7 @@ def alone(config: TrialConfig):
     """The trial run by itself, as ``rlsub run`` would."""
     from rlsub.agents import get_method
 
-    ctx = _context(config)
+    ctx = trial_context(config)
     try:
         return get_method(config.method).run(ctx)
     finally:
@@ -164,7 +165,7 @@ def _mixed_batch(budget: int) -> list[TrialConfig]:
 def test_lockstep_trials_equal_their_lone_runs_bit_for_bit():
     configs = _mixed_batch(budget=5000)
     stats = LockstepStats()
-    got = dict(run_lockstep(configs, slots=48, stats=stats))
+    got = dict(run_lockstep(configs, trial_context, slots=48, stats=stats))
     assert set(got) == set(configs) and stats.alone == 0
     assert stats.mean_batch > 20  # trials really shared the rollout
     for c in configs:
@@ -176,8 +177,8 @@ def test_lockstep_trials_equal_their_lone_runs_bit_for_bit():
 
 def test_lockstep_results_do_not_depend_on_the_company():
     configs = _mixed_batch(budget=3000)
-    full = dict(run_lockstep(configs, slots=64))
-    few = dict(run_lockstep(configs[::3], slots=7, max_active=2))
+    full = dict(run_lockstep(configs, trial_context, slots=64))
+    few = dict(run_lockstep(configs[::3], trial_context, slots=7, max_active=2))
     for c, r in few.items():
         assert_same_result(full[c], r)
 
@@ -187,7 +188,7 @@ def test_trials_of_another_env_run_alone_not_in_the_rollout():
     cp = TrialConfig(env="CartPole-v1", method="cmaes", dim=2, seed=0, budget=1000)
     ac = TrialConfig(env="Acrobot-v1", method="cmaes", dim=2, seed=0, budget=1000, eval_episodes=2)
     stats = LockstepStats()
-    got = dict(run_lockstep([cp, ac], stats=stats))
+    got = dict(run_lockstep([cp, ac], trial_context, stats=stats))
     assert stats.alone == 1
     assert_same_result(alone(ac), got[ac])
     assert_same_result(alone(cp), got[cp])
@@ -196,7 +197,7 @@ def test_trials_of_another_env_run_alone_not_in_the_rollout():
 def test_run_lockstep_yields_each_trial_as_it_finishes():
     quick = TrialConfig(env="CartPole-v1", method="cmaes", dim=2, seed=0, budget=300)
     slow = [TrialConfig(env="CartPole-v1", method="cmaes", dim=1, seed=s, budget=20_000) for s in (1, 2)]
-    it = run_lockstep([slow[0], quick, slow[1]])
+    it = run_lockstep([slow[0], quick, slow[1]], trial_context)
     config, result = next(it)
     assert config == quick and result.env_steps < 2000
     rest = dict(it)
@@ -209,7 +210,7 @@ def test_lockstep_on_a_sync_vector_env_task():
     configs = [TrialConfig(env="InvertedPendulum-v5", method="cmaes", dim=4, seed=0, budget=3000),
                TrialConfig(env="InvertedPendulum-v5", method="es", dim=2, seed=1, budget=3000,
                            params=(("obs_norm", True), ("popsize", 6)))]
-    got = dict(run_lockstep(configs, slots=16))
+    got = dict(run_lockstep(configs, trial_context, slots=16))
     for c in configs:
         assert_same_result(alone(c), got[c])
 
@@ -246,7 +247,7 @@ def test_a_failing_trial_does_not_stop_the_others():
     _SometimesNaN.BAD = _bad_seeds(0, 6)  # CMA-ES at d = 2: 6 members x 1 episode
     bad, good = (TrialConfig(env="rlsub-test/SometimesNaN-v0", method="cmaes", dim=2, seed=s, budget=800,
                              episodes=1) for s in (0, 1))
-    got = dict(run_lockstep([bad, good], slots=8))
+    got = dict(run_lockstep([bad, good], trial_context, slots=8))
     assert isinstance(got[bad], NonFiniteReturn)
     assert_same_result(alone(good), got[good])
     with pytest.raises(NonFiniteReturn):
@@ -272,7 +273,7 @@ def test_direct_search_generator_asks_what_run_direct_search_evaluates():
     from rlsub.agents.cmaes import CMAES
 
     config = TrialConfig(env="CartPole-v1", method="cmaes", dim=2, seed=0, budget=400)
-    ctx = _context(config)
+    ctx = trial_context(config)
     seen: list[Evaluation] = []
     search = direct_search(ctx, CMAES(2, 0))
     try:
@@ -288,7 +289,7 @@ def test_direct_search_generator_asks_what_run_direct_search_evaluates():
     assert kinds[0] == "train" and kinds[-1] == "test" and kinds.count("test") == 1
     assert seen[-1].episodes == config.eval_episodes
     assert_same_result(result, alone(config))
-    ctx = _context(config)
+    ctx = trial_context(config)
     try:
         assert_same_result(result, run_search(ctx, direct_search(ctx, CMAES(2, 0))))
     finally:
