@@ -198,6 +198,9 @@ def compute_dint(
                 float(success.p_success[j]) if success is not None else None,
             ))
         fm = [t.final_mean for t in full.get(fp, [])]
+        if ok and np.nanmax(perf) > 1.5 and base.source == "measured":
+            notes.append("some d beat the full-space baseline by more than 50%: the baseline looks under-trained "
+                         "(full-space search at this budget); d_int is then too easy to reach")
         if any(s.moved > s.d for s in dims):
             notes.append("this method moved more coordinates than d (see 'moved'): compare it at its moved count")
         results.append(

@@ -66,3 +66,11 @@ def test_a_mean_exactly_at_the_threshold_passes():
 def test_few_seeds_are_flagged():
     (r,) = compute_dint([row(4, 480, 0), row(4, 490, 1)], n_boot=50)
     assert any("fewer than 5 seeds" in n for n in r.notes)
+
+
+def test_an_under_trained_baseline_is_flagged():
+    rows = [row(4, 300, s) for s in range(5)] + [row(4610, 150, s, full=True) for s in range(5)]
+    (r,) = compute_dint(rows, n_boot=50)
+    assert any("under-trained" in n for n in r.notes)
+    (ok,) = compute_dint([row(4, 140, s) for s in range(5)] + [row(4610, 150, s, full=True) for s in range(5)], n_boot=50)
+    assert not any("under-trained" in n for n in ok.notes)
