@@ -27,6 +27,9 @@ from .presets import PRESETS, EnvPreset
 #: Entry point of Gymnasium's CartPole (v0 and v1), whose copies ``CartPoleBatch`` steps with their own seeds.
 _CARTPOLE = "gymnasium.envs.classic_control.cartpole:CartPoleEnv"
 
+#: Trials of one lockstep group that run at once (the others wait for a place).
+LOCKSTEP_ACTIVE = 32
+
 #: Cap for envs that register no TimeLimit, so that an evaluation always ends.
 DEFAULT_MAX_EPISODE_STEPS = 10_000
 
@@ -108,7 +111,9 @@ class EnvTask:
                    ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
         """Direct-search trials in lockstep (one batched rollout, ``rlsub.lockstep``); others one by one."""
         if len(configs) > 1 and all(lockstep_key(c) is not None for c in configs):
-            yield from run_lockstep(configs, lambda c: TrialContext(c, self))
+            # At most LOCKSTEP_ACTIVE trials hold a context (θ_0, P, optimizer) at once: enough to keep the
+            # rollout's copies busy, and a sweep of thousands of trials per worker stays within memory.
+            yield from run_lockstep(configs, lambda c: TrialContext(c, self), max_active=LOCKSTEP_ACTIVE)
             return
         for c in configs:
             try:
