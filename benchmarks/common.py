@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -146,3 +147,16 @@ def bench_main(doc: str, add_arguments: Callable[[Any], None], run: Callable[[An
     if args.json:
         write_json(args.json, results, machine_info(threads))
     return 0
+
+
+def raw_rate(make, n: int, iters: int) -> float:
+    """Env steps/s of the vector env ``make(n)`` alone at batch n, random actions drawn beforehand."""
+    env = make(n)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 2, (iters, n))
+    t = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    dt = time.perf_counter() - t
+    env.close()
+    return n * iters / dt

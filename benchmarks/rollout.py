@@ -35,7 +35,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from common import Result, bench_main, interleaved, skipped
+from common import Result, bench_main, raw_rate, interleaved, skipped
 import rlsub.evaluate as evaluate_mod
 from rlsub.envs import resolve_env
 from rlsub.envs.cartpole_batch import CartPoleBatch
@@ -103,19 +103,6 @@ def evotorch_rate(sub: Subspace, thetas: torch.Tensor, episodes: int, hidden: tu
     dt = time.perf_counter() - t
     steps = prob.interaction_count - before
     return steps / dt, steps
-
-
-def raw_rate(make, n: int, iters: int) -> float:
-    """(c): env steps/s of the vector env ``make(n)`` alone, random actions drawn beforehand."""
-    env = make(n)
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, (iters, n))
-    t = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    dt = time.perf_counter() - t
-    env.close()
-    return n * iters / dt
 
 
 def run(args) -> list[Result]:

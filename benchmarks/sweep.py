@@ -34,7 +34,7 @@ from unittest import mock
 
 import numpy as np
 
-from common import Result, bench_main
+from common import Result, bench_main, raw_rate
 
 import rlsub.evaluate as evaluate_mod
 from rlsub.agents import get_method
@@ -101,19 +101,6 @@ def counted_steps(results: dict, eval_episodes_steps: bool = True) -> int:
     """Env steps of every evaluation: training (incl. checks/validation) plus, for tasks that pay 1
     per step (CartPole, InvertedPendulum), the final test's (the sum of its returns)."""
     return sum(r.env_steps + (int(sum(r.final_returns)) if eval_episodes_steps else 0) for r in results.values())
-
-
-def raw_rate(make, n: int, iters: int) -> float:
-    """Env steps/s of a vector env alone at batch n, random actions drawn beforehand."""
-    env = make(n)
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, (iters, n))
-    t = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    dt = time.perf_counter() - t
-    env.close()
-    return n * iters / dt
 
 
 def dint_of(results: dict) -> str:
