@@ -242,3 +242,19 @@ def test_backend_is_not_part_of_trial_key():
         assert TrialConfig(env="CartPole-v1", dim=2).key() == key
     finally:
         trial.EVALUATOR_FACTORY = previous
+
+
+@pytest.mark.ray
+def test_run_on_ray_writes_its_solution_on_the_driver(ray_cluster, tmp_path, capsys):
+    """``rlsub run --backend ray``: populations go to actors, the outcome comes back, and only this
+    process writes the solution and the row."""
+    from rlsub.cli import main
+    from rlsub.solution import load_solution
+    from rlsub.store import Store
+
+    out = tmp_path / "run"
+    assert main(["run", "--env", "CartPole-v1", "--dim", "2", "--budget", "400", "--eval-episodes", "2",
+                 "--backend", "ray", "--out", str(out)]) == 0
+    with Store(out, create=False) as s:
+        (row,) = list(s.rows())
+    assert load_solution(out / row.artifact).theta_d.shape == (2,)
