@@ -14,11 +14,13 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "rlsub.cli", *args], capture_output=True, text=True)
 
 
-def one_error_line(proc, needle):
+def one_error_line(proc, needle) -> str:
+    """Checks exit status 2 and a single ``rlsub: error: ... needle ...`` line; returns that line."""
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("rlsub: error:") and needle in lines[0], lines[0]
+    return lines[0]
 
 
 def in_process(capsys, *args):
@@ -56,14 +58,17 @@ def test_bad_input(tmp_path, capsys, args, needle):
 
 def test_malformed_toml(tmp_path, capsys):
     cfg = tmp_path / "bad.toml"
-    cfg.write_text("[sweep\nenv = 'CartPole-v1'")
-    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "malformed TOML")
-    cfg.write_text("[sweep]\nenv = 'CartPole-v1'\ndims = [1]\nbudgte = 3\n")
-    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "unknown key(s) in [sweep]: budgte")
-    cfg.write_text("[sweep]\nenv = 'digits-fc'\ndims = [8]\nbatch_seeds = 0\n")
-    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "'batch_seeds' must be a positive integer")
-    cfg.write_text("[sweep]\nenv = 'CartPole-v1'\ndims = [1, 0]\n")
-    one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o")), "d must be >= 1")
+    out = tmp_path / "o"
+    cases = [
+        ("[sweep\nenv = 'CartPole-v1'", "malformed TOML"),
+        ("[sweep]\nenv = 'CartPole-v1'\ndims = [1]\nbudgte = 3\n", "unknown key(s) in [sweep]: budgte"),
+        ("[sweep]\nenv = 'digits-fc'\ndims = [8]\nbatch_seeds = 0\n", "'batch_seeds' must be a positive integer"),
+        ("[sweep]\nenv = 'CartPole-v1'\ndims = [1, 0]\n", "d must be >= 1"),
+    ]
+    for text, needle in cases:
+        cfg.write_text(text)
+        assert needle in one_error_line(in_process(capsys, "sweep", "--config", str(cfg), "--out", str(out)), needle)
+        assert not out.exists()  # refused before anything was written
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; use a path under a file instead")
@@ -71,20 +76,27 @@ def test_unwritable_output_non_root(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    one_error_line(run_cli("run", "--env", "CartPole-v1", "--dim", "2", "--out", str(ro / "x")), "cannot create")
+    assert "cannot create" in one_error_line(run_cli("run", "--env", "CartPole-v1", "--dim", "2", "--out", str(ro / "x")),
+                                             "cannot create")
+    assert list(ro.iterdir()) == []
 
 
 def test_output_path_that_cannot_be_a_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_error_line(run_cli("run", "--env", "CartPole-v1", "--dim", "2", "--out", str(blocker / "sub")),
-                   "cannot create output directory")
+    line = one_error_line(run_cli("run", "--env", "CartPole-v1", "--dim", "2", "--out", str(blocker / "sub")),
+                          "cannot create output directory")
+    assert str(blocker / "sub") in line
+    assert blocker.read_text() == "x"  # the file in the way is left as it was
 
 
 def test_corrupted_store_for_dint_and_sweep(tmp_path):
-    (tmp_path / "results.sqlite").write_bytes(os.urandom(4096))
-    one_error_line(run_cli("dint", str(tmp_path)), "corrupted")
-    one_error_line(run_cli("sweep", "--env", "CartPole-v1", "--dims", "2", "--out", str(tmp_path)), "corrupted")
+    junk = os.urandom(4096)
+    (tmp_path / "results.sqlite").write_bytes(junk)
+    for args in (("dint", str(tmp_path)), ("sweep", "--env", "CartPole-v1", "--dims", "2", "--out", str(tmp_path))):
+        assert "results.sqlite" in one_error_line(run_cli(*args), "corrupted")
+        assert (tmp_path / "results.sqlite").read_bytes() == junk  # never overwritten or "repaired"
+    assert not (tmp_path / "solutions").exists()
 
 
 def test_run_replay_dint_roundtrip_and_corrupted_solution(tmp_path, capsys):
