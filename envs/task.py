@@ -13,6 +13,7 @@ import numpy as np
 
 from rlsub.agents import METHODS, get_method
 from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
+from rlsub.evaluate import EpisodeTally
 from rlsub.lockstep import lockstep_key, run_lockstep
 from rlsub.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, image_layout, vbn_cnn_spec
 from rlsub.task import RANDOM_FLOOR, Normalisation
@@ -146,18 +147,12 @@ class EnvTask:
         try:
             env.action_space.seed(int(action_seed) % 2**31)
             env.reset(seed=int(seed) % 2**31)
-            returns = np.zeros(episodes)
-            done = np.zeros(episodes, dtype=bool)
+            tally = EpisodeTally(episodes, self.name)
             for _ in range(self.max_episode_steps + 1):
-                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-                reward = np.asarray(reward, dtype=np.float64)
-                if not np.isfinite(reward[~done]).all():
-                    raise NonFiniteReturn(f"environment {self.name} returned a non-finite reward under a random policy")
-                returns[~done] += reward[~done]
-                done |= np.asarray(terminated) | np.asarray(truncated)
-                if done.all():
+                tally.add(*env.step(env.action_space.sample())[1:4])
+                if tally.finished:
                     break
-            return returns
+            return tally.returns
         finally:
             env.close()
 

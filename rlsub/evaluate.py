@@ -260,7 +260,7 @@ class PopulationEvaluator:
             env = self._vec(pop * episodes)
             obs, _ = env.reset(seed=seed)
             mine = slice(first, first + m)
-        tally = _Tally(m, self.task.name)
+        tally = EpisodeTally(m, self.task.name)
         for _ in range(self.task.max_episode_steps + 1):
             action = self._act(policy, obs if mine is None else obs[mine], k, episodes)
             if mine is not None:
@@ -307,7 +307,7 @@ class PopulationEvaluator:
             env = self._vec((hi - lo) * episodes, lane=i + 1)
             obs, _ = env.reset(seed=seed + lo * episodes)
             policy = self._policy({name: v[lo:hi] for name, v in params.items()}, hi - lo, episodes)
-            lanes.append(_Lane(env, policy, hi - lo, obs, _Tally((hi - lo) * episodes, self.task.name)))
+            lanes.append(_Lane(env, policy, hi - lo, obs, EpisodeTally((hi - lo) * episodes, self.task.name)))
         try:
             for lane in lanes:
                 lane.send(self._act(lane.policy, lane.obs, lane.members, episodes))
@@ -331,7 +331,7 @@ class PopulationEvaluator:
         return EvalResult(returns.reshape(k, episodes), sum(lane.tally.steps for lane in lanes))
 
 
-class _Tally:
+class EpisodeTally:
     """Returns of ``m`` env copies until each one's first episode end (NEXT_STEP autoreset: later
     steps of a copy are ignored), and the env steps that counted."""
 
@@ -361,7 +361,7 @@ class _Tally:
 class _Lane:
     """One half of a pipelined evaluation: its env, policy and bookkeeping, and whether a step is in flight."""
 
-    def __init__(self, env, policy, members: int, obs: np.ndarray, tally: _Tally) -> None:
+    def __init__(self, env, policy, members: int, obs: np.ndarray, tally: EpisodeTally) -> None:
         self.env, self.policy, self.members, self.obs, self.tally = env, policy, members, obs, tally
         self.iterations = 0
         self.in_flight = False

@@ -215,15 +215,21 @@ def default_convs(height: int, width: int) -> tuple[tuple[int, int, int], ...]:
     return SMALL_CONVS
 
 
-def cnn_spec(obs_shape: Sequence[int], dtype: Any, action, hidden: tuple[int, ...] | None = None,
-             activation: str = "relu", layout: str | None = None) -> PolicySpec:
-    """A ``family="cnn"`` PolicySpec for an image observation (layout detected when not given)."""
+def _image_layout(family: str, obs_shape: Sequence[int], dtype: Any, layout: str | None) -> str:
+    """``layout``, else the one detected from the observation; ConfigError when it is no image."""
     layout = layout or image_layout(obs_shape, dtype)
     if layout is None:
         raise ConfigError(
-            f"cnn: observation shape {tuple(obs_shape)} ({np.dtype(dtype)}) is not an image "
+            f"{family}: observation shape {tuple(obs_shape)} ({np.dtype(dtype)}) is not an image "
             "(expected uint8 HxW, HxWxC or CxHxW); use the mlp family"
         )
+    return layout
+
+
+def cnn_spec(obs_shape: Sequence[int], dtype: Any, action, hidden: tuple[int, ...] | None = None,
+             activation: str = "relu", layout: str | None = None) -> PolicySpec:
+    """A ``family="cnn"`` PolicySpec for an image observation (layout detected when not given)."""
+    layout = _image_layout("cnn", obs_shape, dtype, layout)
     _, h, w = _chw(obs_shape, layout)
     convs = default_convs(h, w)
     return PolicySpec(
@@ -469,9 +475,7 @@ def vbn_cnn_spec(obs_shape: Sequence[int], dtype: Any, action: ActionSpec, hidde
                  activation: str = "relu", layout: str | None = None,
                  convs: Sequence[Sequence[int]] = ES_ATARI_CONVS, padding: str = "same") -> PolicySpec:
     """A ``family="vbn_cnn"`` PolicySpec with every option recorded (the ES Atari policy by default)."""
-    layout = layout or image_layout(obs_shape, dtype)
-    if layout is None:
-        raise ConfigError(f"vbn_cnn: observation shape {tuple(obs_shape)} ({np.dtype(dtype)}) is not an image")
+    layout = _image_layout("vbn_cnn", obs_shape, dtype, layout)
     return PolicySpec(
         obs_shape=tuple(int(s) for s in obs_shape),
         action=action,

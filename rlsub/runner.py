@@ -43,12 +43,7 @@ def execute(config: TrialConfig, data_dir: str | None = None) -> dict[str, Any]:
     Configuration errors propagate (the whole sweep is wrong); a trial whose environment returns
     NaN/inf is recorded as failed with the reason, so reruns skip it and reports can show it.
     """
-    task = resolve_task(config.env, config.env_def)
-    try:
-        result = task.run(config, data_dir)
-    except NonFiniteReturn as e:
-        return _failed(config, task, e)
-    return outcome(config, task, result)
+    return execute_group([config], data_dir)[0]
 
 
 def execute_stream(configs: list[TrialConfig], data_dir: str | None = None) -> Iterator[tuple[TrialConfig, dict[str, Any]]]:
@@ -110,12 +105,7 @@ def execute_safely(config: TrialConfig, data_dir: str | None = None) -> dict[str
     The sweep's main process decides what to do with crashes (report them; not store them, so a
     rerun retries the trial).
     """
-    try:
-        return execute(config, data_dir)
-    except ConfigError as e:
-        return {"crash": str(e), "config_error": True}
-    except Exception as e:  # noqa: BLE001 - reported to the user with the trial's key
-        return {"crash": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+    return next(stream_safely([config], data_dir))[1]
 
 
 def stream_safely(configs: list[TrialConfig], data_dir: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -171,8 +171,11 @@ def group_trials(todo: list[TrialConfig], batch_seeds: int) -> list[list[TrialCo
         return [[c] for c in todo]
     groups: dict[str, list[list[TrialConfig]]] = {}
     units: list[list[TrialConfig]] = []
+    batches: dict[str, bool] = {}  # per env: resolving a plug-in builds and checks its env
     for cfg in todo:
-        if not resolve_task(cfg.env, cfg.env_def).batches_seeds:
+        if cfg.env not in batches:
+            batches[cfg.env] = resolve_task(cfg.env, cfg.env_def).batches_seeds
+        if not batches[cfg.env]:
             units.append([cfg])
             continue
         chunks = groups.setdefault(replace(cfg, seed=0).key(), [])
