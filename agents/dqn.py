@@ -48,6 +48,7 @@ Neither fix carries over to Atari as it is, so Atari subspace trials run ``PONG`
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 
 import gymnasium as gym
@@ -75,6 +76,10 @@ from .replay_buffer import FrameReplayBuffer, ReplayBuffer
 
 #: ``DQNConfig.replay`` values: choose by observation, or force one buffer.
 REPLAY_KINDS = ("auto", "plain", "frames")
+#: ``DQNConfig.score`` values.
+SCORES = ("test", "train100")
+#: What a ``score="train100"`` trial's stored returns are (the row's ``measure``).
+TRAIN100_MEASURE = "mean return of the last 100 training episodes (epsilon-greedy)"
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class DQNConfig:
     eps_end: float = 0.04
     exploration_fraction: float = 0.16
     """Fraction of the budget over which ε decays linearly from eps_start to eps_end."""
+    exploration_steps: int | None = None
+    """Env steps over which ε decays (overrides ``exploration_fraction``; a protocol that fixes
+    the schedule in steps keeps it whatever ``--budget`` is)."""
     double: bool = False
     """Double DQN: the online θ_d picks the next action, the target θ_d values it."""
     huber: bool = True
@@ -115,6 +123,19 @@ class DQNConfig:
     early_stop_trigger: float = 0.5
     """Check the greedy policy once ε-greedy training returns reach this fraction of the threshold
     (greedy is often far better than ε-greedy on balance tasks, and DQN oscillates: check early)."""
+    score: str = "test"
+    """``test``: the trial's performance is its final test on fresh greedy episodes (rlsub's rule).
+    ``train100``: Li et al.'s official score (``train_dqn.py``): the mean return of the last (up to)
+    100 *training* episodes, and training stops once that mean reaches the task's solved threshold;
+    rlsub's greedy checks are off. The fresh greedy test still runs and is recorded (``info["test_mean"]``)."""
+    store_every: int = 1
+    """Store every n-th transition in the replay buffer, plus the last one of every episode
+    (the official ``NeuralQLearner``: 5)."""
+    bootstrap_truncation: bool = True
+    """Bootstrap through time-limit ends; False makes them terminal (the official loop)."""
+    l2: float = 0.0
+    """Penalty ``l2·‖θ_d‖²`` added to the TD loss (the official ``reg_param`` on its trainable
+    variables, which in a subspace are θ_d)."""
     replay: str = "auto"
     """Replay buffer: ``frames`` (each frame of stacked-frame observations stored once), ``plain``
     (obs and next_obs per transition) or ``auto`` (``frames`` for stacked uint8 frames, else ``plain``).
@@ -131,6 +152,11 @@ class DQNConfig:
         check(self.max_grad_norm >= 0, "dqn", f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}")
         check(self.validation_episodes >= 1, "dqn", f"validation_episodes must be >= 1, got {self.validation_episodes}")
         check(self.replay in REPLAY_KINDS, "dqn", f"replay must be one of {', '.join(REPLAY_KINDS)}, got {self.replay!r}")
+        check(self.score in SCORES, "dqn", f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        check(self.store_every >= 1, "dqn", f"store_every must be >= 1, got {self.store_every}")
+        check(self.l2 >= 0, "dqn", f"l2 must be >= 0, got {self.l2}")
+        check(self.exploration_steps is None or self.exploration_steps >= 0, "dqn",
+              f"exploration_steps must be >= 0 or None, got {self.exploration_steps}")
 
 
 #: Nature-DQN-scale settings for Atari (the ``atari`` defaults: ALE presets, CNN policies on uint8 images).
@@ -198,6 +224,8 @@ def make_buffer(cfg: DQNConfig, ctx, env: gym.vector.VectorEnv, capacity: int) -
     if kind == "auto":
         kind = "frames" if _stacks_frames(ctx, env) else "plain"
     if kind == "frames":
+        if cfg.store_every > 1:
+            raise ConfigError("dqn: store_every > 1 needs replay=plain (the frame buffer stores consecutive frames)")
         if len(shape) < 2:
             raise ConfigError(f"dqn: replay=frames needs [stack, *frame] observations, {ctx.task.name} has shape {shape}")
         return FrameReplayBuffer(capacity, shape, space.dtype)
@@ -210,6 +238,12 @@ def _buffer_info(buffer: ReplayBuffer | FrameReplayBuffer) -> dict:
     if isinstance(buffer, FrameReplayBuffer):
         info.update(frame_capacity=buffer.frame_capacity, frames_written=buffer.frames_written)
     return info
+
+
+def store_mask(stored: int, n: int, every: int, done: np.ndarray) -> np.ndarray:
+    """Which of the next ``n`` transitions (``stored`` seen so far) replay keeps: every ``every``-th,
+    counted over all envs as the official ``storeExperience`` counts calls, and every episode's last."""
+    return ((stored + np.arange(n)) % every == 0) | np.asarray(done, dtype=bool)
 
 
 def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor], b: dict, cfg: DQNConfig,
@@ -234,9 +268,10 @@ def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor
         q_all, a_star = policy.call(params, obs), q_next.argmax(-1, keepdim=True)
     y = cfg.reward_scale * rewards + cfg.gamma * (1.0 - dones) * q_next.gather(-1, a_star).squeeze(-1)
     q = q_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-    if cfg.huber:
-        return torch.nn.functional.smooth_l1_loss(q, y)
-    return torch.nn.functional.mse_loss(q, y)
+    loss = torch.nn.functional.smooth_l1_loss(q, y) if cfg.huber else torch.nn.functional.mse_loss(q, y)
+    if cfg.l2:
+        loss = loss + cfg.l2 * theta_d.pow(2).sum()
+    return loss
 
 
 def train(cfg: DQNConfig, ctx, defaults: str | None = None):
@@ -259,27 +294,44 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
     n_actions = ctx.spec.action.n
     tracker = EpisodeTracker(N)
     trigger = None if ctx.threshold is None else cfg.early_stop_trigger * ctx.threshold
-    progress = Progress(ctx, cfg.validation_episodes, early_stop=cfg.early_stop, trigger=trigger)
+    progress = Progress(ctx, cfg.validation_episodes, early_stop=cfg.early_stop and cfg.score == "test",
+                        trigger=trigger)
     steps = grad_steps = 0
     next_train = max(cfg.learning_starts, cfg.train_freq)
     next_log = 1000
     loss_val = float("nan")
+    official = cfg.score == "train100"
+    history: deque[float] = deque(maxlen=100)  # the official score's window
+    stored = 0
+    anneal = cfg.exploration_fraction if cfg.exploration_steps is None else cfg.exploration_steps / ctx.budget
     with torch.no_grad():
         pp = policy.params()  # θ_d only changes in training phases: project once per phase
     try:
         while steps + N <= ctx.budget:
-            eps = linear_schedule(cfg.eps_start, cfg.eps_end, cfg.exploration_fraction, steps / ctx.budget)
+            eps = linear_schedule(cfg.eps_start, cfg.eps_end, anneal, steps / ctx.budget)
             with torch.no_grad():
                 greedy = policy.call(pp, obs_tensor(obs, dev)).argmax(-1).cpu().numpy()
             explore = rng.random(N) < eps
             actions = np.where(explore, rng.integers(0, n_actions, size=N), greedy)
             next_obs, rew, term, trunc, info = env.step(actions)
             done = np.asarray(term) | np.asarray(trunc)
-            buffer.add(obs, actions, rew, final_obs(next_obs, info, done), np.asarray(term, dtype=np.float32))
+            ends = np.asarray(term if cfg.bootstrap_truncation else done, dtype=np.float32)
+            last = final_obs(next_obs, info, done)
+            if cfg.store_every == 1:
+                buffer.add(obs, actions, rew, last, ends)
+            else:
+                keep = store_mask(stored, N, cfg.store_every, done)
+                buffer.add(obs[keep], actions[keep], np.asarray(rew)[keep], last[keep], ends[keep])
+            stored += N
+            n_done = len(tracker.finished)
             tracker.step(rew, done)
             obs = next_obs
             steps += N
-            if steps >= next_train:
+            if official and len(tracker.finished) > n_done:
+                history.extend(tracker.finished[n_done:])
+                if ctx.threshold is not None and float(np.mean(history)) >= ctx.threshold:
+                    break
+            if steps >= next_train and len(buffer) >= cfg.batch_size:
                 next_train += cfg.train_freq
                 for _ in range(cfg.gradient_steps):
                     loss = td_loss(policy, theta, target_params, buffer.sample(cfg.batch_size, rng), cfg, dev)
@@ -306,7 +358,17 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
     info = {"gradient_steps": grad_steps, "train_steps": steps, "final_eps": eps if steps else cfg.eps_start,
             "td_loss": loss_val, "double": cfg.double, **progress.info(),
             "dqn_config": asdict(cfg), "dqn_defaults": defaults, "replay": _buffer_info(buffer)}
-    return ctx.result(theta_out, steps + progress.check_steps, progress.curve, info)
+    if not official:
+        return ctx.result(theta_out, steps + progress.check_steps, progress.curve, info)
+    if tracker.finished:  # episodes that ended after the last log still count
+        progress.log(steps, tracker.pop())
+    test = ctx.final_test(theta_out)
+    # No finished episode (a budget shorter than one): the unfinished ones' returns so far.
+    score = list(history) if history else [float(r) for r in tracker.running]
+    info.update(test_mean=float(np.mean(test)), test_returns=test, train_episodes_scored=len(history),
+                solved_in_training=bool(history) and ctx.threshold is not None
+                and float(np.mean(history)) >= ctx.threshold)
+    return ctx.result(theta_out, steps, progress.curve, info, final_returns=score, measure=TRAIN100_MEASURE)
 
 
 def run(ctx):

@@ -37,9 +37,9 @@ REFERENCE_BATCH = 128
 
 #: CartPole DQN: the official code anneals ε over this many updates (one update per env step).
 DQN_ANNEAL_STEPS = 10_000
-#: CartPole DQN budget in env steps (rlsub's choice: the official loop runs up to 10,000 episodes of
-#: at most 200 steps and stops once the last-100-episode mean reaches 195).
-CARTPOLE_DQN_BUDGET = 200_000
+#: CartPole DQN budget in env steps: the official loop's ceiling, 10,000 episodes of at most 200 steps
+#: (it stops once the last-100-episode mean reaches 195, so solved runs use far fewer).
+CARTPOLE_DQN_BUDGET = 2_000_000
 
 
 class UniformBins(gym.ActionWrapper):
@@ -134,7 +134,7 @@ CARTPOLE_V0 = dict(
             "lr": 1e-4,
             "eps_start": 0.5,
             "eps_end": 0.1,
-            "exploration_fraction": DQN_ANNEAL_STEPS / CARTPOLE_DQN_BUDGET,
+            "exploration_steps": DQN_ANNEAL_STEPS,
             "gamma": 0.95,
             "batch_size": 32,
             "tau": 0.01,
@@ -147,6 +147,10 @@ CARTPOLE_V0 = dict(
             "max_grad_norm": 5.0,
             "double": False,
             "reward_scale": 1.0,
+            "score": "train100",
+            "store_every": 5,
+            "bootstrap_truncation": False,
+            "l2": 0.01,
         }
     },
     sources={
@@ -160,24 +164,25 @@ CARTPOLE_V0 = dict(
         "return_low": "rewards shifted so the minimum is 0 (reference/README.md)",
         "return_best": "the sweep notebook scores against 0.9 x 195, so 195 plays the baseline's role "
         "(the true maximum is 200); a measured full-space baseline still takes precedence in rlsub dint",
-        "budget": "not a fixed number in the official loop (<= 10,000 episodes, stops when solved); "
-        "200k env steps is rlsub's choice",
+        "budget": "train_dqn.py MAX_EPISODES = 10,000 of at most 200 steps: 2M env steps is its ceiling; "
+        "training stops once solved (score=train100)",
         "episodes": "rlsub default for gradient agents (unused by DQN)",
         "method_params": "train_dqn.py CartPole-v0 branch: init_exp 0.5, anneal_steps 10,000, discount 0.95, "
         "batch 32, target_update_rate 0.01 (soft update after every step); NeuralQLearner defaults: "
         "final_exp 0.1, replay 10,000, max_gradient 5 (clip by norm), squared TD loss, no double Q, "
-        "first update once the buffer holds a batch; README example: Adam lr 1e-4. exploration_fraction = "
-        "10,000 / budget (DQNConfig anneals over a fraction of the budget: rescale it with the budget)",
+        "first update once the buffer holds a batch; README example: Adam lr 1e-4; exploration_steps = "
+        "anneal_steps (ε decays over 10,000 steps whatever --budget is). The official score and stop rule "
+        "(score=train100: mean of the last 100 training episodes, stop at 195), replay of every 5th transition "
+        "plus episode ends (store_every=5), time-limit ends terminal (bootstrap_truncation=false) and "
+        "reg_param 0.01 on the trainable θ_d (l2=0.01): NeuralQLearner",
         "protocol_dims": "sweep notebook: d = 1..25 and 30..50 by 5 (it also lists 125..500; the step is "
         "not recoverable from the notes)",
         "protocol_seeds": "sweep notebook: 5 runs per d",
         "init": "official: he_normal kernels; rlsub builds θ_0 with torch's default init",
-        "gaps": "not expressible in rlsub: score = mean of the last 100 *training* (ε-greedy) episodes "
-        "(rlsub scores fresh greedy episodes); replay stores only every 5th transition (store_replay_every=5) "
-        "plus episode ends; L2 penalty (README --l2 1e-4, reg_param 0.01); a time-limit end is terminal in "
-        "the official code (rlsub bootstraps through truncation); the official loop stops training once "
-        "solved. The official target network may alias the online one (a Keras model called in two "
-        "variable scopes shares its weights): not verified",
+        "gaps": "not reproduced: the README example's Keras weight decay (--l2 1e-4) on the layer kernels; "
+        "ε annealed per update (rlsub: per env step, the same after the first batch); he_normal θ_0. The "
+        "official target network may alias the online one (a Keras model called in two variable scopes "
+        "shares its weights): not verified, rlsub keeps a soft-updated target",
     },
 )
 

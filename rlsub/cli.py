@@ -255,7 +255,12 @@ def cmd_run(args) -> int:
     rets = row["final_returns"]
     mean = sum(rets) / len(rets)
     print(f"{config.env} {config.method} {config.projection_name} d={row['d']} D={row['D']} seed={config.seed}")
-    print(f"  final evaluation: {mean:.4g} ({row['measure']}, {len(rets)} fresh episode(s))")
+    if row["measure"] == task.normalisation().measure:
+        print(f"  final evaluation: {mean:.4g} ({row['measure']}, {len(rets)} fresh episode(s))")
+    else:
+        print(f"  score: {mean:.4g} ({row['measure']}, {len(rets)} episode(s))")
+        if "test_mean" in row.get("info", {}):
+            print(f"  greedy test: {row['info']['test_mean']:.4g} (mean episode return, fresh episodes)")
     if row["r_low_source"] == "measured: random policy":
         print(f"  floor: {row['r_low']:.4g} (mean return of a random policy on the same episodes)")
     print(f"  env steps: {row['env_steps']}, wall time: {row['wall_time']:.1f} s")

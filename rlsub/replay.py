@@ -25,6 +25,8 @@ class ReplayReport:
     recorded: float | None
     same_seeds: bool
     measure: str = "mean episode return"
+    recorded_measure: str | None = None
+    """What the recorded value measured when it is not the replayed measure (e.g. training episodes)."""
 
     @property
     def mean(self) -> float:
@@ -42,7 +44,8 @@ class ReplayReport:
                 + (", the trial's own evaluation seeds)" if self.same_seeds else ", fresh seeds)")
             )
         if self.recorded is not None:
-            lines.append(f"  recorded: {self.recorded:.6g}")
+            what = f" ({self.recorded_measure}; not comparable with the replay)" if self.recorded_measure else ""
+            lines.append(f"  recorded: {self.recorded:.6g}{what}")
         return "\n".join(lines)
 
 
@@ -56,5 +59,7 @@ def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
         raise SolutionError(f"solution file {sol.path}: bad trial config: {e}") from None
     task = resolve_task(config.env, config.env_def)
     returns = task.replay(config, sol, episodes, seed, data_dir)
+    measure = task.normalisation().measure
+    recorded_measure = sol.metrics.get("measure")
     return ReplayReport(str(sol.path), config.env, sol.D, sol.d, returns, sol.metrics.get("final_mean"),
-                        episodes is None, task.normalisation().measure)
+                        episodes is None, measure, recorded_measure if recorded_measure not in (None, measure) else None)

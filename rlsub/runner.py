@@ -70,6 +70,8 @@ def _failed(config: TrialConfig, task: Task, error: Exception) -> dict[str, Any]
 def outcome(config: TrialConfig, task: Task, result: TrialResult) -> dict[str, Any]:
     """The store row of a finished trial, with its solution under ``"solution"`` (not yet written)."""
     row = describe(config, task)
+    if result.measure is not None:
+        row["measure"] = result.measure
     if row["r_low"] is None:
         row.update(r_low=result.floor, r_low_source=RANDOM_FLOOR if result.floor is not None else "none")
     spec = result.info.pop("policy_spec", None)
@@ -77,7 +79,7 @@ def outcome(config: TrialConfig, task: Task, result: TrialResult) -> dict[str, A
         config=config.to_dict(), policy=spec, D=result.D, d=result.d, projection=config.projection_name,
         seed=config.seed, theta_d=result.theta_d,
         metrics={"final_mean": result.final_mean, "final_std": result.final_std,
-                 "final_returns": result.final_returns, "env_steps": result.env_steps},
+                 "final_returns": result.final_returns, "env_steps": result.env_steps, "measure": row["measure"]},
         extra={k: result.info[k] for k in ("obs_norm",) if result.info.get(k) is not None},
     )
     return {

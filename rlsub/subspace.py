@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
+from torch.nn import functional as F
 
 from rlsub.projections import Projection, make_projection
 
@@ -50,6 +51,7 @@ class Subspace(nn.Module):
         self.projection: Projection = make_projection(projection, self.D, int(d), seed)
         self.d = int(d)
         self.theta_d = nn.Parameter(torch.zeros(self.d, device=self.theta_0.device))
+        self._chain = linear_chain(module)
 
     # -- parameter maps -------------------------------------------------------------------
     def flat(self, theta_d: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,10 +72,12 @@ class Subspace(nn.Module):
     # -- forward passes -------------------------------------------------------------------
     def forward(self, *args, theta_d: torch.Tensor | None = None, **kwargs):
         """Run the module at θ_0 + P θ_d."""
-        return functional_call(self.module, self.params(theta_d), args, kwargs)
+        return self.call(self.params(theta_d), *args, **kwargs)
 
     def call(self, params: dict[str, torch.Tensor], *args, **kwargs):
         """Run the module with explicit (already projected) parameters."""
+        if self._chain is not None and len(args) == 1 and not kwargs:
+            return run_chain(self._chain, params, args[0])
         return functional_call(self.module, params, args, kwargs)
 
     def population_params(self, thetas: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -94,6 +98,45 @@ class Subspace(nn.Module):
 
     def extra_repr(self) -> str:
         return f"D={self.D}, d={self.d}, projection={self.projection_kind!r}, seed={self.seed}"
+
+
+#: Activation modules the chain runs as the same functions those modules call.
+_CHAIN_ACT = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
+
+
+def linear_chain(module: nn.Module) -> list[tuple] | None:
+    """A plain MLP (``nn.Sequential`` of an optional Flatten, then Linear layers and Tanh/ReLU) as
+    steps ``("flatten", start, end)``, ``("linear", weight name, bias name)``, ``("act", fn)``; else None.
+
+    ``functional_call`` swaps every parameter into the module on each call (tens of µs): DQN and
+    the other gradient agents call their small MLP several times per env step. Running the same
+    ops directly gives identical results without that overhead.
+    """
+    if not isinstance(module, nn.Sequential):
+        return None
+    chain: list[tuple] = []
+    for i, layer in enumerate(module):
+        if type(layer) is nn.Linear:
+            chain.append(("linear", f"{i}.weight", f"{i}.bias" if layer.bias is not None else None))
+        elif type(layer) in _CHAIN_ACT:
+            chain.append(("act", _CHAIN_ACT[type(layer)]))
+        elif type(layer) is nn.Flatten:
+            chain.append(("flatten", layer.start_dim, layer.end_dim))
+        else:
+            return None
+    return chain
+
+
+def run_chain(chain: list[tuple], params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Forward of a ``linear_chain`` with explicit parameters (what the modules would compute)."""
+    for step in chain:
+        if step[0] == "linear":
+            x = F.linear(x, params[step[1]], None if step[2] is None else params[step[2]])
+        elif step[0] == "act":
+            x = step[1](x)
+        else:
+            x = torch.flatten(x, step[1], step[2])
+    return x
 
 
 def count_parameters(module: nn.Module) -> int:

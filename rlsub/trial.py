@@ -148,6 +148,9 @@ class TrialResult:
     floor: float | None = None
     """R_low measured for this trial (mean return of a uniformly random policy on its own
     evaluation episodes) when the task registers none."""
+    measure: str | None = None
+    """What ``final_returns`` are when not the task's own measure (e.g. DQN's ``score=train100``:
+    training episodes); None: the task's measure (a final test on fresh episodes)."""
 
     @property
     def final_mean(self) -> float:
@@ -224,9 +227,11 @@ class TrialContext:
         return float(np.mean(returns))
 
     def result(self, theta_d: np.ndarray, env_steps: int, curve, info: dict | None = None,
-               moved: int | None = None, final_returns: list[float] | None = None) -> TrialResult:
+               moved: int | None = None, final_returns: list[float] | None = None,
+               measure: str | None = None) -> TrialResult:
         """The trial's result; ``final_returns`` is its final test when the caller already ran it
-        (a lockstep batch evaluates it with every other request), else ``final_test`` runs it here."""
+        (a lockstep batch evaluates it with every other request), else ``final_test`` runs it here.
+        ``measure`` names what ``final_returns`` are when they are not that test."""
         final = final_returns if final_returns is not None else self.final_test(theta_d)
         floor = self.random_floor() if self.task.normalisation().low is None else None
         return TrialResult(
@@ -241,6 +246,7 @@ class TrialContext:
                   **({"preset_params": self.preset_params} if self.preset_params else {})},
             moved=moved,
             floor=floor,
+            measure=measure,
         )
 
     def close(self) -> None:

@@ -170,3 +170,83 @@ def test_dqn_solves_cartpole_at_d32():
     """The subspace defaults (lr 3e-2, reward_scale 0.01) solve CartPole-v1 at d = 32 (seed 0: ~25k steps)."""
     r = run_trial(TrialConfig("CartPole-v1", method="dqn", dim=32, seed=0, budget=100_000, eval_episodes=20))
     assert r.final_mean >= 475
+
+
+# --- the official Li et al. (2018) options (CartPole-v0-li2018) ------------------------------
+def test_store_mask_keeps_every_nth_and_episode_ends():
+    from rlsub.agents.dqn import store_mask
+
+    kept = [bool(store_mask(t, 1, 5, [t in (7, 8)])[0]) for t in range(12)]
+    assert [t for t, k in enumerate(kept) if k] == [0, 5, 7, 8, 10]
+    # two envs: the counter runs over both, as the official loop counts calls
+    np.testing.assert_array_equal(store_mask(4, 2, 5, [False, False]), [False, True])
+
+
+def test_store_every_thins_the_replay_buffer():
+    r = run_trial(_cfg(400, dim=4, store_every=5, learning_starts=10_000, eps_start=1.0, eps_end=1.0))
+    size = r.info["replay"]["size"]
+    # 80 counted transitions plus the ends of ~20 random-policy episodes, far fewer than 400
+    assert 80 <= size <= 80 + 400 // 8
+
+
+def test_l2_penalises_theta_d():
+    sub = Subspace(torch.nn.Linear(4, 2), d=3, seed=0)
+    with torch.no_grad():
+        sub.theta_d.copy_(torch.tensor([1.0, -2.0, 0.5]))
+    rng = np.random.default_rng(0)
+    b = {"obs": rng.normal(size=(5, 4)).astype(np.float32), "next_obs": rng.normal(size=(5, 4)).astype(np.float32),
+         "actions": np.array([0, 1, 0, 1, 1]), "rewards": np.ones(5, np.float32), "dones": np.zeros(5, np.float32)}
+    grads = []
+    for l2 in (0.0, 0.1):
+        sub.theta_d.grad = None
+        td_loss(sub, sub.theta_d, sub.params(sub.theta_d.detach()), b, DQNConfig(l2=l2), "cpu").backward()
+        grads.append(sub.theta_d.grad.clone())
+    torch.testing.assert_close(grads[1] - grads[0], 2 * 0.1 * sub.theta_d.detach())
+
+
+def test_terminal_time_limits_change_the_td_targets():
+    """Episodes cut at 3 steps (CartPole never falls that fast): with bootstrap_truncation=False the
+    cut is terminal, so the same updates on the same batches end at a different θ_d."""
+    base = PRESETS["CartPole-v1"]
+    task = EnvTask("CartPole-v1", replace(base, max_episode_steps=3))
+    thetas = []
+    for boot in (True, False):
+        cfg = TrialConfig("CartPole-v1", method="dqn", dim=4, seed=0, budget=60, eval_episodes=1,
+                          params=tuple(sorted(dict(learning_starts=30, batch_size=8, train_freq=1, gradient_steps=1,
+                                                   bootstrap_truncation=boot, validation_episodes=1).items())))
+        thetas.append(task.run(cfg).theta_d)
+    assert np.abs(thetas[0] - thetas[1]).max() > 0
+
+
+def test_train100_scores_training_episodes_and_stops_when_solved():
+    from rlsub.agents import dqn
+
+    cfg = TrialConfig("CartPole-v0-li2018", method="dqn", dim=4, seed=0, budget=3000, eval_episodes=3)
+    ctx = trial_context(cfg)
+    try:
+        dcfg, table = dqn.resolve_config(ctx)
+        assert dcfg.score == "train100"
+        r = dqn.train(dcfg, ctx, table)
+        # nowhere near 195 in 3000 steps: the score is the last <= 100 training episodes' returns
+        assert r.measure == dqn.TRAIN100_MEASURE and not r.info["solved_in_training"]
+        assert 10 <= len(r.final_returns) <= 100 and r.info["train_steps"] == 3000
+        assert len(r.info["test_returns"]) == 3 and r.info["test_mean"] == np.mean(r.info["test_returns"])
+        assert r.info["checks"] == 0  # rlsub's greedy checks are off under the official rule
+        # a threshold the first episode clears (every CartPole episode lasts >= 8 steps): stop there
+        ctx.threshold = 5.0
+        r = dqn.train(dcfg, ctx, table)
+        assert r.info["solved_in_training"] and len(r.final_returns) == 1 and r.info["train_steps"] < 100
+    finally:
+        ctx.close()
+
+
+def test_train100_rows_record_their_measure():
+    from rlsub.agents.dqn import TRAIN100_MEASURE
+    from rlsub.runner import execute
+
+    row = execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2))
+    assert row["status"] == "done" and row["measure"] == TRAIN100_MEASURE
+    assert row["solution"]["metrics"]["measure"] == TRAIN100_MEASURE
+    # the default DQN scores fresh greedy episodes under the task's own measure
+    row = execute(_cfg(300, dim=2, learning_starts=100))
+    assert row["measure"] == "mean episode return"

@@ -53,9 +53,11 @@ def test_cartpole_v0_protocol():
     assert spec.hidden == (20, 20) and spec.activation == "relu" and spec.action.n == 2
     assert p.protocol_method == "dqn" and p.protocol_seeds == 5
     dqn = p.method_params["dqn"]
-    # ε anneals over 10,000 env steps: DQNConfig expresses it as a fraction of the budget
-    assert dqn["exploration_fraction"] * p.budget == pytest.approx(DQN_ANNEAL_STEPS)
-    assert p.budget == CARTPOLE_DQN_BUDGET
+    # ε anneals over 10,000 env steps whatever the budget; the budget is the official 10,000 × 200 ceiling
+    assert dqn["exploration_steps"] == DQN_ANNEAL_STEPS
+    assert p.budget == CARTPOLE_DQN_BUDGET == 10_000 * 200
+    # the official score, stop rule, replay thinning, terminal time limit and θ_d penalty
+    assert (dqn["score"], dqn["store_every"], dqn["bootstrap_truncation"], dqn["l2"]) == ("train100", 5, False, 0.01)
     assert (dqn["lr"], dqn["eps_start"], dqn["gamma"], dqn["batch_size"], dqn["tau"]) == (1e-4, 0.5, 0.95, 32, 0.01)
 
 

@@ -82,3 +82,41 @@ def test_wraps_arbitrary_module_unchanged():
     sub = Subspace(net, d=10, projection="fastfood", seed=0)
     torch.testing.assert_close(sub(x), ref)
     assert sub.compression == pytest.approx(sub.D / 10)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_mlp_fast_path_equals_functional_call_bit_for_bit(activation):
+    """``Subspace.call`` runs plain MLPs without ``functional_call``: same outputs and θ_d gradients
+    to the last bit (stored results must not change), image inputs through the Flatten too."""
+    from torch.func import functional_call
+
+    spec = PolicySpec(obs_shape=(2, 3, 3), action=ActionSpec("discrete", n=3), hidden=(8, 8), activation=activation)
+    sub = Subspace(spec.build(0), d=5, projection="dense", seed=3)
+    assert sub._chain is not None
+    with torch.no_grad():
+        sub.theta_d.normal_(generator=torch.Generator().manual_seed(1))
+    x = torch.randn(7, 2, 3, 3, generator=torch.Generator().manual_seed(2))
+    grads = []
+    for fast in (True, False):
+        sub.theta_d.grad = None
+        params = sub.params()
+        out = sub.call(params, x) if fast else functional_call(sub.module, params, (x,))
+        out.pow(2).sum().backward()
+        grads.append((out.detach(), sub.theta_d.grad.clone()))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_fast_path_only_for_plain_mlps():
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x) * 2
+
+    assert Subspace(nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()), d=2)._chain is None
+    sub = Subspace(Head(), d=2)
+    assert sub._chain is None
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(sub(x), sub.module(x))
