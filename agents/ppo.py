@@ -71,6 +71,11 @@ class PPOConfig:
     """Stop an update's epochs early when the approximate KL exceeds this (None: never)."""
     value_subspace: str = "own"
     """``own`` (value net in its own subspace) or ``shared`` (value net driven by the policy's θ_d)."""
+    norm_values: bool | None = None
+    """The value net learns standardised returns (running mean and std of the value targets).
+    None: on with ``value_subspace="shared"``, where one θ_d takes both the policy's and the value's
+    gradient: CartPole's raw returns (up to ~100) made the value loss ~10³ times the policy loss, and
+    after gradient clipping the policy barely moved (d = 64: 66–73 on 3 of 4 seeds); off otherwise."""
     init_log_std: float = 0.0
     """Initial log σ of the Gaussian head (Box actions), in pre-tanh units."""
     learn_std: bool = True
@@ -92,6 +97,38 @@ class PPOConfig:
 #: Hyper-parameters that solved CartPole-v1 at d = 64 (dense) where the zoo defaults did not.
 SUBSPACE = dict(lr=1e-2, num_steps=128, num_envs=4, epochs=4, minibatch_size=128, gamma=0.99,
                 gae_lambda=0.95, ent_coef=0.01)
+
+
+class ValueNorm:
+    """Running mean and variance of value targets (merged batch moments); identity when disabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.count = 0
+        self.mean = 0.0
+        self.var = 1.0
+
+    @property
+    def std(self) -> float:
+        return max(float(np.sqrt(self.var)), 1e-4)
+
+    def update(self, x: np.ndarray) -> None:
+        if not self.enabled:
+            return
+        n, m, v = x.size, float(np.mean(x)), float(np.var(x))
+        total = self.count + n
+        delta = m - self.mean
+        self.var = (self.var * self.count + v * n + delta**2 * self.count * n / total) / total
+        self.mean += delta * n / total
+        self.count = total
+
+    def denorm(self, v: np.ndarray) -> np.ndarray:
+        """Value-net outputs in return units."""
+        return v * self.std + self.mean if self.enabled else v
+
+    def norm(self, t: torch.Tensor) -> torch.Tensor:
+        """Value targets in the value net's units."""
+        return (t - self.mean) / self.std if self.enabled else t
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next_value: np.ndarray,
@@ -173,6 +210,7 @@ def train(cfg: PPOConfig, ctx):
     vsub = make_value_subspace(ctx, cfg, policy)
     shared = cfg.value_subspace == "shared" and ctx.config.dim is not None
     v_theta = policy.theta_d if shared else vsub.theta_d
+    vnorm = ValueNorm(shared if cfg.norm_values is None else cfg.norm_values)
     head = Head.create(ctx.spec.action, cfg.init_log_std, cfg.learn_std, dev)
     params = [policy.theta_d] + ([] if shared else [vsub.theta_d]) + head.extra
     opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
@@ -204,7 +242,7 @@ def train(cfg: PPOConfig, ctx):
                     out = policy.call(pp, x)
                     raw = head.sample(out, gen)
                     b_logp[t] = head.log_prob_entropy(out, raw)[0]
-                    b_val[t] = vsub.call(vp, x)[..., 0].cpu().numpy()
+                    b_val[t] = vnorm.denorm(vsub.call(vp, x)[..., 0].cpu().numpy())
                     b_obs[t] = x
                     b_raw.append(raw)
                     obs, rew, term, trunc, info = env.step(head.to_env(raw))
@@ -215,17 +253,18 @@ def train(cfg: PPOConfig, ctx):
                     cut = trunc & ~term
                     if cut.any():  # time limit: bootstrap from the true last observation
                         last = obs_tensor(final_obs(obs, info, done)[cut], dev)
-                        rew[cut] += cfg.gamma * vsub.call(vp, last)[..., 0].cpu().numpy()
+                        rew[cut] += cfg.gamma * vnorm.denorm(vsub.call(vp, last)[..., 0].cpu().numpy())
                     b_rew[t], b_done[t] = rew, done
-                next_v = vsub.call(vp, obs_tensor(obs, dev))[..., 0].cpu().numpy()
+                next_v = vnorm.denorm(vsub.call(vp, obs_tensor(obs, dev))[..., 0].cpu().numpy())
             steps += batch
             adv, ret = gae(b_rew, b_val, b_done, next_v, cfg.gamma, cfg.gae_lambda)
+            vnorm.update(ret)
 
             f_obs = b_obs.reshape(batch, *obs_shape)
             f_raw = torch.stack(b_raw).reshape(batch, *b_raw[0].shape[1:])
             f_logp = b_logp.reshape(batch)
             f_adv = torch.as_tensor(adv, dtype=torch.float32, device=dev).reshape(batch)
-            f_ret = torch.as_tensor(ret, dtype=torch.float32, device=dev).reshape(batch)
+            f_ret = vnorm.norm(torch.as_tensor(ret, dtype=torch.float32, device=dev).reshape(batch))
             mb = min(cfg.minibatch_size, batch)
             clipfracs, kl = [], 0.0
             for _ in range(cfg.epochs):
@@ -255,7 +294,7 @@ def train(cfg: PPOConfig, ctx):
     theta = progress.finalize(policy.theta_d)
     info = {"updates": updates, "train_steps": steps, **progress.info(), **stats,
             "value_subspace": "shared" if shared else "own", "value_fused": fused(policy, vsub, v_theta),
-            "value_d": policy.d if shared else vsub.d}
+            "value_d": policy.d if shared else vsub.d, "norm_values": vnorm.enabled}
     if head.log_std is not None:
         info["log_std"] = head.log_std.detach().cpu().tolist()
     # Every trained number counts (value net θ_v, log σ): the coordinates this method really moved.
