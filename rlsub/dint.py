@@ -287,12 +287,18 @@ def _show(v: Any) -> str:
     return str(v)
 
 
+#: Measures ``format_table`` does not spell out: every task's own final test.
+PLAIN_MEASURES = ("mean episode return", "test accuracy")
+
+
 def format_table(results: list[DintResult]) -> str:
     """Human-readable report of ``compute_dint`` results."""
     out = []
     for r in results:
         out.append(f"{r.title} | {r.network} D={r.D}")
         out.append(f"  baseline: {r.baseline.describe()}")
+        if r.measure and r.measure not in PLAIN_MEASURES:  # say it wherever it is not a fresh-episode test
+            out.append(f"  measure:  {r.measure}")
         if r.floor is not None:
             out.append(f"  floor:    {r.floor.describe()}")
         if r.dims[0].mean is None:  # nothing to normalise by: one note below, raw returns only

@@ -74,3 +74,14 @@ def test_an_under_trained_baseline_is_flagged():
     assert any("under-trained" in n for n in r.notes)
     (ok,) = compute_dint([row(4, 140, s) for s in range(5)] + [row(4610, 150, s, full=True) for s in range(5)], n_boot=50)
     assert not any("under-trained" in n for n in ok.notes)
+
+
+def test_a_training_score_is_named_in_the_table():
+    from rlsub.agents.dqn import TRAIN100_MEASURE
+    from rlsub.dint import format_table
+
+    rows = [row(d, m, s, measure=TRAIN100_MEASURE) for d, ms in {1: [20, 30], 2: [480, 490]}.items()
+            for s, m in enumerate(ms)]
+    text = format_table(compute_dint(rows))
+    assert f"measure:  {TRAIN100_MEASURE}" in text
+    assert "measure:" not in format_table(compute_dint([row(1, 20, 0), row(2, 480, 0)]))
