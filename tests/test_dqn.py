@@ -250,3 +250,17 @@ def test_train100_rows_record_their_measure():
     # the default DQN scores fresh greedy episodes under the task's own measure
     row = execute(_cfg(300, dim=2, learning_starts=100))
     assert row["measure"] == "mean episode return"
+
+
+def test_replay_of_a_train100_solution_says_the_recorded_score_is_another_measure(tmp_path):
+    from rlsub.agents.dqn import TRAIN100_MEASURE
+    from rlsub.replay import replay
+    from rlsub.runner import commit, execute
+    from rlsub.store import Store
+
+    cfg = TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2)
+    with Store(tmp_path / "results.sqlite") as store:
+        row = commit(store, tmp_path, cfg, execute(cfg))
+    rep = replay(tmp_path / row["artifact"])
+    assert rep.recorded_measure == TRAIN100_MEASURE and rep.mean == pytest.approx(np.mean(row["info"]["test_returns"]))
+    assert TRAIN100_MEASURE in str(rep)
