@@ -155,6 +155,7 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "seeds": str(r.seeds),
             "P(solved) = 1/2 at d": (f"{r.success_d50:.3g}" if r.success_d50 else
                                      ("-" if r.dims[0].p_success is None else f">{r.dims[-1].d}")),
+            "measure": r.measure or "-",
             "baseline": r.baseline.describe(),
             "floor": r.floor.describe() if r.floor else "-",
         }

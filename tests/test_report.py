@@ -30,6 +30,7 @@ def test_report_files_and_content(tmp_path):
     assert rows["CartPole-v1"]["d_int90"] == "4"
     assert rows["CartPole-v1"]["compression D/d_int90"] == "1152x"
     assert rows["CartPole-v1"]["network"] == "MLP 64-64"
+    assert rows["CartPole-v1"]["measure"] == "mean episode return"  # what the numbers are, per row
     assert rows["CartPole-v1"]["paper d_int90 (Li et al. 2018)"].startswith("25 (DQN")
     assert rows["InvertedPendulum-v5"]["d_int90"] == "32"
     md = (rep / "index.md").read_text()
