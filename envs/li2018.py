@@ -115,8 +115,10 @@ _ES_ATARI = "uber-research/deep-neuroevolution es_distributed/policies.py (ESAta
 CARTPOLE_V0 = dict(
     name="CartPole-v0-li2018",
     env_id="CartPole-v0",
+    revision=1,
     hidden=(20, 20),
     activation="relu",
+    init="he_normal",
     family="mlp",
     max_episode_steps=200,
     solved_threshold=195.0,
@@ -178,9 +180,14 @@ CARTPOLE_V0 = dict(
         "protocol_dims": "sweep notebook: d = 1..25 and 30..50 by 5 (it also lists 125..500; the step is "
         "not recoverable from the notes)",
         "protocol_seeds": "sweep notebook: 5 runs per d",
-        "init": "official: he_normal kernels; rlsub builds θ_0 with torch's default init",
+        "init": "model_builders_rl.py: Dense kernels he_normal (Keras 2.0/2.1: normal of std sqrt(2/fan_in) "
+        "truncated at 2 std), zero biases",
+        "revision": "1: the official score, stop rule, replay thinning, terminal time limits, l2 on θ_d, the "
+        "2M-step ceiling and he_normal θ_0 (revision 0 scored fresh greedy episodes after 200k steps)",
         "gaps": "not reproduced: the README example's Keras weight decay (--l2 1e-4) on the layer kernels; "
-        "ε annealed per update (rlsub: per env step, the same after the first batch); he_normal θ_0. The "
+        "ε annealed per update (rlsub: per env step, the same after the first batch); replay sampled without "
+        "replacement (rlsub: with). The official sweep scripts disagree on the optimizer (README: Adam; "
+        "loop_d_cartpole_fnn_wd.sh: RMSprop, widths 400 and 20): rlsub follows the README. The "
         "official target network may alias the online one (a Keras model called in two variable scopes "
         "shares its weights): not verified, rlsub keeps a soft-updated target",
     },

@@ -73,6 +73,13 @@ class EnvPreset:
     """Default training episodes per population member and generation."""
     make_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    revision: int = 0
+    """Bumped whenever the preset's protocol changes (settings, method params, init, default budget):
+    trials record it (``TrialConfig.revision``), so a new revision's trials get new keys and
+    fingerprints and never resume from, or pool with, the old ones."""
+    init: str = "torch"
+    """θ_0's initialisation for MLP policies (``rlsub.networks.MLP_INITS``): recorded in the policy
+    spec's options when not torch's default."""
     family: str | None = None
     """Policy family (``"mlp"``, ``"cnn"``, ``"vbn_cnn"``); None: chosen from the observation space.
     ``hidden`` and ``activation`` apply to this family; an auto-chosen CNN uses the Nature-DQN head instead."""

@@ -169,6 +169,11 @@ class EnvTask:
         spec = gym.spec(self.env_id)
         return spec.max_episode_steps or DEFAULT_MAX_EPISODE_STEPS
 
+    @property
+    def revision(self) -> int:
+        """The preset's protocol revision (``EnvPreset.revision``)."""
+        return self.preset.revision
+
     def settings(self) -> dict[str, Any]:
         """Everything that defines the game played (record it with a trial): id, episode cap,
         make kwargs, wrappers and, for Atari, preprocessing and sticky actions."""
@@ -265,6 +270,7 @@ class EnvTask:
             family=fam,
             hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else (64, 64)),
             activation=self.preset.activation if own else "tanh",
+            options={"init": self.preset.init} if own and self.preset.init != "torch" else {},
         )
 
 

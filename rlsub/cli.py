@@ -238,6 +238,7 @@ def cmd_run(args) -> int:
                                                                              args.family),
         seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
         hidden=hidden, params=tuple(sorted(params.items())), device=args.device, family=args.family,
+        revision=task.revision,
     )
     with Store(args.out) as store:
         if args.backend == "ray":  # --- ray backend hook: populations across Ray actors

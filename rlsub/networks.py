@@ -146,14 +146,35 @@ class PolicySpec:
             raise ConfigError(f"malformed policy spec: {e!r}") from None
 
 
+#: ``PolicySpec.options["init"]`` values of the MLP family.
+MLP_INITS = ("torch", "he_normal")
+
+
+def he_normal_(layer: nn.Linear) -> None:
+    """Keras 2.0/2.1's ``he_normal`` (what Li et al.'s official code builds with): kernel from a normal
+    of std sqrt(2 / fan_in) truncated at two std, bias zero."""
+    std = float(np.sqrt(2.0 / layer.in_features))
+    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 def build_mlp(spec: PolicySpec, out_dim: int) -> nn.Module:
-    """Flatten → [Linear → activation]* → Linear(out_dim)."""
+    """Flatten → [Linear → activation]* → Linear(out_dim); ``spec.options["init"]``: ``torch``
+    (default, torch's own init) or ``he_normal``."""
+    init = spec.options.get("init", "torch")
+    if init not in MLP_INITS:
+        raise ConfigError(f"unknown MLP init {init!r}; choose one of {', '.join(MLP_INITS)}")
     act = ACTIVATIONS[spec.activation]
     sizes = [int(np.prod(spec.obs_shape)), *spec.hidden]
     layers: list[nn.Module] = [nn.Flatten(start_dim=-len(spec.obs_shape))] if len(spec.obs_shape) > 1 else []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), act()]
     layers.append(nn.Linear(sizes[-1], out_dim))
+    if init == "he_normal":
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                he_normal_(layer)
     return nn.Sequential(*layers)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,9 @@ def replay(path: str | os.PathLike, episodes: int | None = None, seed: int = 0,
     except (TypeError, ValueError, ConfigError) as e:
         raise SolutionError(f"solution file {sol.path}: bad trial config: {e}") from None
     task = resolve_task(config.env, config.env_def)
+    if config.revision != task.revision:
+        warnings.warn(f"{sol.path}: trained under revision {config.revision} of {config.env}'s protocol, this rlsub "
+                      f"has revision {task.revision}: the replay rebuilds today's task and may not match", stacklevel=2)
     returns = task.replay(config, sol, episodes, seed, data_dir)
     measure = task.normalisation().measure
     recorded_measure = sol.metrics.get("measure")

@@ -51,6 +51,10 @@ def execute_stream(configs: list[TrialConfig], data_dir: str | None = None) -> I
     (``Task.run_stream``: direct search in lockstep, supervised seeds stacked), each yielded as soon
     as its trial finishes."""
     task = resolve_task(configs[0].env, configs[0].env_def)
+    for config in configs:  # a row must not claim a protocol revision it did not run
+        if config.revision != task.revision:
+            raise ConfigError(f"trial {config.key()} was planned for revision {config.revision} of {config.env}'s "
+                              f"protocol, this rlsub runs revision {task.revision}: plan it again (rlsub run/sweep do)")
     for config, result in task.run_stream(list(configs), data_dir):
         yield config, (_failed(config, task, result) if isinstance(result, NonFiniteReturn)
                        else outcome(config, task, result))

@@ -89,6 +89,8 @@ class SupervisedTask:
     """Fallback full-space baseline when no dim=None run has been measured."""
     solved_threshold: float | None = None
     kind: str = "supervised"
+    revision: int = 0
+    """Protocol revision of this task's recipe (``rlsub.task.Task.revision``)."""
     batches_seeds: bool = True
 
     # -- the Task protocol --------------------------------------------------------------------

@@ -124,6 +124,7 @@ class SweepSpec:
                                     seed=seed, budget=self.budget, episodes=self.episodes,
                                     eval_episodes=self.eval_episodes, hidden=hidden, family=self.family,
                                     params=params, device=self.device, env_def=self.env_defs.get(env),
+                                    revision=task.revision,
                                 )
                                 out.setdefault(cfg.key(), cfg)
         return list(out.values())

@@ -53,6 +53,9 @@ class Task(Protocol):
     """``rl`` or ``supervised``: recorded with each trial as a description, never branched on."""
     batches_seeds: bool
     """Whether ``run_stream`` trains trials that differ only in seed faster together than one by one."""
+    revision: int
+    """Revision of the task's own protocol (a preset's settings and method params): trials record it,
+    so those of different revisions never share a key or a fingerprint."""
 
     def settings(self) -> dict[str, Any]:
         """Everything that defines the problem solved (part of each trial's experiment fingerprint)."""

@@ -55,6 +55,9 @@ class TrialConfig:
     """A TOML env registration table (see ``rlsub.envs.register_from_config``) that defines ``env``;
     kept in the config so that worker processes and replay can register it again."""
     device: str = "cpu"
+    revision: int = 0
+    """The task's protocol revision when the trial was planned (``Task.revision``; 0 is left out of
+    the key, so trials of unrevised tasks keep the keys they were stored under)."""
     protocol: int = PROTOCOL
     """Version of rlsub's trial protocol (evaluation episodes, floors): results of different
     protocols are never pooled. Configs stored without one are protocol 1."""
@@ -104,6 +107,8 @@ class TrialConfig:
             d["env_def"] = {k: v for k, v in d["env_def"].items() if k != "description"}
         if d["protocol"] == 1:  # keys of protocol-1 trials are the ones they were stored under
             d.pop("protocol")
+        if not d["revision"]:
+            d.pop("revision")
         return d
 
     def key(self) -> str:

@@ -13,6 +13,7 @@ import torch
 from rlsub.agents.dqn import DQNConfig
 from rlsub.agents.es import ESConfig
 from rlsub.envs import PRESETS, resolve_env
+from rlsub.trial import TrialConfig
 from rlsub.envs.li2018 import (
     CARTPOLE_DQN_BUDGET,
     DQN_ANNEAL_STEPS,
@@ -207,3 +208,44 @@ def test_pong_protocol_runs_a_few_steps(tmp_path):
     res = run_trial(TrialConfig("Pong-li2018", method="es", dim=100, projection="fastfood", budget=200,
                                 eval_episodes=1, params=(("popsize", 2),)))
     assert res.D == 1_005_974 and res.d == 100 and res.env_steps >= 200
+
+
+def test_a_revised_preset_gets_new_keys_and_fingerprints():
+    """CartPole-v0-li2018 changed its protocol (revision 1): its trials must never resume from, or
+    pool with, trials of the old protocol; revision 0 leaves every other task's keys as they were."""
+    from rlsub.sweep import SweepSpec
+
+    task = resolve_env("CartPole-v0-li2018")
+    assert task.revision == 1 and resolve_env("CartPole-v1").revision == 0
+    old = TrialConfig("CartPole-v0-li2018", method="dqn", dim=25, seed=0)
+    new = dataclasses.replace(old, revision=1)
+    assert old.key() != new.key() and old.fingerprint() != new.fingerprint()
+    assert TrialConfig.from_dict(new.to_dict()) == new and TrialConfig.from_dict(old.to_dict()).revision == 0
+    assert "revision" not in old._identity()
+    (planned,) = SweepSpec(envs=["CartPole-v0-li2018"], methods=["dqn"], dims=[25], seeds=[0]).trials()
+    assert planned.revision == 1
+
+
+def test_cartpole_protocol_builds_he_normal_theta0():
+    import torch
+
+    spec = resolve_env("CartPole-v0-li2018").policy_spec()
+    assert spec.options == {"init": "he_normal"}
+    net = spec.build(0)
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    for lin in linears:
+        std = (2.0 / lin.in_features) ** 0.5
+        assert torch.all(lin.bias == 0) and lin.weight.abs().max() <= 2 * std + 1e-6
+    # the 20x20 layer's 400 weights: std sqrt(2/20) shrunk by the 2-sigma truncation (~0.88)
+    assert 0.8 * 0.316 < float(linears[1].weight.std()) < 0.316
+    # other presets keep torch's init and an empty options dict (their solution files are unchanged)
+    assert resolve_env("CartPole-v1").policy_spec().options == {}
+    assert torch.equal(spec.build(0)[0].weight, net[0].weight)  # seeded
+
+
+def test_a_config_of_another_revision_is_refused_before_anything_is_stored():
+    from rlsub.errors import ConfigError
+    from rlsub.runner import execute
+
+    with pytest.raises(ConfigError, match="revision 0 of CartPole-v0-li2018's protocol, this rlsub runs revision 1"):
+        execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=0, budget=200))
