@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(skipped("agents", "update steps on GPU", "no CUDA device"))
         results.append(skipped("pong", "ES loop on GPU", "no CUDA device (CPU figure: python benchmarks/pong.py)"))
     results += supervised.run(supervised.defaults(quick=args.quick))
-    results += sweep.run(argparse.Namespace(quick=args.quick, slots=128, blas_threads=1, skip_pendulum=False,
+    results += sweep.run(argparse.Namespace(quick=args.quick, slots=128, blas_threads=1, skip_pendulum=False, no_warmup=False,
                                             pendulum_dims="2,8", pendulum_seeds=1, pendulum_budget=10_000))
     if torch.cuda.is_available():
         if os.environ.get("RLSUB_DATA_DIR"):

@@ -148,6 +148,13 @@ def _run(args) -> list[Result]:
     else:
         main = configs("CartPole-v1", [1, 2, 4, 8, 16, 32], 5, 60_000)
     case = f"CartPole-v1 CMA-ES, {len(main)} trials"
+    if not args.no_warmup:
+        # (b) runs first: without this its time would include the process's one-time costs (first env
+        # and network builds, lazy imports) that (a) and (a') then find paid.
+        warm = configs("CartPole-v1", [2, 8], 1, 2000)
+        lockstep(warm, args.slots)
+        one_at_a_time(warm, today=False)
+        one_at_a_time(warm, today=True)
     print(f"[sweep] {case}: (b) lockstep ...", flush=True)
     wall_b, res_b, st = lockstep(main, args.slots)
     print(f"  (b) {wall_b:.2f} s, rollout {st.rollout_wall:.2f} s, mean batch {st.mean_batch:.1f}", flush=True)
@@ -238,6 +245,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slots", type=int, default=128, help="env copies of the lockstep rollout")
     p.add_argument("--blas-threads", type=int, default=1, help="numpy BLAS threads (0: leave as is)")
     p.add_argument("--skip-pendulum", action="store_true", help="only the CartPole main job")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="time (b) cold (the default first runs a tiny sweep through every path)")
     p.add_argument("--pendulum-dims", default="2,8,32", help="d grid of the pendulum sweep (README: 1,2,4,8,16,32,64)")
     p.add_argument("--pendulum-seeds", type=int, default=1, help="README: 5")
     p.add_argument("--pendulum-budget", type=int, default=15_000,
