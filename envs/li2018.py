@@ -139,7 +139,7 @@ CARTPOLE_V0 = dict(
             "exploration_steps": DQN_ANNEAL_STEPS,
             "gamma": 0.95,
             "batch_size": 32,
-            "tau": 0.01,
+            "tau": 1.0,
             "target_update": 1,
             "train_freq": 1,
             "gradient_steps": 1,
@@ -152,7 +152,7 @@ CARTPOLE_V0 = dict(
             "score": "train100",
             "store_every": 5,
             "bootstrap_truncation": False,
-            "l2": 0.01,
+            "l2": 0.0,
         }
     },
     sources={
@@ -170,26 +170,28 @@ CARTPOLE_V0 = dict(
         "training stops once solved (score=train100)",
         "episodes": "rlsub default for gradient agents (unused by DQN)",
         "method_params": "train_dqn.py CartPole-v0 branch: init_exp 0.5, anneal_steps 10,000, discount 0.95, "
-        "batch 32, target_update_rate 0.01 (soft update after every step); NeuralQLearner defaults: "
+        "batch 32; NeuralQLearner defaults: "
         "final_exp 0.1, replay 10,000, max_gradient 5 (clip by norm), squared TD loss, no double Q, "
         "first update once the buffer holds a batch; README example: Adam lr 1e-4; exploration_steps = "
         "anneal_steps (ε decays over 10,000 steps whatever --budget is). The official score and stop rule "
         "(score=train100: mean of the last 100 training episodes, stop at 195), replay of every 5th transition "
-        "plus episode ends (store_every=5), time-limit ends terminal (bootstrap_truncation=false) and "
-        "reg_param 0.01 on the trainable θ_d (l2=0.01): NeuralQLearner",
+        "plus episode ends (store_every=5), time-limit ends terminal (bootstrap_truncation=false): "
+        "NeuralQLearner. Target network and L2 (inferred from the code, not run): NeuralQLearner soft-updates "
+        "(rate 0.01) and penalises (reg_param 0.01) the trainable variables of the variable scopes "
+        "'target_network' and 'q_network', but the Keras model built its variables (θ_d) outside both "
+        "scopes, so both lists are empty: the target network is the online one (tau=1 after every step) "
+        "and the penalty is 0 (l2=0); the Keras kernel_regularizer losses never enter its loss either",
         "protocol_dims": "sweep notebook: d = 1..25 and 30..50 by 5 (it also lists 125..500; the step is "
         "not recoverable from the notes)",
         "protocol_seeds": "sweep notebook: 5 runs per d",
         "init": "model_builders_rl.py: Dense kernels he_normal (Keras 2.0/2.1: normal of std sqrt(2/fan_in) "
         "truncated at 2 std), zero biases",
-        "revision": "1: the official score, stop rule, replay thinning, terminal time limits, l2 on θ_d, the "
-        "2M-step ceiling and he_normal θ_0 (revision 0 scored fresh greedy episodes after 200k steps)",
-        "gaps": "not reproduced: the README example's Keras weight decay (--l2 1e-4) on the layer kernels; "
-        "ε annealed per update (rlsub: per env step, the same after the first batch); replay sampled without "
+        "revision": "1: the official score, stop rule, replay thinning, terminal time limits, the online "
+        "network as target, the 2M-step ceiling and he_normal θ_0 (revision 0 scored fresh greedy episodes "
+        "after 200k steps with a soft target, τ 0.01)",
+        "gaps": "not reproduced: ε annealed per update (rlsub: per env step, the same after the first batch); replay sampled without "
         "replacement (rlsub: with). The official sweep scripts disagree on the optimizer (README: Adam; "
-        "loop_d_cartpole_fnn_wd.sh: RMSprop, widths 400 and 20): rlsub follows the README. The "
-        "official target network may alias the online one (a Keras model called in two variable scopes "
-        "shares its weights): not verified, rlsub keeps a soft-updated target",
+        "loop_d_cartpole_fnn_wd.sh: RMSprop, widths 400 and 20): rlsub follows the README",
     },
 )
 

@@ -57,9 +57,11 @@ def test_cartpole_v0_protocol():
     # ε anneals over 10,000 env steps whatever the budget; the budget is the official 10,000 × 200 ceiling
     assert dqn["exploration_steps"] == DQN_ANNEAL_STEPS
     assert p.budget == CARTPOLE_DQN_BUDGET == 10_000 * 200
-    # the official score, stop rule, replay thinning, terminal time limit and θ_d penalty
-    assert (dqn["score"], dqn["store_every"], dqn["bootstrap_truncation"], dqn["l2"]) == ("train100", 5, False, 0.01)
-    assert (dqn["lr"], dqn["eps_start"], dqn["gamma"], dqn["batch_size"], dqn["tau"]) == (1e-4, 0.5, 0.95, 32, 0.01)
+    # the official score, stop rule, replay thinning and terminal time limit; its target network is the
+    # online one and its reg_param penalty never applies (both act on empty variable lists)
+    assert (dqn["score"], dqn["store_every"], dqn["bootstrap_truncation"]) == ("train100", 5, False)
+    assert (dqn["tau"], dqn["target_update"], dqn["l2"]) == (1.0, 1, 0.0)
+    assert (dqn["lr"], dqn["eps_start"], dqn["gamma"], dqn["batch_size"]) == (1e-4, 0.5, 0.95, 32)
 
 
 def test_method_params_are_valid_configs():
