@@ -25,6 +25,7 @@ from torch import nn
 
 from rlsub.errors import NonFiniteReturn
 from rlsub.policies import ActionSpec
+from rlsub.subspace import mlp_layers
 
 
 @dataclass
@@ -73,27 +74,12 @@ _NP_ACT: dict[type[nn.Module], Callable[[np.ndarray], None]] = {nn.Tanh: _np_tan
 
 
 def mlp_plan(module: nn.Module, obs_ndim: int) -> list[tuple[str, str | None, Callable | None]] | None:
-    """Layers of a plain MLP as (weight name, bias name, in-place activation), or None.
-
-    Recognises ``nn.Sequential`` of [Flatten (first, over the observation dims)] then Linear
-    layers each followed by at most one Tanh/ReLU: what ``rlsub.policies.build_mlp`` makes.
-    Anything else returns None and is evaluated with vmap.
-    """
-    if not isinstance(module, nn.Sequential):
+    """Layers of a plain MLP (``rlsub.subspace.mlp_layers``, its Flatten over the observation dims)
+    as (weight name, bias name, in-place activation), or None: evaluated with vmap instead."""
+    mlp = mlp_layers(module)
+    if mlp is None or (mlp[0] is not None and mlp[0] != -obs_ndim):
         return None
-    plan: list[tuple[str, str | None, Callable | None]] = []
-    for i, layer in enumerate(module):
-        if isinstance(layer, nn.Flatten):
-            if i != 0 or layer.end_dim != -1 or layer.start_dim != -obs_ndim:
-                return None
-        elif type(layer) is nn.Linear:
-            plan.append((f"{i}.weight", f"{i}.bias" if layer.bias is not None else None, None))
-        elif type(layer) in _INPLACE_ACT and plan and plan[-1][2] is None:
-            w, b, _ = plan[-1]
-            plan[-1] = (w, b, _INPLACE_ACT[type(layer)])
-        else:
-            return None
-    return plan or None
+    return [(w, b, None if act is None else _INPLACE_ACT[act]) for w, b, act in mlp[1]]
 
 
 def act_type(act: Callable | None) -> type[nn.Module] | None:

@@ -11,6 +11,7 @@ torch.Size([3])
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -51,7 +52,7 @@ class Subspace(nn.Module):
         self.projection: Projection = make_projection(projection, self.D, int(d), seed)
         self.d = int(d)
         self.theta_d = nn.Parameter(torch.zeros(self.d, device=self.theta_0.device))
-        self._chain = linear_chain(module)
+        self._mlp = mlp_layers(module)
 
     # -- parameter maps -------------------------------------------------------------------
     def flat(self, theta_d: torch.Tensor | None = None) -> torch.Tensor:
@@ -76,8 +77,8 @@ class Subspace(nn.Module):
 
     def call(self, params: dict[str, torch.Tensor], *args, **kwargs):
         """Run the module with explicit (already projected) parameters."""
-        if self._chain is not None and len(args) == 1 and not kwargs:
-            return run_chain(self._chain, params, args[0])
+        if self._mlp is not None and len(args) == 1 and not kwargs:
+            return run_mlp(self._mlp, params, args[0])
         return functional_call(self.module, params, args, kwargs)
 
     def population_params(self, thetas: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -100,42 +101,45 @@ class Subspace(nn.Module):
         return f"D={self.D}, d={self.d}, projection={self.projection_kind!r}, seed={self.seed}"
 
 
-#: Activation modules the chain runs as the same functions those modules call.
-_CHAIN_ACT = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
+#: Activations of a plain MLP (what ``rlsub.networks.build_mlp`` makes), as the functions the modules call.
+MLP_ACTIVATIONS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
 
 
-def linear_chain(module: nn.Module) -> list[tuple] | None:
-    """A plain MLP (``nn.Sequential`` of an optional Flatten, then Linear layers and Tanh/ReLU) as
-    steps ``("flatten", start, end)``, ``("linear", weight name, bias name)``, ``("act", fn)``; else None.
+def mlp_layers(module: nn.Module) -> tuple[int | None, list[tuple[str, str | None, type[nn.Module] | None]]] | None:
+    """A plain MLP as ``(flatten start dim or None, [(weight name, bias name, activation type)])``, else None.
 
-    ``functional_call`` swaps every parameter into the module on each call (tens of µs): DQN and
-    the other gradient agents call their small MLP several times per env step. Running the same
-    ops directly gives identical results without that overhead.
+    Plain: ``nn.Sequential`` of [Flatten (first, down to the last dim)] then Linear layers each followed
+    by at most one Tanh/ReLU. Both fast paths build on this: ``Subspace.call`` (``functional_call``
+    swaps every parameter into the module on each call, tens of µs, and gradient agents call their
+    small MLP several times per env step) and the rollout's stacked forward (``rlsub.rollout.mlp_plan``).
     """
     if not isinstance(module, nn.Sequential):
         return None
-    chain: list[tuple] = []
+    start: int | None = None
+    layers: list[tuple[str, str | None, type[nn.Module] | None]] = []
     for i, layer in enumerate(module):
-        if type(layer) is nn.Linear:
-            chain.append(("linear", f"{i}.weight", f"{i}.bias" if layer.bias is not None else None))
-        elif type(layer) in _CHAIN_ACT:
-            chain.append(("act", _CHAIN_ACT[type(layer)]))
-        elif type(layer) is nn.Flatten:
-            chain.append(("flatten", layer.start_dim, layer.end_dim))
+        if isinstance(layer, nn.Flatten):
+            if i != 0 or layer.end_dim != -1:
+                return None
+            start = layer.start_dim
+        elif type(layer) is nn.Linear:
+            layers.append((f"{i}.weight", f"{i}.bias" if layer.bias is not None else None, None))
+        elif type(layer) in MLP_ACTIVATIONS and layers and layers[-1][2] is None:
+            layers[-1] = (*layers[-1][:2], type(layer))
         else:
             return None
-    return chain
+    return (start, layers) if layers else None
 
 
-def run_chain(chain: list[tuple], params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Forward of a ``linear_chain`` with explicit parameters (what the modules would compute)."""
-    for step in chain:
-        if step[0] == "linear":
-            x = F.linear(x, params[step[1]], None if step[2] is None else params[step[2]])
-        elif step[0] == "act":
-            x = step[1](x)
-        else:
-            x = torch.flatten(x, step[1], step[2])
+def run_mlp(mlp: tuple[int | None, list], params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Forward of ``mlp_layers(module)`` with explicit parameters: the ops the modules run, so the same bits."""
+    start, layers = mlp
+    if start is not None:
+        x = torch.flatten(x, start, -1)
+    for w, b, act in layers:
+        x = F.linear(x, params[w], None if b is None else params[b])
+        if act is not None:
+            x = MLP_ACTIVATIONS[act](x)
     return x
 
 

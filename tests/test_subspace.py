@@ -92,7 +92,7 @@ def test_mlp_fast_path_equals_functional_call_bit_for_bit(activation):
 
     spec = PolicySpec(obs_shape=(2, 3, 3), action=ActionSpec("discrete", n=3), hidden=(8, 8), activation=activation)
     sub = Subspace(spec.build(0), d=5, projection="dense", seed=3)
-    assert sub._chain is not None
+    assert sub._mlp is not None
     with torch.no_grad():
         sub.theta_d.normal_(generator=torch.Generator().manual_seed(1))
     x = torch.randn(7, 2, 3, 3, generator=torch.Generator().manual_seed(2))
@@ -115,8 +115,8 @@ def test_fast_path_only_for_plain_mlps():
         def forward(self, x):
             return self.lin(x) * 2
 
-    assert Subspace(nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()), d=2)._chain is None
+    assert Subspace(nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()), d=2)._mlp is None
     sub = Subspace(Head(), d=2)
-    assert sub._chain is None
+    assert sub._mlp is None
     x = torch.randn(3, 4)
     torch.testing.assert_close(sub(x), sub.module(x))
