@@ -16,7 +16,7 @@ from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
 from rlsub.evaluate import EpisodeTally
 from rlsub.lockstep import lockstep_key, run_lockstep
 from rlsub.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, image_layout, vbn_cnn_spec
-from rlsub.task import RANDOM_FLOOR, Normalisation
+from rlsub.task import EPISODE_RETURN, RANDOM_FLOOR, Normalisation
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 from .li2018 import attach_reference
@@ -68,7 +68,7 @@ class EnvTask:
             except gym.error.Error:
                 solved = None
         return Normalisation(
-            measure="mean episode return",
+            measure=EPISODE_RETURN,
             low=p.return_low,
             low_source=f"registered for {p.name}" if p.return_low is not None else RANDOM_FLOOR,
             best=p.return_best,

@@ -19,7 +19,7 @@ import numpy as np
 from rlsub.errors import RlsubError
 from rlsub.stats import paired_bootstrap_dint, success_crossing
 from rlsub.store import TrialRow
-from rlsub.task import RANDOM_FLOOR
+from rlsub.task import EPISODE_RETURN, RANDOM_FLOOR, TEST_ACCURACY
 from rlsub.trial import TrialConfig
 
 
@@ -288,7 +288,7 @@ def _show(v: Any) -> str:
 
 
 #: Measures ``format_table`` does not spell out: every task's own final test.
-PLAIN_MEASURES = ("mean episode return", "test accuracy")
+PLAIN_MEASURES = (EPISODE_RETURN, TEST_ACCURACY)
 
 
 def format_table(results: list[DintResult]) -> str:

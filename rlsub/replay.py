@@ -10,6 +10,7 @@ import numpy as np
 
 from rlsub.errors import ConfigError, SolutionError
 from rlsub.solution import load_solution
+from rlsub.task import EPISODE_RETURN
 from rlsub.tasks import resolve_task
 from rlsub.trial import TrialConfig
 
@@ -25,7 +26,7 @@ class ReplayReport:
     returns: list[float]
     recorded: float | None
     same_seeds: bool
-    measure: str = "mean episode return"
+    measure: str = EPISODE_RETURN
     recorded_measure: str | None = None
     """What the recorded value measured when it is not the replayed measure (e.g. training episodes)."""
 

@@ -56,7 +56,7 @@ from rlsub.errors import ConfigError, SolutionError
 from rlsub.seeding import derive_seed
 from rlsub.projections.stacked import StackedProjection
 from rlsub.subspace import Subspace
-from rlsub.task import Normalisation
+from rlsub.task import TEST_ACCURACY, Normalisation
 from rlsub.trial import TrialConfig, TrialResult
 
 
@@ -99,7 +99,7 @@ class SupervisedTask:
 
     def normalisation(self) -> Normalisation:
         return Normalisation(
-            measure="test accuracy",
+            measure=TEST_ACCURACY,
             low=self.return_low, low_source="accuracy 0",
             best=self.return_best, best_source=f"registered for {self.name}",
             solved=self.solved_threshold,

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Source of an R_low measured by a random-action policy (the convention of random-normalised Atari scores).
 RANDOM_FLOOR = "measured: random policy"
+#: The tasks' own measures (``Normalisation.measure``): a final test on fresh episodes / the test split.
+EPISODE_RETURN = "mean episode return"
+TEST_ACCURACY = "test accuracy"
 
 
 @dataclass(frozen=True)
@@ -92,4 +95,4 @@ class Task(Protocol):
         """Re-evaluate a stored solution (on the trial's own evaluation seeds when ``episodes`` is None)."""
 
 
-__all__ = ["Normalisation", "RANDOM_FLOOR", "Task"]
+__all__ = ["EPISODE_RETURN", "Normalisation", "RANDOM_FLOOR", "TEST_ACCURACY", "Task"]
