@@ -78,6 +78,8 @@ from .replay_buffer import FrameReplayBuffer, ReplayBuffer
 REPLAY_KINDS = ("auto", "plain", "frames")
 #: ``DQNConfig.score`` values.
 SCORES = ("test", "train100")
+#: ``DQNConfig.engine`` values.
+ENGINES = ("single", "batched")
 #: What a ``score="train100"`` trial's stored returns are (the row's ``measure``).
 TRAIN100_MEASURE = "mean return of the last 100 training episodes (epsilon-greedy)"
 
@@ -140,6 +142,12 @@ class DQNConfig:
     """Replay buffer: ``frames`` (each frame of stacked-frame observations stored once), ``plain``
     (obs and next_obs per transition) or ``auto`` (``frames`` for stacked uint8 frames, else ``plain``).
     Both sample the same batches; ``frames`` needs about 1/8 of the memory on Atari."""
+    engine: str = "single"
+    """``single``: this module's loop, one trial per process. ``batched``: ``rlsub.agents.dqn_batched``,
+    which trains the DQN trials of a sweep worker (any d, seed, projection) as one batched computation
+    (plain MLP policies, one env per trial); a trial run alone is a batch of one, with the same numbers.
+    The two engines round differently (batched vs plain matrix products), so a trial's numbers belong
+    to its engine; the engine is part of its config."""
 
     def __post_init__(self) -> None:
         check_positive(self, "dqn", "lr", "buffer_size", "batch_size", "train_freq", "gradient_steps",
@@ -153,6 +161,7 @@ class DQNConfig:
         check(self.validation_episodes >= 1, "dqn", f"validation_episodes must be >= 1, got {self.validation_episodes}")
         check(self.replay in REPLAY_KINDS, "dqn", f"replay must be one of {', '.join(REPLAY_KINDS)}, got {self.replay!r}")
         check(self.score in SCORES, "dqn", f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        check(self.engine in ENGINES, "dqn", f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         check(self.store_every >= 1, "dqn", f"store_every must be >= 1, got {self.store_every}")
         check(self.l2 >= 0, "dqn", f"l2 must be >= 0, got {self.l2}")
         check(self.exploration_steps is None or self.exploration_steps >= 0, "dqn",
@@ -354,8 +363,18 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
                     break
     finally:
         env.close()
+    return finish(cfg, ctx, defaults, progress, tracker, history, theta, steps, grad_steps,
+                  eps if steps else cfg.eps_start, loss_val, buffer)
+
+
+def finish(cfg: DQNConfig, ctx, defaults: str | None, progress: Progress, tracker: EpisodeTracker,
+           history: deque[float], theta: torch.Tensor, steps: int, grad_steps: int, eps: float,
+           loss_val: float, buffer: ReplayBuffer | FrameReplayBuffer):
+    """A finished training's TrialResult (both engines): the chosen θ_d, its info and, for
+    ``score=train100``, the official score with the fresh greedy test recorded beside it."""
+    official = cfg.score == "train100"
     theta_out = progress.finalize(theta)
-    info = {"gradient_steps": grad_steps, "train_steps": steps, "final_eps": eps if steps else cfg.eps_start,
+    info = {"gradient_steps": grad_steps, "train_steps": steps, "final_eps": eps,
             "td_loss": loss_val, "double": cfg.double, **progress.info(),
             "dqn_config": asdict(cfg), "dqn_defaults": defaults, "replay": _buffer_info(buffer)}
     if not official:
@@ -372,6 +391,10 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
 
 
 def run(ctx):
-    """``--method dqn``: resolve the config (``resolve_config``) and train."""
+    """``--method dqn``: resolve the config (``resolve_config``) and train with its engine."""
     cfg, table = resolve_config(ctx)
+    if cfg.engine == "batched":
+        from .dqn_batched import train_batched
+
+        return train_batched([(ctx, cfg, table)])[0]
     return train(cfg, ctx, table)

@@ -23,6 +23,7 @@ Sweep integration::
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import deque
@@ -50,11 +51,33 @@ DEFAULT_SLOTS = 128
 
 
 def lockstep_key(config: TrialConfig) -> tuple | None:
-    """Trials with equal keys can share a rollout (same env and network family); None: never."""
-    if config.method not in LOCKSTEP_METHODS:
+    """Trials with equal keys can share a rollout (same env and network family), or, for DQN trials
+    with ``engine=batched``, one batched training (``rlsub.agents.dqn_batched``); None: never."""
+    if config.method not in LOCKSTEP_METHODS and not (config.method == "dqn" and _dqn_engine(config) == "batched"):
         return None
     env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
-    return (config.env, env_def, config.hidden, config.family, config.device)
+    return (config.method == "dqn", config.env, env_def, config.hidden, config.family, config.device)
+
+
+def _dqn_engine(config: TrialConfig) -> str | None:
+    """The DQN engine a trial asks for: its own ``engine`` parameter, else its task preset's."""
+    params = dict(config.params)
+    if "engine" in params:
+        return str(params["engine"])
+    env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
+    return _preset_dqn_engine(config.env, env_def)
+
+
+@functools.lru_cache(maxsize=256)
+def _preset_dqn_engine(env: str, env_def: str | None) -> str | None:
+    from rlsub.tasks import resolve_task  # the tasks import this module
+
+    try:
+        preset = getattr(resolve_task(env, json.loads(env_def) if env_def else None), "preset", None)
+    except Exception:  # noqa: BLE001 - an unresolvable env fails in its trial, with its own message
+        return None
+    params = getattr(preset, "method_params", None) or {}
+    return params.get("dqn", {}).get("engine")
 
 
 def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1) -> list[list[TrialConfig]]:
@@ -122,6 +145,12 @@ def run_lockstep(configs: Iterable[TrialConfig], context: Callable[[TrialConfig]
     with the trials it ran beside included. ``context`` builds a trial's ``TrialContext`` (the task's
     own ``EnvTask.run_stream`` passes it; ``rlsub.tasks.trial_context`` resolves the task by name).
     """
+    configs = list(configs)
+    if any(c.method == "dqn" for c in configs):  # DQN trials train as one batch of their own
+        from rlsub.agents.dqn_batched import run_group
+
+        yield from run_group([c for c in configs if c.method == "dqn"], context)
+        configs = [c for c in configs if c.method != "dqn"]
     stats = stats if stats is not None else LockstepStats()
     stats.slots = int(slots)
     t0 = time.perf_counter()

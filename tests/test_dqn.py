@@ -244,7 +244,7 @@ def test_train100_rows_record_their_measure():
     from rlsub.agents.dqn import TRAIN100_MEASURE
     from rlsub.runner import execute
 
-    row = execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2, revision=1))
+    row = execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2, revision=2))
     assert row["status"] == "done" and row["measure"] == TRAIN100_MEASURE
     assert row["solution"]["metrics"]["measure"] == TRAIN100_MEASURE
     # the default DQN scores fresh greedy episodes under the task's own measure
@@ -258,7 +258,7 @@ def test_replay_of_a_train100_solution_says_the_recorded_score_is_another_measur
     from rlsub.runner import commit, execute
     from rlsub.store import Store
 
-    cfg = TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2, revision=1)
+    cfg = TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2, revision=2)
     with Store(tmp_path / "results.sqlite") as store:
         row = commit(store, tmp_path, cfg, execute(cfg))
     rep = replay(tmp_path / row["artifact"])

@@ -213,19 +213,21 @@ def test_pong_protocol_runs_a_few_steps(tmp_path):
 
 
 def test_a_revised_preset_gets_new_keys_and_fingerprints():
-    """CartPole-v0-li2018 changed its protocol (revision 1): its trials must never resume from, or
-    pool with, trials of the old protocol; revision 0 leaves every other task's keys as they were."""
+    """CartPole-v0-li2018 changed its protocol (revision 1, then its DQN engine in revision 2): its trials
+    must never resume from, or pool with, trials of an older revision; revision 0 leaves every other
+    task's keys as they were."""
     from rlsub.sweep import SweepSpec
 
     task = resolve_env("CartPole-v0-li2018")
-    assert task.revision == 1 and resolve_env("CartPole-v1").revision == 0
+    assert task.revision == 2 and resolve_env("CartPole-v1").revision == 0
     old = TrialConfig("CartPole-v0-li2018", method="dqn", dim=25, seed=0)
-    new = dataclasses.replace(old, revision=1)
+    new = dataclasses.replace(old, revision=2)
     assert old.key() != new.key() and old.fingerprint() != new.fingerprint()
+    assert dataclasses.replace(old, revision=1).key() != new.key()
     assert TrialConfig.from_dict(new.to_dict()) == new and TrialConfig.from_dict(old.to_dict()).revision == 0
     assert "revision" not in old._identity()
     (planned,) = SweepSpec(envs=["CartPole-v0-li2018"], methods=["dqn"], dims=[25], seeds=[0]).trials()
-    assert planned.revision == 1
+    assert planned.revision == 2
 
 
 def test_cartpole_protocol_builds_he_normal_theta0():
@@ -249,5 +251,5 @@ def test_a_config_of_another_revision_is_refused_before_anything_is_stored():
     from rlsub.errors import ConfigError
     from rlsub.runner import execute
 
-    with pytest.raises(ConfigError, match="revision 0 of CartPole-v0-li2018's protocol, this rlsub runs revision 1"):
+    with pytest.raises(ConfigError, match="revision 0 of CartPole-v0-li2018's protocol, this rlsub runs revision 2"):
         execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=0, budget=200))
