@@ -320,9 +320,8 @@ class _Batch:
         training = [t for t in live if t.wants_training()]  # (not after an official solve)
         if training:
             self._train(training)
-        for t in live:
-            if not t.done:
-                t.log()
+        for t in live:  # the last step of a budget logs too, as in dqn.train (not after an official solve)
+            t.log()
         return [t for t in live if t.done]
 
     def _train(self, trials: list[_Trial]) -> None:

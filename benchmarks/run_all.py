@@ -1,4 +1,4 @@
-"""Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, Pong on GPU) and print all ratios with their baselines.
+"""Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, batched DQN, sweep, Pong on GPU) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -15,6 +15,7 @@ import sys
 import time
 
 import agents
+import dqn_batched
 import pong
 import projections
 import replay_memory
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(skipped("agents", "update steps on GPU", "no CUDA device"))
         results.append(skipped("pong", "ES loop on GPU", "no CUDA device (CPU figure: python benchmarks/pong.py)"))
     results += supervised.run(supervised.defaults(quick=args.quick))
+    results += dqn_batched.run(argparse.Namespace(quick=args.quick, budget=3000, seeds=2, rounds=1))
     results += sweep.run(argparse.Namespace(quick=args.quick, slots=128, blas_threads=1, skip_pendulum=False, no_warmup=False,
                                             pendulum_dims="2,8", pendulum_seeds=1, pendulum_budget=10_000))
     if torch.cuda.is_available():

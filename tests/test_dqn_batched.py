@@ -95,6 +95,19 @@ def test_a_run_is_a_batch_of_one_and_engines_are_part_of_the_config():
     assert single.fingerprint() != c.fingerprint() and single.key() != c.key()
 
 
+def test_the_engines_run_the_same_algorithm():
+    """With ε = 1 the actions ignore the network, so both engines play the same episodes, replay the
+    same transitions and take the same gradient steps: θ_d agrees up to rounding."""
+    kw = dict(eps_start=1.0, eps_end=1.0, learning_starts=100, train_freq=1, gradient_steps=1, batch_size=32,
+              target_update=10, store_every=2, l2=0.001, early_stop=False)
+    batched = run_trial(_config(8, 0, budget=700, env="CartPole-v1", **kw))
+    single = run_trial(_config(8, 0, budget=700, env="CartPole-v1", engine="single", **kw))
+    assert batched.curve == single.curve and batched.info["gradient_steps"] == single.info["gradient_steps"] == 601
+    assert batched.info["replay"] == single.info["replay"]
+    np.testing.assert_allclose(batched.theta_d, single.theta_d, rtol=1e-4, atol=1e-6)
+    assert np.abs(batched.theta_d).max() > 1e-3  # it did move
+
+
 def test_batched_engine_learns_cartpole():
     """Same bar as the single engine's learning test (tests/test_dqn.py)."""
     kw = dict(learning_starts=500, exploration_fraction=0.1, train_freq=64, gradient_steps=16, target_update=64)
