@@ -73,6 +73,9 @@ class CMAES(DirectSearch):
             "randn": np.random.RandomState(seed).randn,
             "verbose": -9,
             "CMA_diagonal": self.diagonal,
+            # pycma would read options from ./cma_signals.in at every stop() check: a file in the working
+            # directory must not change a trial (and the check is a stat call per generation).
+            "signals_filename": None,
         }
         if self._popsize:
             opts["popsize"] = self._popsize

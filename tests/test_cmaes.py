@@ -97,3 +97,21 @@ def test_inverted_pendulum_learns_with_box_actions():
     r = run_trial(cfg)
     # A random force keeps the pole up ~7 steps; 3,000 steps of search already hold it 20x longer.
     assert r.D == 4545 and r.curve[0][1] < 10 and r.final_mean > 100
+
+
+def test_a_cma_signals_file_in_the_working_directory_changes_nothing(tmp_path, monkeypatch):
+    """pycma reads options from ./cma_signals.in at every stop() unless told not to: a stray file
+    (here: stop after one iteration) must not change a trial."""
+    def run() -> tuple[list[str], np.ndarray]:
+        es = CMAES(3, seed=0, config=CMAESConfig(restarts=0))
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            x = es.ask()
+            es.tell(x, -np.sum(x**2, axis=1) + 0.01 * rng.standard_normal(len(x)))
+        return es.stop_reasons, es.mean
+
+    clean = run()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cma_signals.in").write_text("{'maxiter': 1}")
+    reasons, mean = run()
+    assert reasons == clean[0] == [] and np.array_equal(mean, clean[1])
