@@ -14,7 +14,8 @@ Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
   1000 gradient steps = 4000 env steps). Subspace trials get no overrides (``ATARI_SUBSPACE`` is
   empty), see below.
 
-``--param`` values override either table last. The trial records the resolved hyper-parameters
+``--param`` values override either table last. ``engine=batched`` (``rlsub.agents.dqn_batched``) trains
+the DQN trials of a sweep worker as one batched computation, each trial exactly as alone. The trial records the resolved hyper-parameters
 (``info["dqn_config"]``), the table (``info["dqn_defaults"]``) and the replay buffer used
 (``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
 84×84 frame once (~7.2 kB per transition instead of 56 kB; 1M transitions in ~7.2 GB).
