@@ -133,6 +133,13 @@ def write_json(path: str, results: list[Result], info: dict[str, Any]) -> None:
         f.write("\n")
 
 
+def standard_arguments(p) -> None:
+    """``--quick``, ``--threads`` and ``--json``, as every benchmark script takes them."""
+    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: stable on a shared box)")
+    p.add_argument("--json", help="write the results here")
+
+
 def bench_main(doc: str, add_arguments: Callable[[Any], None], run: Callable[[Any], list[Result]],
                argv: list[str] | None = None) -> int:
     """Command-line entry of one benchmark script: parse, set threads, run, print, optionally write JSON."""

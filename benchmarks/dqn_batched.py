@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from common import Result, bench_main
+from common import Result, bench_main, standard_arguments
 
 from rlsub.agents.dqn import resolve_config, train
 from rlsub.agents.dqn_batched import run_batched
@@ -110,9 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, default=3000, help="env steps per trial")
     p.add_argument("--seeds", type=int, default=2, help="seeds per d")
     p.add_argument("--rounds", type=int, default=1, help="alternating timing rounds (median)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", help="write results here")
+    standard_arguments(p)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from common import Result, bench_main, interleaved
+from common import Result, bench_main, standard_arguments, interleaved
 from rlsub.agents.replay_buffer import FrameReplayBuffer, ReplayBuffer
 
 OBS = (4, 84, 84)
@@ -103,9 +103,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--capacity", type=int, default=2000, help="capacity of the timed buffers (the stream wraps it)")
     p.add_argument("--batch", type=int, default=32, help="sampled batch size (Pong DQN: 32)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", help="write results here")
+    standard_arguments(p)
 
 
 if __name__ == "__main__":
