@@ -14,9 +14,9 @@ Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
   1000 gradient steps = 4000 env steps). Subspace trials get no overrides (``ATARI_SUBSPACE`` is
   empty), see below.
 
-``--param`` values override either table last. ``engine=batched`` (``rlsub.agents.dqn_batched``) trains
-the DQN trials of a sweep worker as one batched computation, each trial exactly as alone. The trial records the resolved hyper-parameters
-(``info["dqn_config"]``), the table (``info["dqn_defaults"]``) and the replay buffer used
+``--param`` values override either table last. ``engine=batched`` (``rlsub.agents.dqn_batched``)
+trains the DQN trials of a sweep worker as one batched computation, each trial exactly as alone.
+The trial records the resolved hyper-parameters (``info["dqn_config"]``), the table (``info["dqn_defaults"]``) and the replay buffer used
 (``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
 84×84 frame once (~7.2 kB per transition instead of 56 kB; 1M transitions in ~7.2 GB).
 
@@ -147,8 +147,8 @@ class DQNConfig:
     """``single``: this module's loop, one trial per process. ``batched``: ``rlsub.agents.dqn_batched``,
     which trains the DQN trials of a sweep worker (any d, seed, projection) as one batched computation
     (plain MLP policies, one env per trial); a trial run alone is a batch of one, with the same numbers.
-    The two engines round differently (batched vs plain matrix products), so a trial's numbers belong
-    to its engine; the engine is part of its config."""
+    The engines run the same algorithm but may round differently (batched vs plain matrix products), so
+    a trial's numbers belong to its engine; the engine is part of its config."""
 
     def __post_init__(self) -> None:
         check_positive(self, "dqn", "lr", "buffer_size", "batch_size", "train_freq", "gradient_steps",

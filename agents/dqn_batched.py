@@ -17,7 +17,8 @@ Exactness: a row of a batched matrix product is computed alone (one GEMM per mat
 a sum of per-trial means, clipping is per trial and Adam is per tensor, so a trial's numbers do not
 depend on which trials share its batch or when they leave (``tests/test_dqn_batched.py`` checks
 trials against their runs alone, bit for bit). A trial run alone with this engine is a batch of
-one, so ``rlsub run`` and a sweep agree. This engine rounds differently from ``engine=single``
+one, so ``rlsub run`` and a sweep agree. This engine runs ``dqn.train``'s algorithm (the same
+draws, replay and updates; tested with ε = 1) but may round differently from ``engine=single``
 (batched vs plain matrix products), which is why the engine is part of the trial's config.
 
 Scope: plain MLP policies (``rlsub.subspace.mlp_layers``), one env per trial (``num_envs = 1``)
