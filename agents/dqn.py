@@ -16,8 +16,8 @@ Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
 
 ``--param`` values override either table last. ``engine=batched`` (``rlsub.agents.dqn_batched``)
 trains the DQN trials of a sweep worker as one batched computation, each trial exactly as alone.
-The trial records the resolved hyper-parameters (``info["dqn_config"]``), the table (``info["dqn_defaults"]``) and the replay buffer used
-(``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
+The trial records the resolved hyper-parameters (``info["dqn_config"]``), the table
+(``info["dqn_defaults"]``) and the replay buffer used (``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
 84×84 frame once (~7.2 kB per transition instead of 56 kB; 1M transitions in ~7.2 GB).
 
 With the full-space defaults DQN did not solve CartPole-v1 at any d <= 64 (d = 64, 100k steps: 67;
