@@ -9,7 +9,7 @@ projection) advance in lockstep, one env step each per round:
   ``[K, 1, obs]``), each row with its own θ_0 + Pθ_d;
 * the trials that train this round sample their own batches; their TD losses are one stacked
   forward/backward, the gradient reaching each trial's θ_d through its own projection;
-* gradients are clipped per trial, and one Adam (foreach) steps every trial's θ_d;
+* gradients are clipped per trial, and one Adam (fused, per tensor) steps every trial's θ_d;
 * every trial's env is a copy of one ``CartPoleBatch`` when the task has one (per-copy seeded
   streams, the single env's physics bit for bit), else its own single env.
 
@@ -203,7 +203,6 @@ class _Trial:
         self.obs: np.ndarray | None = None
         self.solved = False  # the official score reached the threshold: stop before training (dqn.train's break)
         self.done = ctx.budget < 1
-        self.target_fresh = False
 
     def flat(self) -> torch.Tensor:
         """θ_0 + Pθ_d (with its graph to θ_d), projected once per change of θ_d: the greedy forward
@@ -248,8 +247,7 @@ class _Trial:
         cfg = self.cfg
         self.grad_steps += 1
         self._flat = None  # θ_d moved
-        self.target_fresh = self.grad_steps % cfg.target_update == 0
-        if self.target_fresh and not self.target_live:
+        if self.grad_steps % cfg.target_update == 0 and not self.target_live:
             with torch.no_grad():
                 if cfg.tau == 1.0:
                     self.target = self.theta.detach().clone()
@@ -287,8 +285,8 @@ class _Batch:
         self.cfg = first.cfg
         self.envs = _train_envs(first.ctx.task, single_envs)
         self.live: list[_Trial] = []
-        # One Adam over every trial's θ_d, one parameter group (foreach: each tensor is updated by its
-        # own kernels, so alone and batched agree); trials that do not train in a round have no
+        # One Adam over every trial's θ_d, one parameter group (fused: each tensor is updated by its own
+        # kernel call, so alone and batched agree); trials that do not train in a round have no
         # gradient and are skipped. Trials join and leave the group's list as they start and end.
         self.opt = torch.optim.Adam([torch.zeros(0)], lr=self.cfg.lr, eps=self.cfg.adam_eps, fused=True)
         self.params: list[torch.Tensor] = self.opt.param_groups[0]["params"]
