@@ -188,7 +188,8 @@ CARTPOLE_V0 = dict(
         "init": "model_builders_rl.py: Dense kernels he_normal (Keras 2.0/2.1: normal of std sqrt(2/fan_in) "
         "truncated at 2 std), zero biases",
         "revision": "2: DQN's batched engine (rlsub.agents.dqn_batched: the sweep's trials trained as one batched "
-        "computation, ~6x the single engine's steps/s; the same protocol, rounded differently). "
+        "computation, 4x the single engine's steps/s at 6 trials, benchmarks/dqn_batched.py; the same protocol, "
+        "possibly rounded differently). "
         "1: the official score, stop rule, replay thinning, terminal time limits, the online "
         "network as target, the 2M-step ceiling and he_normal θ_0 (revision 0 scored fresh greedy episodes "
         "after 200k steps with a soft target, τ 0.01)",
