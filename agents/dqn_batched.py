@@ -172,6 +172,7 @@ class _Trial:
         if cfg.replay == "frames":
             raise ConfigError("dqn: engine=batched uses the plain replay buffer (replay=frames needs engine=single)")
         self.key, self.ctx, self.cfg, self.defaults = key, ctx, cfg, defaults
+        self.batch_key: tuple | None = None  # set by run_batched, once
         self.policy = ctx.policy
         self.theta = self.policy.theta_d
         self._flat: torch.Tensor | None = None
@@ -415,10 +416,10 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
                     break
                 opened.append(ctx)
                 trial = _Trial(key, ctx, cfg, defaults)
-                k = batch_key(ctx, cfg)
+                trial.batch_key = batch_key(ctx, cfg)
                 if batch is None:
-                    batch, bkey = _Batch(trial, single_envs), k
-                if k == bkey:
+                    batch, bkey = _Batch(trial, single_envs), trial.batch_key
+                if trial.batch_key == bkey:
                     batch.add(trial)
                 else:
                     waiting.append(trial)
@@ -431,9 +432,9 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
                         return
                     continue
                 first = waiting.popleft()
-                batch, bkey = _Batch(first, single_envs), batch_key(first.ctx, first.cfg)
+                batch, bkey = _Batch(first, single_envs), first.batch_key
                 batch.add(first)
-                for t in [t for t in waiting if batch_key(t.ctx, t.cfg) == bkey]:
+                for t in [t for t in waiting if t.batch_key == bkey]:
                     waiting.remove(t)
                     batch.add(t)
             for t in [t for t in batch.live if t.done] or batch.round():

@@ -53,18 +53,18 @@ DEFAULT_SLOTS = 128
 def lockstep_key(config: TrialConfig) -> tuple | None:
     """Trials with equal keys can share a rollout (same env and network family), or, for DQN trials
     with ``engine=batched``, one batched training (``rlsub.agents.dqn_batched``); None: never."""
-    if config.method not in LOCKSTEP_METHODS and not (config.method == "dqn" and _dqn_engine(config) == "batched"):
-        return None
     env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
+    if config.method not in LOCKSTEP_METHODS and not (config.method == "dqn"
+                                                      and _dqn_engine(config, env_def) == "batched"):
+        return None
     return (config.method == "dqn", config.env, env_def, config.hidden, config.family, config.device)
 
 
-def _dqn_engine(config: TrialConfig) -> str | None:
+def _dqn_engine(config: TrialConfig, env_def: str | None) -> str | None:
     """The DQN engine a trial asks for: its own ``engine`` parameter, else its task preset's."""
     params = dict(config.params)
     if "engine" in params:
         return str(params["engine"])
-    env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
     return _preset_dqn_engine(config.env, env_def)
 
 
