@@ -28,6 +28,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from rlsub.fastrng import MAX_FAST_SEED, pcg64_raw
+from rlsub.jit import LazyJit
+
 # The single env's constants (gymnasium.envs.classic_control.cartpole.CartPoleEnv), same expressions.
 GRAVITY = 9.8
 MASSCART = 1.0
@@ -69,7 +72,8 @@ class CartPoleBatch(VectorEnv):
         self.state = np.zeros((4, 0), dtype=np.float64)
         self.steps = np.zeros(0, dtype=np.int64)
         self.prev_done = np.zeros(0, dtype=bool)
-        self._rngs: list[np.random.Generator | None] = []
+        # A copy's stream: a Generator, a bare PCG64, or the int seed of a fast seeded start.
+        self._rngs: list[np.random.Generator | np.random.PCG64 | int | None] = []
         self.grow(num_envs)
 
     # -- sizing ---------------------------------------------------------------------------------
@@ -91,6 +95,10 @@ class CartPoleBatch(VectorEnv):
         rng = self._rngs[i]
         if rng is None:  # never seeded: OS entropy, like a single env reset without a seed
             rng = self._rngs[i] = seeding.np_random(None)[0]
+        elif isinstance(rng, int):  # a seeded start's stream, its four start draws taken
+            bg = np.random.PCG64(rng)
+            bg.advance(4)
+            rng = self._rngs[i] = np.random.Generator(bg)
         elif not isinstance(rng, np.random.Generator):  # a bare PCG64 left by a seeded start
             rng = self._rngs[i] = np.random.Generator(rng)
         return rng
@@ -99,22 +107,30 @@ class CartPoleBatch(VectorEnv):
         """Copies ``idx`` start episodes; a seed (not None) re-seeds that copy's stream as the
         single env's ``reset(seed=...)`` does (``seeding.np_random``: ``Generator(PCG64(seed))``)."""
         rows = np.empty((len(idx), 4))
-        seeded: list[int] = []
+        fast: list[int] = []
+        fast_seeds: list[int] = []
+        slow: list[int] = []
         raw: list[np.ndarray] = []
         for j, (i, seed) in enumerate(zip(idx, seeds)):
             if seed is None:
                 rows[j] = self._rng(i).uniform(low=self.low, high=self.high, size=(4,))
+            elif 0 <= seed < MAX_FAST_SEED:
+                # The stream stays a bare seed until an unseeded reset needs it (``_rng``).
+                self._rngs[i] = int(seed)
+                fast.append(j)
+                fast_seeds.append(seed)
             else:
-                # Generator.uniform(low, high) is low + (high - low) * ((next64 >> 11) * 2^-53):
-                # draw the four 64-bit words here and convert them all at once below (the
-                # Generator object and its per-call checks cost more than the draws).
                 bg = np.random.PCG64(int(seed))
                 self._rngs[i] = bg
-                seeded.append(j)
+                slow.append(j)
                 raw.append(bg.random_raw(4))
-        if seeded:
-            u = (np.stack(raw) >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-            rows[seeded] = self.low + (self.high - self.low) * u
+        # Generator.uniform(low, high) is low + (high - low) * ((next64 >> 11) * 2^-53): the four
+        # 64-bit words of every seeded start, converted at once (rlsub.fastrng: numpy's PCG64 bits).
+        for sel, words in ((fast, pcg64_raw(np.array(fast_seeds, dtype=np.uint64), 4) if fast else None),
+                           (slow, np.stack(raw) if raw else None)):
+            if sel:
+                u = (words >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+                rows[sel] = self.low + (self.high - self.low) * u
         self.state[:, idx] = rows.T
         self.steps[idx] = 0
 
@@ -131,13 +147,21 @@ class CartPoleBatch(VectorEnv):
         """Step copies ``0..n-1`` with ``actions[:n]`` (no autoreset): obs, reward, terminated,
         truncated. ``live`` is accepted for the slot interface and ignored: stepping a finished
         copy is harmless here and cheaper than skipping it."""
-        s = self.state[:, :n]
-        terminated = self._physics(s, np.asarray(actions)[:n])
-        steps = self.steps[:n]
-        steps += 1
-        truncated = steps >= self.max_episode_steps
+        kernel = _kernel.get() if _kernel is not None else None
+        if kernel is not None:
+            obs = np.empty((n, 4), dtype=np.float32)
+            terminated, truncated = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+            kernel(self.state, np.asarray(actions)[:n] == 1, self.steps, self.max_episode_steps, obs, terminated,
+                    truncated)
+        else:
+            s = self.state[:, :n]
+            terminated = self._physics(s, np.asarray(actions)[:n])
+            steps = self.steps[:n]
+            steps += 1
+            truncated = steps >= self.max_episode_steps
+            obs = s.T.astype(np.float32)
         reward = -terminated.astype(np.float32) if self.sutton_barto_reward else np.ones(n, dtype=np.float32)
-        return s.T.astype(np.float32), reward, terminated, truncated
+        return obs, reward, terminated, truncated
 
     def move(self, src: np.ndarray | list[int], dst: np.ndarray | list[int]) -> None:
         """Copy ``src[k]``'s episode (state, step count, RNG stream) into copy ``dst[k]``; the
@@ -153,7 +177,8 @@ class CartPoleBatch(VectorEnv):
             self._rngs[d] = rng
 
     def _physics(self, s: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """One Euler step of the single env's dynamics on state columns ``s`` (in place); termination."""
+        """One Euler step of the single env's dynamics on state columns ``s`` (in place); termination.
+        The numpy form, used without numba (``_step_kernel`` is the same arithmetic per copy)."""
         x, x_dot, theta, theta_dot = s
         force = np.where(action == 1, FORCE_MAG, -FORCE_MAG)
         costheta = np.cos(theta)
@@ -221,5 +246,31 @@ class CartPoleBatch(VectorEnv):
     def __repr__(self) -> str:
         return f"CartPoleBatch(num_envs={self.num_envs}, max_episode_steps={self.max_episode_steps})"
 
+
+def _step_kernel(state, push, steps, max_steps, obs, terminated, truncated):  # pragma: no cover - compiled
+    """Copies ``0..len(obs)-1`` one step: the single env's expressions in its order, in float64
+    (no fused multiply-adds: numba leaves fast-math off), so the bits are the single env's."""
+    for i in range(obs.shape[0]):
+        x, x_dot, theta, theta_dot = state[0, i], state[1, i], state[2, i], state[3, i]
+        force = FORCE_MAG if push[i] else -FORCE_MAG
+        costheta = math.cos(theta)
+        sintheta = math.sin(theta)
+        temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / TOTAL_MASS
+        thetaacc = (GRAVITY * sintheta - costheta * temp) / (
+            LENGTH * (4.0 / 3.0 - MASSPOLE * (costheta * costheta) / TOTAL_MASS))
+        xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / TOTAL_MASS
+        x = x + TAU * x_dot
+        x_dot = x_dot + TAU * xacc
+        theta = theta + TAU * theta_dot
+        theta_dot = theta_dot + TAU * thetaacc
+        state[0, i], state[1, i], state[2, i], state[3, i] = x, x_dot, theta, theta_dot
+        obs[i, 0], obs[i, 1], obs[i, 2], obs[i, 3] = x, x_dot, theta, theta_dot
+        terminated[i] = x < -X_THRESHOLD or x > X_THRESHOLD or theta < -THETA_THRESHOLD or theta > THETA_THRESHOLD
+        steps[i] += 1
+        truncated[i] = steps[i] >= max_steps
+
+
+#: The compiled step (None, or no numba: ``_physics``, the same bits, slower).
+_kernel: LazyJit | None = LazyJit(_step_kernel)
 
 __all__ = ["CartPoleBatch"]

@@ -28,10 +28,20 @@ def single_episode(seed: int, actions_from) -> list[tuple]:
             return out
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["numba", "numpy"])
+@pytest.mark.parametrize("seed_high", [2**32, 2**40], ids=["fast-seeds", "large-seeds"])
 @pytest.mark.parametrize("noise", [0.0, 0.3, 0.6])
-def test_slot_api_plays_the_single_envs_episodes(noise):
+def test_slot_api_plays_the_single_envs_episodes(noise, seed_high, kernel, monkeypatch):
+    """Both start paths (rlsub.fastrng below 2**32, numpy's PCG64 above) and both physics paths
+    (the compiled kernel, the numpy fallback) play the single env's episodes."""
+    import rlsub.envs.cartpole_batch as cb
+
+    if not kernel:
+        monkeypatch.setattr(cb, "_kernel", None)
+    elif cb._kernel.get() is None:
+        pytest.skip("numba not installed")
     n = 24
-    seeds = np.random.default_rng(1).integers(0, 2**40, n)
+    seeds = np.random.default_rng(1).integers(0, seed_high, n)
     env = CartPoleBatch(n)
     obs = env.reset_copies(np.arange(n), seeds)
     rng = np.random.default_rng(2)
@@ -154,3 +164,11 @@ def test_a_seeded_copys_stream_continues_like_the_single_env():
     single = gym.make("CartPole-v1")
     single.reset(seed=2**40 + 3)
     np.testing.assert_array_equal(obs[2], single.reset()[0])
+    # A fast-path seed (below 2**32) keeps only its seed until the stream is needed: two unseeded
+    # resets later the copy still draws what the single env draws.
+    env.reset_copies([0], [2**31 + 5])
+    env.move(np.array([0]), np.array([1]))
+    single.reset(seed=2**31 + 5)
+    for _ in range(2):
+        obs, _ = env.reset(seed=[None, None, None], options={"reset_mask": np.array([False, True, False])})
+        np.testing.assert_array_equal(obs[1], single.reset()[0])

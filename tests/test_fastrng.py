@@ -1,0 +1,26 @@
+"""rlsub.fastrng: numpy's PCG64(seed) first draws, computed for many seeds at once."""
+
+import numpy as np
+import pytest
+
+import rlsub.fastrng as fastrng
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "fallback"])
+def test_pcg64_raw_equals_numpy(compiled, monkeypatch):
+    if not compiled:
+        monkeypatch.setattr(fastrng, "_kernel_jit", None)
+    elif fastrng._kernel_jit.get() is None:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(7)
+    seeds = np.concatenate([[0, 1, 2, 255, 256, 2**16, 2**31 - 1, 2**31, 2**32 - 1],
+                            rng.integers(0, 2**32, 500)]).astype(np.uint64)
+    out = fastrng.pcg64_raw(seeds, 6)
+    ref = np.stack([np.random.PCG64(int(s)).random_raw(6) for s in seeds])
+    np.testing.assert_array_equal(out, ref)
+    assert fastrng.pcg64_raw(np.array([], dtype=np.uint64), 4).shape == (0, 4)
+
+
+def test_pcg64_raw_refuses_seeds_it_cannot_reproduce():
+    with pytest.raises(ValueError, match="below"):
+        fastrng.pcg64_raw(np.array([2**32], dtype=np.uint64), 4)
