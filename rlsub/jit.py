@@ -21,7 +21,10 @@ class LazyJit:
                 import numba
             except ImportError:
                 return None
-            self._compiled = numba.njit(cache=True, nogil=True)(self.fn)
+            try:
+                self._compiled = numba.njit(cache=True, nogil=True)(self.fn)
+            except RuntimeError:  # no writable cache location for this install: compile per process
+                self._compiled = numba.njit(nogil=True)(self.fn)
         return self._compiled
 
 

@@ -24,3 +24,24 @@ def test_pcg64_raw_equals_numpy(compiled, monkeypatch):
 def test_pcg64_raw_refuses_seeds_it_cannot_reproduce():
     with pytest.raises(ValueError, match="below"):
         fastrng.pcg64_raw(np.array([2**32], dtype=np.uint64), 4)
+
+
+def test_lazy_jit_compiles_without_a_cache_location(monkeypatch):
+    """An install whose directories are read-only (numba finds nowhere to cache) still compiles."""
+    numba = pytest.importorskip("numba")
+    from rlsub.jit import LazyJit
+
+    real = numba.njit
+
+    def njit(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+
+    def twice(x):
+        return 2 * x
+
+    fn = LazyJit(twice).get()
+    assert fn is not None and fn(21) == 42 and hasattr(fn, "py_func")
