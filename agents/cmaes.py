@@ -6,7 +6,6 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-import cma
 import numpy as np
 
 from rlsub.errors import ConfigError
@@ -63,6 +62,10 @@ class CMAES(DirectSearch):
         self._start(np.zeros(d))
 
     def _start(self, x0: np.ndarray) -> None:
+        # pycma is imported here, not at module level: it pulls in scipy.stats and matplotlib (~1 s),
+        # which a sweep's driver process (planning, storing, analysis) never needs.
+        import cma
+
         # pycma treats seed 0/None as "time": always a positive seed.
         seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1
         # pycma samples with opts["randn"], by default numpy's global RNG after np.random.seed(seed).

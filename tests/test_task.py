@@ -313,6 +313,17 @@ def test_typos_are_refused_before_torch_is_imported():
     assert "unknown environment 'CartPol-v1'" in p.stderr and "CartPole-v1" in p.stderr
 
 
+def test_a_sweeps_driver_never_imports_pycma(tmp_path):
+    """pycma (with scipy.stats and matplotlib, ~1 s) is the workers' business: the driver plans,
+    stores and analyses without it, so its start-up does not delay the workers'."""
+    code = ("import sys\nfrom rlsub.cli import main\n"
+            f"rc = main(['sweep', '--env', 'CartPole-v1', '--method', 'cmaes', '--dims', '1,2', '--seeds', '1', "
+            f"'--budget', '500', '--workers', '2', '--no-progress', '--out', {str(tmp_path / 'out')!r}])\n"
+            "print(rc, 'cma' in sys.modules, 'scipy.stats' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.split()[-3:] == ["0", "False", "False"], p.stderr[-2000:]
+
+
 def test_quick_check_names_mirror_the_registries():
     from rlsub.agents import METHODS
     from rlsub.envs.presets import PRESETS
