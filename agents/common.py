@@ -126,6 +126,13 @@ class EpisodeTracker:
             self.finished.append(float(self.running[i]))
             self.running[i] = 0.0
 
+    def step_one(self, reward: float, done: bool) -> None:
+        """``step`` for a tracker of one env, with plain numbers (a per-step hot path)."""
+        self.running[0] += reward
+        if done:
+            self.finished.append(float(self.running[0]))
+            self.running[0] = 0.0
+
     def pop(self) -> list[float]:
         out, self.finished = self.finished, []
         return out

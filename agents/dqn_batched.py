@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from rlsub.errors import ConfigError, NonFiniteReturn
+from rlsub.rollout import has_slot_api
 from rlsub.seeding import derive_seed, np_generator
 from rlsub.subspace import MLP_ACTIVATIONS, mlp_layers
 
@@ -153,7 +154,7 @@ def _train_envs(task, single: bool = False):
     """The task's slot env when it has one (CartPole), else single envs; ``single`` forces the latter."""
     if not single:
         vec = task.make_vec(1)
-        if all(hasattr(vec, m) for m in ("reset_copies", "step_copies", "move", "grow")):
+        if has_slot_api(vec):
             return _CopyEnvs(vec)
         vec.close()
     return _SingleEnvs(task.make)
@@ -226,15 +227,11 @@ class _Trial:
             end = float(term if cfg.bootstrap_truncation else done)
             self.buffer.add((self.obs,), (action,), (rew,), (last,), (end,))
         self.stored += 1
-        tracker = self.tracker  # EpisodeTracker.step for one env
-        tracker.running[0] += rew
-        if done:
-            tracker.finished.append(float(tracker.running[0]))
-            tracker.running[0] = 0.0
+        self.tracker.step_one(rew, done)
         self.obs = obs
         self.steps += 1
         if self.official and done:
-            self.history.append(tracker.finished[-1])
+            self.history.append(self.tracker.finished[-1])
             if self.ctx.threshold is not None and float(np.mean(self.history)) >= self.ctx.threshold:
                 self.solved = self.done = True
         if self.steps + 1 > self.ctx.budget:  # this round still trains and logs, as dqn.train's last step

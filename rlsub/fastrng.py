@@ -29,7 +29,7 @@ _MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 _MUL_HI, _MUL_LO = 0x2360ED051FC65DA4, 0x4385DF649FCCF645
 
 
-def _kernel(seeds: np.ndarray, n: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _pcg64_kernel(seeds: np.ndarray, n: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
     u32 = np.uint64(_M32)
     s16 = np.uint64(16)
     s32 = np.uint64(32)
@@ -96,7 +96,7 @@ def _kernel(seeds: np.ndarray, n: int, out: np.ndarray) -> None:  # pragma: no c
 
 
 #: The compiled kernel (None: numpy builds each generator, the same bits, slower).
-_kernel_jit: LazyJit | None = LazyJit(_kernel)
+_kernel: LazyJit | None = LazyJit(_pcg64_kernel)
 
 
 def pcg64_raw(seeds: np.ndarray, n: int) -> np.ndarray:
@@ -107,7 +107,7 @@ def pcg64_raw(seeds: np.ndarray, n: int) -> np.ndarray:
     out = np.empty((len(seeds), int(n)), dtype=np.uint64)
     if len(seeds) and int(seeds.max()) >= MAX_FAST_SEED:
         raise ValueError(f"pcg64_raw takes seeds below {MAX_FAST_SEED}")
-    fn = _kernel_jit.get() if _kernel_jit is not None else None
+    fn = _kernel.get() if _kernel is not None else None
     if fn is None:
         for r, s in enumerate(seeds.tolist()):
             out[r] = np.random.PCG64(s).random_raw(n)

@@ -281,6 +281,12 @@ def vector_env(task, num_envs: int):
     return task.make_vec(num_envs)
 
 
+def has_slot_api(vec) -> bool:
+    """Whether ``vec`` has the slot interface itself (``reset_copies``/``step_copies``/``move``/``grow``,
+    as ``CartPoleBatch``)."""
+    return all(hasattr(vec, m) for m in ("reset_copies", "step_copies", "move", "grow"))
+
+
 def slot_env(task, num_envs: int, vec=None):
     """An env with the slot interface (``reset_copies``/``step_copies``/``move``/``grow``) for
     ``task``, or None when its vector env has none (then evaluations use the whole-batch path).
@@ -291,7 +297,7 @@ def slot_env(task, num_envs: int, vec=None):
     import gymnasium as gym
 
     vec = vector_env(task, num_envs) if vec is None else vec
-    if all(hasattr(vec, m) for m in ("reset_copies", "step_copies", "move", "grow")):
+    if has_slot_api(vec):
         return vec
     if type(vec) is gym.vector.SyncVectorEnv:
         return _EnvSlots(vec.envs, vec.env_fns[0])

@@ -9,8 +9,8 @@ import rlsub.fastrng as fastrng
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "fallback"])
 def test_pcg64_raw_equals_numpy(compiled, monkeypatch):
     if not compiled:
-        monkeypatch.setattr(fastrng, "_kernel_jit", None)
-    elif fastrng._kernel_jit.get() is None:
+        monkeypatch.setattr(fastrng, "_kernel", None)
+    elif fastrng._kernel.get() is None:
         pytest.skip("numba not installed")
     rng = np.random.default_rng(7)
     seeds = np.concatenate([[0, 1, 2, 255, 256, 2**16, 2**31 - 1, 2**31, 2**32 - 1],
