@@ -12,7 +12,7 @@ The README's main job (CartPole-v1, CMA-ES, d ∈ {1, 2, 4, 8, 16, 32}, 5 seeds,
 * (b) all trials in one ``run_lockstep``: every member of every live trial a row of one stacked
   MLP forward, every episode a copy of one ``CartPoleBatch``;
 * (c) Gymnasium's raw ``CartPoleVectorEnv`` with random actions at (b)'s mean batch size (the target's
-  baseline), and the raw ``CartPoleBatch`` (its VectorEnv ``step``, autoreset included) at that size.
+  baseline; the median of five short runs), and the raw ``CartPoleBatch`` (its VectorEnv ``step``, autoreset included) at that size.
 
 Printed: wall times, counted env steps/s, (b)/(a) wall-clock, (b)'s counted steps/s over (c)'s and
 over the raw ``CartPoleBatch``'s (whole sweep, and inside the rollout only: the rest is pycma's ask/tell
@@ -171,7 +171,11 @@ def _run(args) -> list[Result]:
     rate_c = raw_rate(lambda k: CartPoleBatch(k), n, iters)
     import gymnasium as gym
 
-    rate_gym = raw_rate(lambda k: gym.make_vec("CartPole-v1", num_envs=k, vectorization_mode="vector_entry_point"), n, iters)
+    # (c) is a fraction of a second per measurement, so a noisy neighbour moves it by ±15% on a
+    # shared machine (400k-510k steps/s in one minute here): the median of five.
+    gym_rates = sorted(raw_rate(lambda k: gym.make_vec("CartPole-v1", num_envs=k, vectorization_mode="vector_entry_point"),
+                                n, iters) for _ in range(5))
+    rate_gym = gym_rates[2]
     rate_c_slots = raw_rate(lambda k: CartPoleBatch(k), args.slots, iters)
     counted_b, counted_a = counted_steps(res_b), counted_steps(res_a)
     rate_b = counted_b / wall_b
@@ -192,8 +196,9 @@ def _run(args) -> list[Result]:
     # (c) as the issue defines it: Gymnasium's own CartPoleVectorEnv, random actions, (b)'s batch.
     out.append(Result("sweep", case, f"(b) counted steps/s vs (c) raw Gymnasium CartPoleVectorEnv, batch {n}",
                       "steps/s", rate_b, "(c) Gymnasium", rate_gym, True, target=0.3,
-                      note=f"vs the raw CartPoleBatch (b) steps, at batch {n}: {rate_c:,.0f} steps/s "
-                           f"(ratio {rate_b / rate_c:.2f}); at {args.slots}: {rate_c_slots:,.0f}"))
+                      note=f"(c) median of 5 runs ({gym_rates[0]:,.0f}-{gym_rates[-1]:,.0f}); vs the raw CartPoleBatch "
+                           f"(b) steps, at batch {n}: {rate_c:,.0f} steps/s (ratio {rate_b / rate_c:.2f}); at "
+                           f"{args.slots}: {rate_c_slots:,.0f}"))
     out.append(Result("sweep", case, f"(b) counted steps/s vs raw CartPoleBatch, batch {n}", "steps/s", rate_b,
                       "raw CartPoleBatch", rate_c, True))
     if rollout_b is not None:

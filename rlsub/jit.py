@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 
 class LazyJit:
-    """``numba.njit(cache=True, nogil=True)(fn)``, built by the first ``get()``; ``get()`` is None
-    where numba is not installed (callers then run their numpy form, which gives the same bits)."""
+    """``numba.njit(cache=True, nogil=True, **options)(fn)``, built by the first ``get()``; ``get()`` is
+    None where numba is not installed (callers then run their numpy form, which gives the same bits)."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable, **options) -> None:
         self.fn = fn
+        self.options = options
         self._compiled: Callable | None = None
         self._tried = False
 
@@ -22,9 +23,9 @@ class LazyJit:
             except ImportError:
                 return None
             try:
-                self._compiled = numba.njit(cache=True, nogil=True)(self.fn)
+                self._compiled = numba.njit(cache=True, nogil=True, **self.options)(self.fn)
             except RuntimeError:  # no writable cache location for this install: compile per process
-                self._compiled = numba.njit(nogil=True)(self.fn)
+                self._compiled = numba.njit(nogil=True, **self.options)(self.fn)
         return self._compiled
 
 

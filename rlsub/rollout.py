@@ -5,9 +5,9 @@ Each (member m, episode e) of an evaluation is a *job* with its own episode seed
 (``CartPoleBatch``, or the sub-envs of a ``SyncVectorEnv``) and steps only those; a copy whose
 episode ended takes the next waiting job (or the last live copy moves into its place), so the env
 steps stepped are the steps counted. Each copy carries its own member's parameters: the policy
-forward is one stacked matrix-vector product per layer over the live copies (``np.matmul`` of
-``[k, 1, in] @ [k, in, out]``), whose rows do not depend on which other rows share the batch
-(``tests/test_lockstep.py``). That lets ``rlsub.lockstep`` put many trials' populations into one
+forward is one matrix-vector product per copy and layer over the live copies (on the CPU the
+compiled loops of ``rlsub.mlp_kernel``), whose rows do not depend on which other rows share the
+batch (``tests/test_lockstep.py``). That lets ``rlsub.lockstep`` put many trials' populations into one
 rollout and still give each trial exactly the numbers it gets alone. ``rlsub.evaluate`` uses it for
 single evaluations too.
 """
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlsub import mlp_kernel
 from rlsub.errors import NonFiniteReturn
 from rlsub.policies import ActionSpec
 from rlsub.subspace import mlp_layers
@@ -59,18 +60,8 @@ _INPLACE_ACT: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _np_tanh_(a: np.ndarray) -> None:
-    # numpy's SIMD tanh handles the tail of an array with the same vector code as its body, so
-    # an element's result does not depend on its position (torch's CPU kernel finishes tails
-    # with a scalar routine that can differ in the last bit).
-    np.tanh(a, out=a)
-
-
-def _np_relu_(a: np.ndarray) -> None:
-    np.maximum(a, 0.0, out=a)
-
-
-_NP_ACT: dict[type[nn.Module], Callable[[np.ndarray], None]] = {nn.Tanh: _np_tanh_, nn.ReLU: _np_relu_}
+#: Activation codes of ``rlsub.mlp_kernel.layer`` (the CPU forward of ``_SlotMLP``).
+_KERNEL_ACT: dict[type[nn.Module] | None, int] = {None: mlp_kernel.NO_ACT, nn.Tanh: mlp_kernel.TANH, nn.ReLU: mlp_kernel.RELU}
 
 
 def mlp_plan(module: nn.Module, obs_ndim: int) -> list[tuple[str, str | None, Callable | None]] | None:
@@ -108,9 +99,9 @@ class _SlotMLP:
     """Each env copy's MLP parameters (copied in when the copy takes a job) and the stacked
     forward of copies ``0..k-1``: one matrix-vector product per copy and layer.
 
-    On the CPU everything is numpy (a few µs less per call than torch on these small arrays);
-    ``np.matmul`` over ``[k, 1, in] @ [k, in, out]`` computes each row alone, so a row's output
-    is the same whatever else is in the batch.
+    On the CPU a layer is one compiled loop over the copies (``rlsub.mlp_kernel``: fixed summation
+    order, rlsub's own tanh), so a copy's output is the same whatever else is in the batch, and on
+    any CPU. Other devices use torch's ``baddbmm``.
     """
 
     def __init__(self, signature: tuple, capacity: int, device: torch.device, use_numpy: bool | None = None) -> None:
@@ -130,7 +121,6 @@ class _SlotMLP:
         if capacity <= self.capacity:
             return
         W, b, out = [], [], []
-        self._views: dict[int, list] = {}
         for i, (n_in, n_out, _, _) in enumerate(self.signature):
             w_new, b_new = self._zeros(capacity, n_in, n_out), self._zeros(capacity, n_out)
             if self.capacity:
@@ -140,6 +130,7 @@ class _SlotMLP:
             b.append(b_new)
             out.append(self._zeros(capacity, n_out))
         self.W, self.b, self.out, self.capacity = W, b, out, capacity
+        self._acts = [_KERNEL_ACT[act] for *_, act in self.signature]
 
     def load(self, slots: np.ndarray, weights: MLPWeights, rows: np.ndarray) -> None:
         """Copies ``slots[i]`` take member ``rows[i]`` of ``weights``."""
@@ -165,20 +156,11 @@ class _SlotMLP:
     def __call__(self, x: np.ndarray, k: int) -> np.ndarray:
         """Outputs ``[k, out]`` (numpy) of copies ``0..k-1`` for their inputs ``x`` ``[k, in]`` (float32)."""
         if self.cpu:
-            views = self._views.get(k)
-            if views is None:  # slicing costs as much as a small array op: once per batch size
-                views = self._views[k] = [
-                    (W[:k], b[:k], out[:k], out[:k, None, :], _NP_ACT.get(act))
-                    for (_, _, _, act), W, b, out in zip(self.signature, self.W, self.b, self.out)
-                ]
-            h3 = x[:, None, :]
-            for Wk, bk, o, o3, act in views:
-                np.matmul(h3, Wk, out=o3)
-                np.add(o, bk, out=o)
-                if act is not None:
-                    act(o)
-                h3 = o3
-            return o
+            h = x
+            for W, b, out, act in zip(self.W, self.b, self.out, self._acts):
+                mlp_kernel.layer(h, W, b, out, k, act)
+                h = out
+            return h[:k]
         h = torch.as_tensor(x, device=self.device)
         for (_, _, _, act), W, b in zip(self.signature, self.W, self.b):
             h = torch.baddbmm(b[:k].unsqueeze(1), h.unsqueeze(1), W[:k]).squeeze(1)
@@ -484,7 +466,7 @@ class SlotRollout:
     def _actions(self, out: np.ndarray) -> np.ndarray:
         if self.action.kind == "discrete":
             return out.argmax(axis=1)
-        act = self._low + (np.tanh(out) + 1.0) * 0.5 * self._span
+        act = self._low + (mlp_kernel.tanh32(out) + 1.0) * 0.5 * self._span
         return act.reshape(out.shape[0], *self.action.shape)
 
     def _step(self) -> list[RolloutRequest]:

@@ -26,7 +26,10 @@ from rlsub.subspace import Subspace
 
 #: The current trial protocol (``TrialConfig.protocol``). 2: every row records its normalisation,
 #: network and coordinates moved, and envs without a registered R_low measure a random-policy floor.
-PROTOCOL = 2
+#: 3: on the CPU the scheduled evaluator projects (dense) and runs its MLPs in a fixed summation
+#: order with rlsub's own tanh (``rlsub.mlp_kernel``), the same bits on any CPU and BLAS; protocol-2
+#: evaluations differ in their last bits, so their trials' trajectories differ.
+PROTOCOL = 3
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from rlsub import mlp_kernel
 from rlsub.direct import Evaluation, direct_search, run_search
 from rlsub.envs import resolve_env
 from rlsub.errors import NonFiniteReturn
 from rlsub.evaluate import PopulationEvaluator
-from rlsub.rollout import SlotRollout, _SlotMLP, slot_env
+from rlsub.rollout import _KERNEL_ACT, SlotRollout, _SlotMLP, slot_env
 from rlsub.lockstep import LockstepStats, group_for_lockstep, lockstep_key, run_lockstep
 from rlsub.tasks import trial_context
 from rlsub.seeding import derive_seed
@@ -97,15 +98,20 @@ def test_cartpole_uses_per_copy_seeds_and_matches_single_envs():
     ev = PopulationEvaluator(task, sub, spec)
     res = ev.evaluate(thetas, episodes=2, seed=77)
     assert ev._rollout is not None and type(ev._rollout.env).__name__ == "CartPoleBatch"
+    acts = [_KERNEL_ACT[act] for *_, act in ev.mlp_signature()]
     for m in range(5):
+        w = ev.weights(thetas[m:m + 1])  # member m alone: the same bits as in the population
         for e in range(2):
             env = gym.make("CartPole-v1")
             obs, _ = env.reset(seed=77 + m * 2 + e)
             total, done = 0.0, False
             while not done:
-                with torch.no_grad():
-                    out = sub(torch.as_tensor(obs)[None], theta_d=torch.as_tensor(thetas[m]))
-                obs, r, term, trunc, _ = env.step(int(out.argmax()))
+                h = np.asarray(obs, dtype=np.float32)[None]
+                for W, b, act in zip(w.W, w.b, acts):  # the forward's numpy form, one copy
+                    out = np.zeros((1, W.shape[2]), dtype=np.float32)
+                    mlp_kernel.layer_numpy(h, np.ascontiguousarray(W), b, out, 1, act)
+                    h = out
+                obs, r, term, trunc, _ = env.step(int(h.argmax()))
                 total, done = total + r, term or trunc
             assert res.returns[m, e] == total
     assert res.steps == res.returns.sum()  # CartPole pays 1 per step

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rlsub.errors import ConfigError
+from rlsub.jit import LazyJit
 from rlsub.projections.base import Projection
 from rlsub.seeding import torch_generator
 
@@ -36,3 +38,40 @@ class DenseProjection(Projection):
     @torch.no_grad()
     def dense(self) -> torch.Tensor:
         return self.P_t.T.contiguous()
+
+
+# -- the CPU evaluator's form: numpy in, numpy out, fixed summation order -----------------------
+def offset_rows_numpy(theta_0: np.ndarray, P_t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``theta_0 + x @ P_t`` for ``x`` ``[n, d]`` (float32): each entry ``θ_0[j] + x[r, 0] P_t[0, j] +
+    x[r, 1] P_t[1, j] + ...`` summed left to right in float32, so a row's bits depend neither on the
+    other rows nor on the CPU or BLAS (``offset_rows`` compiles the same loop)."""
+    out = np.repeat(theta_0[None, :], x.shape[0], axis=0)
+    for k in range(x.shape[1]):
+        out += x[:, k, None] * P_t[k]
+    return out
+
+
+def _offset_rows_kernel(theta_0, P_t, x, out):  # pragma: no cover - compiled
+    n, d = x.shape
+    D = theta_0.shape[0]
+    for r in range(n):  # (blocking the columns stopped LLVM vectorising the inner loop: 7x slower)
+        for j in range(D):
+            out[r, j] = theta_0[j]
+        for k in range(d):
+            xk = x[r, k]
+            for j in range(D):
+                out[r, j] += xk * P_t[k, j]
+
+
+_kernel = LazyJit(_offset_rows_kernel, error_model="numpy")
+
+
+def offset_rows(theta_0: np.ndarray, P_t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``offset_rows_numpy``'s result (compiled where numba is installed): θ_0 + Pθ_d of each row of
+    ``x``, ``[n, D]`` float32. ``theta_0`` ``[D]``, ``P_t`` ``[d, D]`` and ``x`` are float32."""
+    kernel = _kernel.get()
+    if kernel is None:
+        return offset_rows_numpy(theta_0, P_t, x)
+    out = np.empty((x.shape[0], theta_0.shape[0]), dtype=np.float32)
+    kernel(theta_0, P_t, np.ascontiguousarray(x), out)
+    return out
