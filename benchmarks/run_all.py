@@ -1,4 +1,5 @@
-"""Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, batched DQN, sweep, Pong on GPU) and print all ratios with their baselines.
+"""Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, batched DQN,
+sweep, Pong on GPU) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
