@@ -15,6 +15,7 @@ single evaluations too.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from torch import nn
 
 from rlsub import mlp_kernel
 from rlsub.errors import NonFiniteReturn
+from rlsub.jit import LazyJit
 from rlsub.policies import ActionSpec
 from rlsub.subspace import mlp_layers
 
@@ -286,6 +288,48 @@ def slot_env(task, num_envs: int, vec=None):
     return None
 
 
+def _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done):
+    """One step's bookkeeping for copies ``0..k-1`` (k = ``len(reward)``): returns += reward, step
+    counts += 1, ``done[:k]`` = ended (terminated, truncated, or ``max_steps`` reached when > 0) and
+    live (``live`` None: all are). (episodes that ended, all rewards finite)."""
+    k = len(reward)
+    ret[:k] += reward
+    t[:k] += 1
+    np.logical_or(terminated, truncated, out=done)
+    if max_steps > 0:
+        done |= t[:k] >= max_steps
+    if live is not None:
+        done &= live[:k]
+    return int(done.sum()), bool(np.isfinite(reward).all())
+
+
+def _count_step_kernel(reward, terminated, truncated, live, ret, t, max_steps, done):  # pragma: no cover - compiled
+    n, finite = 0, True
+    for i in range(reward.shape[0]):
+        r = reward[i]
+        ret[i] += r
+        t[i] += 1
+        d = terminated[i] or truncated[i] or (max_steps > 0 and t[i] >= max_steps)
+        if live is not None:
+            d = d and live[i]
+        done[i] = d
+        n += d
+        finite = finite and math.isfinite(r)
+    return n, finite
+
+
+_count_kernel = LazyJit(_count_step_kernel)
+
+
+def _count_step(reward, terminated, truncated, live, ret, t, max_steps, done) -> tuple[int, bool]:
+    """``_count_step_numpy``, compiled where numba is installed (the same arithmetic: float64
+    returns, integer counts); one call instead of a dozen small array operations a step."""
+    kernel = _count_kernel.get()
+    if kernel is None:
+        return _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done)
+    return kernel(reward, terminated, truncated, live, ret, t, max_steps, done)
+
+
 class SlotRollout:
     """Runs the jobs of any number of ``RolloutRequest`` s in one slot env.
 
@@ -360,6 +404,7 @@ class SlotRollout:
         self.t = grown(self.t if old else None, c, np.int64)
         self.rec = grown(self.rec if old else None, c, bool)
         self.live = grown(self.live if old else None, c, bool)
+        self._done = np.zeros(c, dtype=bool)
         self.mean = grown(self.mean if old else None, (c, n), np.float64)
         self.std = grown(self.std if old else None, (c, n), np.float64, 1.0)
         if self._obs is not None:
@@ -482,15 +527,13 @@ class SlotRollout:
         o2, reward, terminated, truncated = self.env.step_copies(k, self._actions(self.mlp(x, k)), live)
         self.iterations += 1
         self.stepped += k
-        ret, t = self.ret[:k], self.t[:k]
-        ret += reward
-        t += 1
-        done = terminated | truncated
-        if not self._own_cap:
-            done |= t >= self.max_steps
         obs[:] = o2.reshape(k, -1)
+        done = self._done[:k]
+        n_done, finite = _count_step(np.asarray(reward), np.asarray(terminated), np.asarray(truncated),
+                                     self.live if live is not None else None, self.ret, self.t,
+                                     0 if self._own_cap else self.max_steps, done)
         failed: list[RolloutRequest] = []
-        if not np.isfinite(reward).all():
+        if not finite:
             bad = ~np.isfinite(reward)
             if live is not None:
                 bad &= live
@@ -503,9 +546,10 @@ class SlotRollout:
                 done |= self.slot_req[:k] == req._id  # type: ignore[attr-defined]
                 if req in self._queue:
                     self._queue.remove(req)
-        if live is not None:
-            done &= live
-        if not done.any():
+            if live is not None:
+                done &= live
+            n_done = int(done.sum())
+        if not n_done:
             return failed
         return self._book(np.flatnonzero(done), failed)
 

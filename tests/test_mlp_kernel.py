@@ -128,7 +128,35 @@ def test_an_evaluation_without_numba_has_the_same_bits(monkeypatch):
     ref = returns()
     import rlsub.envs.cartpole_batch as cb
 
+    import rlsub.rollout as rollout
+
     for mod in (mk, dense, cb):
         monkeypatch.setattr(mod, "_kernel", _NoNumba())
+    monkeypatch.setattr(rollout, "_count_kernel", _NoNumba())
     np.testing.assert_array_equal(returns(), ref)
     assert ref.max() > 30  # trained-looking members, so most of the work is real stepping
+
+
+@pytest.mark.parametrize("with_live", [True, False])
+@pytest.mark.parametrize("max_steps", [0, 5])
+def test_compiled_step_bookkeeping_equals_its_numpy_form(with_live, max_steps):
+    import rlsub.rollout as rollout
+
+    if rollout._count_kernel.get() is None:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(max_steps + with_live)
+    k, cap = 40, 50
+    reward = rng.standard_normal(k).astype(np.float32)
+    term, trunc = rng.random(k) < 0.2, rng.random(k) < 0.1
+    live = rng.random(cap) < 0.8 if with_live else None
+    outs = []
+    for fn in (rollout._count_step, rollout._count_step_numpy):
+        ret, t, done = np.linspace(0, 3, cap), np.arange(cap) % 7, np.zeros(k, bool)
+        n, finite = fn(reward, term, trunc, live, ret, t, max_steps, done)
+        outs.append((int(n), bool(finite), ret, t, done))
+    (n1, f1, r1, t1, d1), (n2, f2, r2, t2, d2) = outs
+    assert (n1, f1) == (n2, f2) and f1 and n1 == d1.sum() > 0
+    for a, b in ((r1, r2), (t1, t2), (d1, d2)):
+        np.testing.assert_array_equal(a, b)
+    reward[3] = np.nan
+    assert not rollout._count_step(reward, term, trunc, live, r1, t1, max_steps, d1)[1]
