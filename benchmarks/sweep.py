@@ -12,7 +12,7 @@ The README's main job (CartPole-v1, CMA-ES, d ∈ {1, 2, 4, 8, 16, 32}, 5 seeds,
 * (b) all trials in one ``run_lockstep``: every member of every live trial a row of one stacked
   MLP forward, every episode a copy of one ``CartPoleBatch``;
 * (c) Gymnasium's raw ``CartPoleVectorEnv`` with random actions at (b)'s mean batch size (the target's
-  baseline; the median of five short runs), and the raw ``CartPoleBatch`` (its VectorEnv ``step``, autoreset included) at that size.
+  baseline; measured right after (b), for as long as (b) ran), and the raw ``CartPoleBatch`` (its VectorEnv ``step``, autoreset included) at that size.
 
 Printed: wall times, counted env steps/s, (b)/(a) wall-clock, (b)'s counted steps/s over (c)'s and
 over the raw ``CartPoleBatch``'s (whole sweep, and inside the rollout only: the rest is pycma's ask/tell
@@ -69,6 +69,17 @@ def _todays_vector_env(task, n: int):
         return gym.make_vec(task.env_id, num_envs=n, vectorization_mode="vector_entry_point",
                             max_episode_steps=task.max_episode_steps)
     return task.make_vec(n)
+
+
+def windowed_rate(make, n: int, iters: int, seconds: float) -> tuple[float, list[float]]:
+    """Steps/s of ``raw_rate(make, n, iters)`` runs repeated until ``seconds`` of stepping: the
+    aggregate rate (total steps over total stepping time) and each run's."""
+    rates: list[float] = []
+    elapsed = 0.0
+    while elapsed < seconds or not rates:
+        rates.append(raw_rate(make, n, iters))
+        elapsed += n * iters / rates[-1]
+    return n * iters * len(rates) / elapsed, rates
 
 
 def configs(env: str, dims: list[int], seeds: int, budget: int) -> list[TrialConfig]:
@@ -159,6 +170,15 @@ def _run(args) -> list[Result]:
     print(f"[sweep] {case}: (b) lockstep ...", flush=True)
     wall_b, res_b, st = lockstep(main, args.slots)
     print(f"  (b) {wall_b:.2f} s, rollout {st.rollout_wall:.2f} s, mean batch {st.mean_batch:.1f}", flush=True)
+    n = max(1, int(round(st.mean_batch)))
+    iters = 300 if args.quick else 3000
+    import gymnasium as gym
+
+    # (c) right after (b) and for as long as (b) ran: on this shared machine one 0.4 s measurement
+    # swings 2x within seconds (376k-754k steps/s in one 5 s stretch), so a short (c) compares
+    # (b)'s average against one moment. The aggregate rate over the window, chunks' range printed.
+    rate_gym, gym_rates = windowed_rate(
+        lambda k: gym.make_vec("CartPole-v1", num_envs=k, vectorization_mode="vector_entry_point"), n, iters, wall_b)
     print("[sweep] (a') one at a time, scheduled evaluator ...", flush=True)
     wall_a2, res_a2 = one_at_a_time(main, today=False)
     print(f"  (a') {wall_a2:.2f} s", flush=True)
@@ -166,16 +186,7 @@ def _run(args) -> list[Result]:
     wall_a, res_a = one_at_a_time(main, today=True)
     print(f"  (a) {wall_a:.2f} s", flush=True)
     identical = same_results(res_a2, res_b)
-    n = max(1, int(round(st.mean_batch)))
-    iters = 300 if args.quick else 3000
     rate_c = raw_rate(lambda k: CartPoleBatch(k), n, iters)
-    import gymnasium as gym
-
-    # (c) is a fraction of a second per measurement, so a noisy neighbour moves it by ±15% on a
-    # shared machine (400k-510k steps/s in one minute here): the median of five.
-    gym_rates = sorted(raw_rate(lambda k: gym.make_vec("CartPole-v1", num_envs=k, vectorization_mode="vector_entry_point"),
-                                n, iters) for _ in range(5))
-    rate_gym = gym_rates[2]
     rate_c_slots = raw_rate(lambda k: CartPoleBatch(k), args.slots, iters)
     counted_b, counted_a = counted_steps(res_b), counted_steps(res_a)
     rate_b = counted_b / wall_b
@@ -196,7 +207,8 @@ def _run(args) -> list[Result]:
     # (c) as the issue defines it: Gymnasium's own CartPoleVectorEnv, random actions, (b)'s batch.
     out.append(Result("sweep", case, f"(b) counted steps/s vs (c) raw Gymnasium CartPoleVectorEnv, batch {n}",
                       "steps/s", rate_b, "(c) Gymnasium", rate_gym, True, target=0.3,
-                      note=f"(c) median of 5 runs ({gym_rates[0]:,.0f}-{gym_rates[-1]:,.0f}); vs the raw CartPoleBatch "
+                      note=f"(c) over {wall_b:.1f} s right after (b), {len(gym_rates)} runs of {iters} steps "
+                           f"({min(gym_rates):,.0f}-{max(gym_rates):,.0f}); vs the raw CartPoleBatch "
                            f"(b) steps, at batch {n}: {rate_c:,.0f} steps/s (ratio {rate_b / rate_c:.2f}); at "
                            f"{args.slots}: {rate_c_slots:,.0f}"))
     out.append(Result("sweep", case, f"(b) counted steps/s vs raw CartPoleBatch, batch {n}", "steps/s", rate_b,
