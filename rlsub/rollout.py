@@ -291,7 +291,7 @@ def slot_env(task, num_envs: int, vec=None):
 def _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done):
     """One step's bookkeeping for copies ``0..k-1`` (k = ``len(reward)``): returns += reward, step
     counts += 1, ``done[:k]`` = ended (terminated, truncated, or ``max_steps`` reached when > 0) and
-    live (``live`` None: all are). (episodes that ended, all rewards finite)."""
+    live (``live`` None: all are). Returns (episodes that ended, whether every reward is finite)."""
     k = len(reward)
     ret[:k] += reward
     t[:k] += 1
@@ -529,9 +529,8 @@ class SlotRollout:
         self.stepped += k
         obs[:] = o2.reshape(k, -1)
         done = self._done[:k]
-        n_done, finite = _count_step(np.asarray(reward), np.asarray(terminated), np.asarray(truncated),
-                                     self.live if live is not None else None, self.ret, self.t,
-                                     0 if self._own_cap else self.max_steps, done)
+        n_done, finite = _count_step(np.asarray(reward), np.asarray(terminated), np.asarray(truncated), live,
+                                     self.ret, self.t, 0 if self._own_cap else self.max_steps, done)
         failed: list[RolloutRequest] = []
         if not finite:
             bad = ~np.isfinite(reward)
