@@ -18,4 +18,9 @@ class SolutionError(RlsubError):
 
 
 class NonFiniteReturn(RlsubError):
-    """An environment produced a NaN or infinite reward."""
+    """An environment produced a NaN or infinite reward (or observation: see NonFiniteObservation)."""
+
+
+class NonFiniteObservation(NonFiniteReturn):
+    """An environment produced a NaN or infinite observation. A subclass of NonFiniteReturn so that every
+    path that ends a trial on a non-finite reward ends it the same way on a non-finite observation."""
