@@ -1,0 +1,352 @@
+"""The difficulty atlas: one protocol file per task, its store, one CSV row per (env, method), one figure.
+
+A protocol is a sweep file (``rlsub sweep --config``) with an extra ``[atlas]`` table, written
+before its sweep runs. The sweep loader ignores ``[atlas]``; ``load_protocol`` reads and checks it::
+
+    [atlas]
+    family = "mujoco"           # one of FAMILIES
+    network = "mlp 64-64"
+    reference = 950.0           # the score the full-space baseline must reach (omit where none is known)
+    reference_source = "Gymnasium's registered reward_threshold: gym.spec('InvertedPendulum-v5')"
+    cpu_hours = 0.1             # estimated before the run, from a pilot's CPU seconds per env step
+    expect = "reach"            # "reach", "under-trained" or "unknown": what the budget is expected to give
+    linear_params = 5           # mujoco rows: a linear policy's parameter count (obs × act + act)
+    needs = "..."               # where the budget cannot train the baseline: what it would take
+
+``export_rows`` turns the protocols' stores into ``atlas.csv`` rows; ``draw_figure`` redraws the
+figure from the CSV alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rlsub.dint import DintResult, compute_dint
+from rlsub.errors import ConfigError
+from rlsub.store import Store, TrialRow
+from rlsub.sweep import SweepSpec, load_sweep_config
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib
+
+#: Task families, in the figure's legend order.
+FAMILIES = ("classic control", "box2d", "mujoco", "minatar", "supervised")
+EXPECT = ("reach", "under-trained", "unknown")
+_REQUIRED = {"family", "network", "reference_source", "cpu_hours", "expect"}
+_OPTIONAL = {"reference", "linear_params", "needs"}
+THRESHOLD = 0.9
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One atlas row's protocol: the sweep it runs and what its baseline is held to."""
+
+    path: Path
+    spec: SweepSpec
+    opts: dict[str, Any]
+    family: str
+    network: str
+    reference: float | None
+    reference_source: str
+    cpu_hours: float
+    expect: str
+    linear_params: int | None = None
+    needs: str = ""
+
+    @property
+    def row(self) -> str:
+        return self.path.stem
+
+    @property
+    def store(self) -> str:
+        """The store directory the protocol names (relative to the repository root)."""
+        return str(self.opts.get("out", ""))
+
+    @property
+    def command(self) -> str:
+        return f"rlsub sweep --config {self.path.as_posix()}"
+
+
+def load_protocol(path: str | os.PathLike) -> Protocol:
+    """Read a protocol file through the sweep loader and check its ``[atlas]`` table."""
+    path = Path(path)
+    spec, opts = load_sweep_config(path)
+    table = tomllib.loads(path.read_text()).get("atlas")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: missing [atlas] table (family, network, reference_source, cpu_hours, expect)")
+    if missing := _REQUIRED - set(table):
+        raise ConfigError(f"{path}: [atlas] needs {', '.join(sorted(missing))}")
+    if unknown := set(table) - _REQUIRED - _OPTIONAL:
+        raise ConfigError(f"{path}: unknown key(s) in [atlas]: {', '.join(sorted(unknown))}")
+    if table["family"] not in FAMILIES:
+        raise ConfigError(f"{path}: [atlas] family {table['family']!r}: choose one of {', '.join(FAMILIES)}")
+    if table["expect"] not in EXPECT:
+        raise ConfigError(f"{path}: [atlas] expect {table['expect']!r}: choose one of {', '.join(EXPECT)}")
+    ref = table.get("reference")
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref)):
+        raise ConfigError(f"{path}: [atlas] reference must be a finite number, got {ref!r}")
+    hours = table["cpu_hours"]
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0:
+        raise ConfigError(f"{path}: [atlas] cpu_hours must be a positive number, got {hours!r}")
+    lin = table.get("linear_params")
+    if lin is not None and (isinstance(lin, bool) or not isinstance(lin, int) or lin < 1):
+        raise ConfigError(f"{path}: [atlas] linear_params must be a positive integer, got {lin!r}")
+    if not str(table["reference_source"]).strip():
+        raise ConfigError(f"{path}: [atlas] reference_source is empty: say where the reference comes from (or why none)")
+    return Protocol(path, spec, opts, table["family"], str(table["network"]), None if ref is None else float(ref),
+                    str(table["reference_source"]), float(hours), table["expect"], lin, str(table.get("needs", "")))
+
+
+def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
+    """The atlas's rules for a protocol: ≥ ``min_seeds`` seeds, a baseline, a grid of powers of 2,
+    ES with observation normalisation for vector-observation RL rows, a store under atlas/stores/."""
+    where = p.path
+    if len(p.spec.seeds) < min_seeds:
+        raise ConfigError(f"{where}: {len(p.spec.seeds)} seeds; the atlas needs at least {min_seeds}")
+    if None not in p.spec.dims:
+        raise ConfigError(f"{where}: dims need 'full' (the full-space baseline)")
+    grid = [d for d in p.spec.dims if d is not None]
+    if grid != sorted(grid) or any(d & (d - 1) for d in grid):
+        raise ConfigError(f"{where}: dims must be increasing powers of 2, got {grid}")
+    if p.family not in ("supervised", "minatar"):
+        if "es" not in p.spec.methods or not p.spec.params.get("es", {}).get("obs_norm"):
+            raise ConfigError(f"{where}: RL rows run ES with observation normalisation ([sweep.params.es] obs_norm = true)")
+    if p.family == "mujoco" and p.linear_params is None:
+        raise ConfigError(f"{where}: mujoco rows give linear_params (obs × act + act)")
+    if p.store != f"atlas/stores/{p.row}":
+        raise ConfigError(f"{where}: out must be 'atlas/stores/{p.row}', got {p.store!r}")
+    p.spec.validate()
+
+
+# -- the CSV -----------------------------------------------------------------------------------
+@dataclass
+class AtlasRow:
+    """One line of atlas.csv (``inf``: not reached within the grid)."""
+
+    env: str
+    family: str
+    method: str
+    network: str
+    D: int
+    budget: int | None
+    seeds: int
+    baseline: float
+    baseline_source: str
+    reference: float | None
+    reference_source: str
+    baseline_ok: bool | None
+    dint90: float
+    ci_lo: float
+    ci_hi: float
+    grid_dint90: float
+    cpu_hours: float
+    protocol: str
+    command: str
+    linear_params: int | None
+    d_max: int
+    """The largest d the grid tested (where the figure draws 'not reached')."""
+
+
+COLUMNS = [f.name for f in fields(AtlasRow)]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    dint90: float
+    ci_lo: float
+    ci_hi: float
+    grid_dint90: float
+
+
+def estimate(result: DintResult) -> Estimate:
+    """d_int90, its CI and the grid's d_int90 for one experiment: the one place the atlas computes
+    them. Today the estimate is the grid's (the smallest tested d whose mean reaches 90%) with the
+    paired-bootstrap CI of ``rlsub.dint``; a finer estimator replaces the first three here."""
+    grid = float(result.dint) if result.dint is not None else INF
+    lo, hi = result.dint_ci
+    return Estimate(grid, float(lo) if lo is not None else INF, float(hi) if hi is not None else INF, grid)
+
+
+def baseline_ok(baseline: float, reference: float | None) -> bool | None:
+    """Whether the measured baseline reaches the reference (None: no reference, or no baseline)."""
+    if reference is None or not math.isfinite(baseline):
+        return None
+    return baseline >= reference
+
+
+def export_rows(protocols: list[Protocol], root: str | os.PathLike = ".") -> tuple[list[AtlasRow], list[str]]:
+    """atlas.csv rows from each protocol's store under ``root``; also the protocols with no store yet."""
+    rows: list[AtlasRow] = []
+    missing: list[str] = []
+    for p in protocols:
+        store_dir = Path(root) / p.store
+        if not (store_dir / "results.sqlite").exists():
+            missing.append(p.row)
+            continue
+        with Store(store_dir, create=False) as store:
+            trials = list(store.rows())
+        rows += rows_for(p, trials)
+    return rows, missing
+
+
+def rows_for(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
+    """The atlas rows of one protocol's trials: one per (env, method) experiment."""
+    out = []
+    for r in compute_dint(trials, threshold=THRESHOLD):
+        est = estimate(r)
+        mine = [t for t in trials if t.fingerprint == r.fingerprint]
+        hours = sum(t.wall_time or 0.0 for t in mine) / 3600  # one thread per trial: wall ≈ CPU time
+        base = r.baseline.value
+        out.append(AtlasRow(
+            env=r.env, family=p.family, method=r.method, network=r.network, D=r.D,
+            budget=r.experiment.get("budget", p.spec.budget), seeds=r.seeds, baseline=base,
+            baseline_source=r.baseline.describe(), reference=p.reference, reference_source=p.reference_source,
+            baseline_ok=baseline_ok(base, p.reference), dint90=est.dint90, ci_lo=est.ci_lo, ci_hi=est.ci_hi,
+            grid_dint90=est.grid_dint90, cpu_hours=round(hours, 4), protocol=p.path.as_posix(), command=p.command,
+            linear_params=p.linear_params, d_max=r.dims[-1].d,
+        ))
+    return out
+
+
+def write_csv(rows: list[AtlasRow], path: str | os.PathLike) -> Path:
+    """Write ``rows`` to ``path`` (atomically: a crash leaves the old file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: _cell(getattr(row, k)) for k in COLUMNS})
+    tmp.replace(path)
+    return path
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return v
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """atlas.csv back as dicts with numbers parsed (``inf`` as math.inf, empty as None)."""
+    try:
+        with Path(path).open(newline="") as f:
+            raw = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist") from None
+    numeric = {"D", "budget", "seeds", "baseline", "reference", "dint90", "ci_lo", "ci_hi", "grid_dint90", "cpu_hours",
+               "linear_params", "d_max"}
+    out = []
+    for r in raw:
+        if set(COLUMNS) - set(r):
+            raise ConfigError(f"{path}: not an atlas CSV (missing columns {sorted(set(COLUMNS) - set(r))})")
+        row: dict[str, Any] = dict(r)
+        for k in numeric:
+            row[k] = None if r[k] == "" else float(r[k])
+        row["baseline_ok"] = {"True": True, "False": False}.get(r["baseline_ok"])
+        out.append(row)
+    return out
+
+
+# -- the figure --------------------------------------------------------------------------------
+#: Family colours (colour-blind safe, Okabe & Ito).
+COLOURS = {"classic control": "#0072B2", "box2d": "#E69F00", "mujoco": "#009E73", "minatar": "#CC79A7",
+           "supervised": "#D55E00"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one CSV row goes in the figure."""
+
+    label: str
+    panel: str
+    """'trained' (the baseline reached its reference, or no reference) or 'under-trained' (drawn apart)."""
+    rank: int
+    x: float
+    lo: float
+    hi: float
+    reached: bool
+    colour: str
+
+
+def layout(rows: list[dict[str, Any]]) -> list[Placement]:
+    """Rows ranked by d_int90 (not reached last) in two panels: baselines that reached their
+    reference (or have none) and under-trained ones, drawn apart."""
+    out = []
+    for panel in ("trained", "under-trained"):
+        mine = [r for r in rows if (r["baseline_ok"] is False) == (panel == "under-trained")]
+        mine.sort(key=lambda r: (r["dint90"], r["ci_hi"], r["env"], r["method"]))
+        for rank, r in enumerate(mine):
+            top = 2.0 * (r["d_max"] or 1)  # 'not reached' is drawn one grid step past the largest d
+            reached = math.isfinite(r["dint90"])
+            x = r["dint90"] if reached else top
+            lo = r["ci_lo"] if math.isfinite(r["ci_lo"]) else top
+            hi = r["ci_hi"] if math.isfinite(r["ci_hi"]) else top
+            out.append(Placement(f"{r['env']} ({r['method']})", panel, rank, x, min(lo, x), max(hi, x), reached,
+                                 COLOURS.get(r["family"], "#555555")))
+    return out
+
+
+def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
+    """Draw the atlas (dots with CI bars on a log-d axis, families coloured) to ``path``; returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    places = layout(rows)
+    if not places:
+        raise ConfigError("the atlas CSV has no rows to draw")
+    panels = [p for p in ("trained", "under-trained") if any(q.panel == p for q in places)]
+    sizes = [sum(q.panel == p for q in places) for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False, figsize=(7.5, 1.2 + 0.32 * sum(sizes)),
+                             gridspec_kw={"height_ratios": sizes})
+    for ax, panel in zip(axes[:, 0], panels):
+        mine = [q for q in places if q.panel == panel]
+        for q in mine:
+            ax.plot([q.lo, q.hi], [q.rank, q.rank], color=q.colour, lw=1.5)
+            ax.plot([q.x], [q.rank], marker="o" if q.reached else ">", color=q.colour,
+                    markerfacecolor=q.colour if q.reached else "white", ms=6)
+        ax.set_yticks([q.rank for q in mine], [q.label for q in mine], fontsize=8)
+        ax.set_ylim(len(mine) - 0.5, -0.5)
+        ax.set_xscale("log", base=2)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title("baseline reached its reference" if panel == "trained" else
+                     "under-trained baseline (below its reference): d_int90 is relative to a weak baseline",
+                     fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("d_int90 (subspace dimension; open > : not reached, drawn past the largest d)")
+    used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
+    axes[0, 0].legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=7,
+                      loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return fig
+
+
+def run_command(action: str, files: list[str], out: str, root: str = ".") -> str:
+    """``rlsub atlas export PROTOCOL... --out atlas.csv`` / ``rlsub atlas figure atlas.csv --out atlas.png``."""
+    if action == "export":
+        protocols = [load_protocol(f) for f in files]
+        rows, missing = export_rows(protocols, root)
+        path = write_csv(rows, out)
+        note = f"; no store yet for {len(missing)}: {', '.join(missing)}" if missing else ""
+        return f"wrote {len(rows)} atlas row(s) to {path}{note}"
+    if action == "figure":
+        if len(files) != 1:
+            raise ConfigError("rlsub atlas figure takes one atlas CSV")
+        draw_figure(read_csv(files[0]), out)
+        return f"figure written: {out}"
+    raise ConfigError(f"unknown atlas action {action!r}; choose export or figure")
