@@ -265,13 +265,20 @@ COLOURS = {"classic control": "#0072B2", "box2d": "#E69F00", "mujoco": "#009E73"
            "supervised": "#D55E00"}
 
 
+#: Figure panels: baselines that reached their reference, rows with no reference yet, under-trained baselines.
+PANELS = {True: "reached", None: "no reference", False: "under-trained"}
+_TITLES = {"reached": "baseline reached its reference",
+           "no reference": "no reference score: the baseline is not checked",
+           "under-trained": "under-trained baseline (below its reference): d_int90 is relative to a weak baseline"}
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where one CSV row goes in the figure."""
 
     label: str
     panel: str
-    """'trained' (the baseline reached its reference, or no reference) or 'under-trained' (drawn apart)."""
+    """One of PANELS' values: under-trained rows (and rows with no reference) are drawn apart."""
     rank: int
     x: float
     lo: float
@@ -281,12 +288,10 @@ class Placement:
 
 
 def layout(rows: list[dict[str, Any]]) -> list[Placement]:
-    """Rows ranked by d_int90 (not reached last) in two panels: baselines that reached their
-    reference (or have none) and under-trained ones, drawn apart."""
+    """Rows ranked by d_int90 (not reached last) within their panel."""
     out = []
-    for panel in ("trained", "under-trained"):
-        mine = [r for r in rows if (r["baseline_ok"] is False) == (panel == "under-trained")]
-        mine.sort(key=lambda r: (r["dint90"], r["ci_hi"], r["env"], r["method"]))
+    for ok, panel in PANELS.items():
+        mine = sorted((r for r in rows if r["baseline_ok"] is ok), key=lambda r: (r["dint90"], r["ci_hi"], r["env"], r["method"]))
         for rank, r in enumerate(mine):
             top = 2.0 * (r["d_max"] or 1)  # 'not reached' is drawn one grid step past the largest d
             reached = math.isfinite(r["dint90"])
@@ -309,9 +314,9 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
     places = layout(rows)
     if not places:
         raise ConfigError("the atlas CSV has no rows to draw")
-    panels = [p for p in ("trained", "under-trained") if any(q.panel == p for q in places)]
+    panels = [p for p in PANELS.values() if any(q.panel == p for q in places)]
     sizes = [sum(q.panel == p for q in places) for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False, figsize=(7.5, 1.2 + 0.32 * sum(sizes)),
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False, figsize=(7.5, 1.2 + 0.32 * sum(sizes) + 0.4 * len(panels)),
                              gridspec_kw={"height_ratios": sizes})
     for ax, panel in zip(axes[:, 0], panels):
         mine = [q for q in places if q.panel == panel]
@@ -323,9 +328,7 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
         ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.set_xscale("log", base=2)
         ax.grid(axis="x", alpha=0.3)
-        ax.set_title("baseline reached its reference" if panel == "trained" else
-                     "under-trained baseline (below its reference): d_int90 is relative to a weak baseline",
-                     fontsize=9, loc="left")
+        ax.set_title(_TITLES[panel], fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("d_int90 (subspace dimension; open > : not reached, drawn past the largest d)")
     used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
     axes[0, 0].legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=7,

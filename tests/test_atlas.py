@@ -219,21 +219,25 @@ def _row(env, family, dint, lo, hi, ok, method="es", d_max=64):
 def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
     rows = [_row("Hopper-v5", "mujoco", math.inf, 32.0, math.inf, False),
             _row("CartPole-v1", "classic control", 4.0, 2.0, 8.0, True),
-            _row("digits-fc", "supervised", 128.0, 64.0, 256.0, None, method="adam", d_max=512),
+            _row("digits-fc", "supervised", 128.0, 64.0, 256.0, True, method="adam", d_max=512),
+            _row("MinAtar-Breakout", "minatar", 512.0, 64.0, 4096.0, None, d_max=4096),
             _row("Acrobot-v1", "classic control", 2.0, 1.0, 4.0, True),
             _row("Swimmer-v5", "mujoco", 16.0, 8.0, 32.0, False)]
     csv_path = write_csv(rows, tmp_path / "atlas.csv")
     back = read_csv(csv_path)
     places = layout(back)
-    top = [q.label for q in places if q.panel == "trained"]
+    top = [q.label for q in places if q.panel == "reached"]
     bottom = [q.label for q in places if q.panel == "under-trained"]
+    assert [q.label for q in places if q.panel == "no reference"] == ["MinAtar-Breakout (es)"]
     assert top == ["Acrobot-v1 (es)", "CartPole-v1 (es)", "digits-fc (adam)"]  # ranked by d_int90
     assert bottom == ["Swimmer-v5 (es)", "Hopper-v5 (es)"]  # not reached ranks last
     hopper = next(q for q in places if q.label.startswith("Hopper"))
     assert not hopper.reached and hopper.x == 128.0 and (hopper.lo, hopper.hi) == (32.0, 128.0)
 
     fig = draw_figure(back, tmp_path / "atlas.png")
-    ax_top, ax_bottom = fig.axes
+    ax_top, ax_middle, ax_bottom = fig.axes
+    assert ax_middle.get_title(loc="left").startswith("no reference")
+    assert ax_bottom.get_title(loc="left").startswith("under-trained")
     assert [t.get_text() for t in ax_top.get_yticklabels()] == top
     assert [t.get_text() for t in ax_bottom.get_yticklabels()] == bottom
     assert ax_top.get_xscale() == ax_bottom.get_xscale() == "log"
@@ -243,4 +247,4 @@ def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
     marks = [(line.get_xdata()[0], line.get_marker()) for line in ax_bottom.lines if len(line.get_xdata()) == 1]
     assert marks == [(16.0, "o"), (128.0, ">")]
     legend = [t.get_text() for t in ax_top.get_legend().get_texts()]
-    assert legend == ["classic control", "mujoco", "supervised"]
+    assert legend == ["classic control", "mujoco", "minatar", "supervised"]
