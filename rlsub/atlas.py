@@ -20,8 +20,10 @@ figure from the CSV alone.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
+import resource
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 from rlsub.dint import DintResult, compute_dint
 from rlsub.errors import ConfigError
 from rlsub.store import Store, TrialRow
-from rlsub.sweep import SweepSpec, load_sweep_config
+from rlsub.sweep import SweepSpec, load_sweep_config, run_sweep
 
 try:  # Python 3.11+
     import tomllib
@@ -72,7 +74,8 @@ class Protocol:
 
     @property
     def command(self) -> str:
-        return f"rlsub sweep --config {self.path.as_posix()}"
+        """How the row is run: the sweep, with its CPU time recorded (``run_protocol``)."""
+        return f"rlsub atlas run {self.path.as_posix()}"
 
 
 def load_protocol(path: str | os.PathLike) -> Protocol:
@@ -124,6 +127,49 @@ def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
     if p.store != f"atlas/stores/{p.row}":
         raise ConfigError(f"{where}: out must be 'atlas/stores/{p.row}', got {p.store!r}")
     p.spec.validate()
+
+
+# -- running a row, with its CPU time ------------------------------------------------------------
+CPU_FILE = "atlas_cpu.json"
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (the sweep's worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def recorded_cpu_seconds(store_dir: str | os.PathLike) -> float | None:
+    """CPU seconds ``run_protocol`` has recorded for this store over all its runs (None: none recorded)."""
+    path = Path(store_dir) / CPU_FILE
+    if not path.exists():
+        return None
+    try:
+        return float(json.loads(path.read_text())["cpu_seconds"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path} is corrupted ({e}); delete it to record CPU time afresh") from None
+
+
+def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None = None,
+                 progress: bool = True) -> dict[str, int]:
+    """Run (or resume) a protocol's sweep and add the CPU time it took to its store's record.
+
+    Trials' own ``wall_time`` cannot give CPU hours: direct-search trials run in lockstep, so
+    each one's wall time includes the trials it ran beside. Processes' CPU time can.
+    """
+    check_protocol(p)
+    store_dir = Path(root) / p.store
+    before = _cpu_seconds()
+    try:
+        return run_sweep(p.spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
+                         data_dir=p.opts.get("data_dir"))
+    finally:  # an interrupted run still counts what it spent (its finished trials are stored)
+        spent = _cpu_seconds() - before
+        if (store_dir / "results.sqlite").exists():
+            total = (recorded_cpu_seconds(store_dir) or 0.0) + spent
+            tmp = store_dir / (CPU_FILE + ".tmp")
+            tmp.write_text(json.dumps({"cpu_seconds": round(total, 3)}) + "\n")
+            tmp.replace(store_dir / CPU_FILE)
 
 
 # -- the CSV -----------------------------------------------------------------------------------
@@ -193,17 +239,23 @@ def export_rows(protocols: list[Protocol], root: str | os.PathLike = ".") -> tup
             continue
         with Store(store_dir, create=False) as store:
             trials = list(store.rows())
-        rows += rows_for(p, trials)
+        rows += rows_for(p, trials, recorded_cpu_seconds(store_dir))
     return rows, missing
 
 
-def rows_for(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
-    """The atlas rows of one protocol's trials: one per (env, method) experiment."""
+def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = None) -> list[AtlasRow]:
+    """The atlas rows of one protocol's trials: one per (env, method) experiment.
+
+    ``cpu_seconds`` (the store's recorded total) is shared out between the experiments in
+    proportion to their trials' wall time; None leaves ``cpu_hours`` unknown (NaN)."""
     out = []
+    walls = {}
+    for t in trials:
+        walls[t.fingerprint] = walls.get(t.fingerprint, 0.0) + (t.wall_time or 0.0)
     for r in compute_dint(trials, threshold=THRESHOLD):
         est = estimate(r)
-        mine = [t for t in trials if t.fingerprint == r.fingerprint]
-        hours = sum(t.wall_time or 0.0 for t in mine) / 3600  # one thread per trial: wall ≈ CPU time
+        share = walls.get(r.fingerprint, 0.0) / (sum(walls.values()) or 1.0)
+        hours = cpu_seconds * share / 3600 if cpu_seconds is not None else math.nan
         base = r.baseline.value
         out.append(AtlasRow(
             env=r.env, family=p.family, method=r.method, network=r.network, D=r.D,
@@ -231,7 +283,7 @@ def write_csv(rows: list[AtlasRow], path: str | os.PathLike) -> Path:
 
 
 def _cell(v: Any) -> Any:
-    if v is None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float) and math.isinf(v):
         return "inf"
@@ -339,8 +391,21 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
     return fig
 
 
-def run_command(action: str, files: list[str], out: str, root: str = ".") -> str:
-    """``rlsub atlas export PROTOCOL... --out atlas.csv`` / ``rlsub atlas figure atlas.csv --out atlas.png``."""
+def run_command(action: str, files: list[str], out: str | None, root: str = ".", workers: int | None = None) -> str:
+    """``rlsub atlas run PROTOCOL...``, ``rlsub atlas export PROTOCOL... --out atlas.csv``,
+    ``rlsub atlas figure atlas.csv --out atlas.png``."""
+    if action == "run":
+        protocols = [load_protocol(f) for f in files]  # every file checked before any trial runs
+        for p in protocols:
+            check_protocol(p)
+        lines = []
+        for p in protocols:
+            c = run_protocol(p, root, workers)
+            lines.append(f"{p.row}: {c['total']} trials, {c['skipped']} already stored, {c['done']} done, "
+                         f"{c['failed']} failed, {c['crashed']} crashed")
+        return "\n".join(lines)
+    if not out:
+        raise ConfigError(f"rlsub atlas {action} needs --out")
     if action == "export":
         protocols = [load_protocol(f) for f in files]
         rows, missing = export_rows(protocols, root)

@@ -181,13 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "later analysis does not). The old database is kept as results.sqlite.v1.")
     p.add_argument("dir", help="sweep output directory")
 
-    p = sub.add_parser("atlas", help="the difficulty atlas: atlas.csv from protocols' stores, and its figure",
-                       description="export: one CSV row per (env, method) from each protocol's store (rlsub.atlas); "
-                       "figure: d_int90 with CIs on a log-d axis from that CSV.")
-    p.add_argument("action", choices=["export", "figure"])
-    p.add_argument("files", nargs="+", help="export: protocol files (atlas/protocols/*.toml); figure: atlas.csv")
-    p.add_argument("--out", required=True, help="the CSV (export) or image (figure) to write")
-    p.add_argument("--root", default=".", help="export: directory the protocols' store paths are relative to")
+    p = sub.add_parser("atlas", help="the difficulty atlas: run its protocols, export atlas.csv, draw its figure",
+                       description="run: a protocol's sweep (resumable), recording its CPU time; export: one CSV row "
+                       "per (env, method) from each protocol's store (rlsub.atlas); figure: d_int90 with CIs on a "
+                       "log-d axis from that CSV.")
+    p.add_argument("action", choices=["run", "export", "figure"])
+    p.add_argument("files", nargs="+", help="run, export: protocol files (atlas/protocols/*.toml); figure: atlas.csv")
+    p.add_argument("--out", help="the CSV (export) or image (figure) to write")
+    p.add_argument("--root", default=".", help="run, export: directory the protocols' store paths are relative to")
+    p.add_argument("--workers", type=int, help="run: parallel processes (default: all cores)")
 
     sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
     sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")
@@ -369,7 +371,7 @@ def cmd_report(args) -> int:
 def cmd_atlas(args) -> int:
     from rlsub.atlas import run_command
 
-    print(run_command(args.action, args.files, args.out, args.root))
+    print(run_command(args.action, args.files, args.out, args.root, args.workers))
     return 0
 
 

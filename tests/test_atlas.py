@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from rlsub.atlas import (COLUMNS, AtlasRow, baseline_ok, check_protocol, draw_figure, export_rows, layout,
-                         load_protocol, read_csv, rows_for, write_csv)
+                         load_protocol, read_csv, recorded_cpu_seconds, rows_for, run_protocol, write_csv)
 from rlsub.cli import main
 from rlsub.dint import compute_dint
 from rlsub.errors import ConfigError
 from rlsub.store import Store
-from rlsub.sweep import run_sweep
 
 PROTOCOLS = sorted((Path(__file__).resolve().parents[1] / "atlas" / "protocols").glob("*.toml"))
 EXTRA = {"box2d": "Box2D", "minatar": "minatar"}
@@ -43,7 +42,7 @@ def test_protocol_parses_and_validates(path):
     _needs_extra(path)
     p = load_protocol(path)
     check_protocol(p)  # seeds, grid, ES with obs-norm, store path, and every env / method / d resolved
-    assert p.command == f"rlsub sweep --config {path.as_posix()}"
+    assert p.command == f"rlsub atlas run {path.as_posix()}"
 
 
 @pytest.mark.parametrize("path", [p for p in PROTOCOLS if "registered reward_threshold" in p.read_text()],
@@ -146,12 +145,19 @@ def test_baseline_ok(base, ref, ok):
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("atlas")
-    path = _write(root, seeds=5, reference=475.0)
-    p = load_protocol(path)
-    p = replace(p, spec=replace(p.spec, seeds=[0, 1]))  # tiny: 2 seeds x (d = 1, 2, full)
-    counts = run_sweep(p.spec, root / p.store, workers=1, progress=False)
-    assert counts["done"] == 6
+    p = load_protocol(_write(root, seeds=5, reference=475.0))  # tiny: 5 seeds x (d = 1, 2, full), 2,000 steps
+    counts = run_protocol(p, root, workers=1, progress=False)
+    assert counts["done"] == 15
     return root, p
+
+
+def test_run_records_cpu_time_and_resumes(tiny_store):
+    root, p = tiny_store
+    first = recorded_cpu_seconds(root / p.store)
+    assert first is not None and first > 0
+    again = run_protocol(p, root, workers=1, progress=False)
+    assert (again["skipped"], again["done"]) == (15, 0)  # resumed: nothing re-run
+    assert recorded_cpu_seconds(root / p.store) >= first  # the record accumulates over runs
 
 
 def test_export_matches_the_store(tiny_store):
@@ -164,14 +170,22 @@ def test_export_matches_the_store(tiny_store):
         trials = list(store.rows())
     full = [t.final_mean for t in trials if t.is_full]
     (r,) = compute_dint(trials)
-    assert (row.env, row.method, row.family, row.seeds, row.budget) == ("CartPole-v1", "es", "classic control", 2, 2000)
+    assert (row.env, row.method, row.family, row.seeds, row.budget) == ("CartPole-v1", "es", "classic control", 5, 2000)
     assert row.D == 4610 == r.D
     assert row.baseline == pytest.approx(np.mean(full))
     assert row.baseline_ok is (row.baseline >= 475.0)
     assert row.grid_dint90 == (r.dint if r.dint is not None else math.inf)
-    assert row.cpu_hours == pytest.approx(sum(t.wall_time for t in trials) / 3600, abs=1e-4)
+    assert row.cpu_hours == pytest.approx(recorded_cpu_seconds(root / p.store) / 3600, abs=1e-4)  # one experiment
     assert row.d_max == 2
-    assert row.command == f"rlsub sweep --config {p.path.as_posix()}"
+    assert row.command == f"rlsub atlas run {p.path.as_posix()}"
+
+
+def test_cpu_time_is_shared_by_wall_time_and_unknown_without_a_record(tiny_store):
+    root, p = tiny_store
+    with Store(root / p.store, create=False) as store:
+        trials = list(store.rows())
+    assert math.isnan(rows_for(p, trials)[0].cpu_hours)
+    assert rows_for(p, trials, cpu_seconds=7200.0)[0].cpu_hours == pytest.approx(2.0)
 
 
 def test_baseline_ok_follows_the_reference(tiny_store):
