@@ -10,8 +10,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlsub.atlas import (COLUMNS, AtlasRow, baseline_ok, check_protocol, draw_figure, export_rows, layout,
+from rlsub.atlas import (COLUMNS, AtlasRow, baseline_ok, check_protocol, export_rows,
                          load_protocol, read_csv, recorded_cpu_seconds, rows_for, run_protocol, write_csv)
+from rlsub.atlas_figure import draw_figure, layout
 from rlsub.cli import main
 from rlsub.dint import compute_dint
 from rlsub.errors import ConfigError
@@ -262,3 +263,11 @@ def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
     assert marks == [(16.0, "o"), (128.0, ">")]
     legend = [t.get_text() for t in ax_top.get_legend().get_texts()]
     assert legend == ["classic control", "mujoco", "minatar", "supervised"]
+
+
+def test_cli_run_refuses_a_bad_protocol_before_any_trial(tmp_path, capsys):
+    good = _write(tmp_path, row="good")
+    bad = _write(tmp_path, row="bad", seeds=3)
+    assert main(["atlas", "run", str(good), str(bad), "--root", str(tmp_path), "--workers", "1"]) == 2
+    assert "at least 5" in capsys.readouterr().err
+    assert not (tmp_path / "atlas" / "stores").exists()  # every file is checked first: nothing ran
