@@ -181,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "later analysis does not). The old database is kept as results.sqlite.v1.")
     p.add_argument("dir", help="sweep output directory")
 
+    p = sub.add_parser("atlas", help="the difficulty atlas: run its protocols, export atlas.csv, draw its figure",
+                       description="run: a protocol's sweep (resumable), recording its CPU time; export: one CSV row "
+                       "per (env, method) from each protocol's store (rlsub.atlas); figure: d_int90 with CIs on a "
+                       "log-d axis from that CSV.")
+    p.add_argument("action", choices=["run", "export", "figure"])
+    p.add_argument("files", nargs="+", help="run, export: protocol files (atlas/protocols/*.toml); figure: atlas.csv")
+    p.add_argument("--out", help="the CSV (export) or image (figure) to write")
+    p.add_argument("--root", default=".", help="run, export: directory the protocols' store paths are relative to")
+    p.add_argument("--workers", type=int, help="run: parallel processes (default: all cores)")
+
     sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
     sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")
     return ap
@@ -358,6 +368,13 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_atlas(args) -> int:
+    from rlsub.atlas import run_command
+
+    print(run_command(args.action, args.files, args.out, args.root, args.workers))
+    return 0
+
+
 def cmd_envs(args) -> int:
     from rlsub.envs import PRESETS
     from rlsub.supervised import SUPERVISED_TASKS
@@ -392,7 +409,7 @@ def cmd_methods(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "replay": cmd_replay, "report": cmd_report,
-            "envs": cmd_envs, "methods": cmd_methods, "migrate": cmd_migrate}
+            "envs": cmd_envs, "methods": cmd_methods, "migrate": cmd_migrate, "atlas": cmd_atlas}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

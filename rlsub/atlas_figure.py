@@ -1,0 +1,96 @@
+"""The difficulty atlas's figure: d_int90 with its CI per task on a log-d axis, from atlas.csv alone.
+
+Tasks are ranked by d_int90 within three panels: baselines that reached their reference, rows with
+no reference yet, and under-trained baselines (drawn apart: their d_int90 is relative to a weak
+baseline). Families are coloured; RL and supervised rows share the axis.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from rlsub.errors import ConfigError
+
+#: Task families, in the legend's order.
+FAMILIES = ("classic control", "box2d", "mujoco", "minatar", "supervised")
+
+#: Family colours (colour-blind safe, Okabe & Ito).
+COLOURS = {"classic control": "#0072B2", "box2d": "#E69F00", "mujoco": "#009E73", "minatar": "#CC79A7",
+           "supervised": "#D55E00"}
+
+
+#: Figure panels: baselines that reached their reference, rows with no reference yet, under-trained baselines.
+PANELS = {True: "reached", None: "no reference", False: "under-trained"}
+_TITLES = {"reached": "baseline reached its reference",
+           "no reference": "no reference score: the baseline is not checked",
+           "under-trained": "under-trained baseline (below its reference): d_int90 is relative to a weak baseline"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one CSV row goes in the figure."""
+
+    label: str
+    panel: str
+    """One of PANELS' values: under-trained rows (and rows with no reference) are drawn apart."""
+    rank: int
+    x: float
+    lo: float
+    hi: float
+    reached: bool
+    colour: str
+
+
+def layout(rows: list[dict[str, Any]]) -> list[Placement]:
+    """Rows ranked by d_int90 (not reached last) within their panel."""
+    out = []
+    for ok, panel in PANELS.items():
+        mine = sorted((r for r in rows if r["baseline_ok"] is ok), key=lambda r: (r["dint90"], r["ci_hi"], r["env"], r["method"]))
+        for rank, r in enumerate(mine):
+            top = 2.0 * (r["d_max"] or 1)  # 'not reached' is drawn one grid step past the largest d
+            reached = math.isfinite(r["dint90"])
+            x = r["dint90"] if reached else top
+            lo = r["ci_lo"] if math.isfinite(r["ci_lo"]) else top
+            hi = r["ci_hi"] if math.isfinite(r["ci_hi"]) else top
+            out.append(Placement(f"{r['env']} ({r['method']})", panel, rank, x, min(lo, x), max(hi, x), reached,
+                                 COLOURS.get(r["family"], "#555555")))
+    return out
+
+
+def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
+    """Draw the atlas (dots with CI bars on a log-d axis, families coloured) to ``path``; returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    places = layout(rows)
+    if not places:
+        raise ConfigError("the atlas CSV has no rows to draw")
+    panels = [p for p in PANELS.values() if any(q.panel == p for q in places)]
+    sizes = [sum(q.panel == p for q in places) for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False, figsize=(7.5, 1.2 + 0.32 * sum(sizes) + 0.4 * len(panels)),
+                             gridspec_kw={"height_ratios": sizes})
+    for ax, panel in zip(axes[:, 0], panels):
+        mine = [q for q in places if q.panel == panel]
+        for q in mine:
+            ax.plot([q.lo, q.hi], [q.rank, q.rank], color=q.colour, lw=1.5)
+            ax.plot([q.x], [q.rank], marker="o" if q.reached else ">", color=q.colour,
+                    markerfacecolor=q.colour if q.reached else "white", ms=6)
+        ax.set_yticks([q.rank for q in mine], [q.label for q in mine], fontsize=8)
+        ax.set_ylim(len(mine) - 0.5, -0.5)
+        ax.set_xscale("log", base=2)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(_TITLES[panel], fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("d_int90 (subspace dimension; open > : not reached, drawn past the largest d)")
+    used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
+    axes[0, 0].legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=7,
+                      loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return fig

@@ -1,0 +1,273 @@
+"""The difficulty atlas: protocol files, the CSV export from real stores, baseline_ok, the figure."""
+
+import csv
+import importlib.util
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rlsub.atlas import (COLUMNS, AtlasRow, baseline_ok, check_protocol, export_rows,
+                         load_protocol, read_csv, recorded_cpu_seconds, rows_for, run_protocol, write_csv)
+from rlsub.atlas_figure import draw_figure, layout
+from rlsub.cli import main
+from rlsub.dint import compute_dint
+from rlsub.errors import ConfigError
+from rlsub.store import Store
+
+PROTOCOLS = sorted((Path(__file__).resolve().parents[1] / "atlas" / "protocols").glob("*.toml"))
+EXTRA = {"box2d": "Box2D", "minatar": "minatar"}
+
+
+def _needs_extra(path: Path) -> None:
+    family = load_protocol(path).family
+    if family in EXTRA and importlib.util.find_spec(EXTRA[family]) is None:
+        pytest.skip(f"optional extra rlsub[{family}] not installed")
+
+
+def test_every_issue_row_has_a_protocol():
+    names = {p.stem for p in PROTOCOLS}
+    for row in ["cartpole_v1", "acrobot_v1", "mountaincarcontinuous_v0", "pendulum_v1", "lunarlander_v3",
+                "lunarlandercontinuous_v3", "bipedalwalker_v3", "invertedpendulum_v5", "inverteddoublependulum_v5",
+                "reacher_v5", "swimmer_v5", "hopper_v5", "halfcheetah_v5", "walker2d_v5", "minatar_breakout",
+                "minatar_space_invaders", "minatar_freeway", "minatar_asterix", "minatar_seaquest", "digits_fc",
+                "mnist_fc"]:
+        assert row in names
+
+
+@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda p: p.stem)
+def test_protocol_parses_and_validates(path):
+    _needs_extra(path)
+    p = load_protocol(path)
+    check_protocol(p)  # seeds, grid, ES with obs-norm, store path, and every env / method / d resolved
+    assert p.command == f"rlsub atlas run {path.as_posix()}"
+
+
+@pytest.mark.parametrize("path", [p for p in PROTOCOLS if "registered reward_threshold" in p.read_text()],
+                         ids=lambda p: p.stem)
+def test_registered_references_are_gymnasiums(path):
+    _needs_extra(path)
+    p = load_protocol(path)
+    assert p.reference == gym.spec(p.spec.envs[0]).reward_threshold
+
+
+@pytest.mark.parametrize("path", [p for p in PROTOCOLS if 'family = "mujoco"' in p.read_text()], ids=lambda p: p.stem)
+def test_linear_policy_parameter_count(path):
+    p = load_protocol(path)
+    env = gym.make(p.spec.envs[0])
+    obs, act = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    assert p.linear_params == obs * act + act
+
+
+def test_the_atlas_fits_its_cpu_budget():
+    assert sum(load_protocol(p).cpu_hours for p in PROTOCOLS) <= 10.5
+
+
+# -- protocol errors ---------------------------------------------------------------------------
+SWEEP = """
+[sweep]
+env = "CartPole-v1"
+method = "es"
+dims = {dims}
+seeds = {seeds}
+budget = 2000
+eval_episodes = 2
+out = "atlas/stores/{row}"
+[sweep.params.es]
+obs_norm = true
+"""
+ATLAS = """
+[atlas]
+family = "classic control"
+network = "mlp 64-64"
+reference = {reference}
+reference_source = "test"
+cpu_hours = 0.01
+expect = "reach"
+"""
+
+
+def _write(tmp_path, row="tiny", dims='[1, 2, "full"]', seeds=5, reference=475.0, atlas=None):
+    path = tmp_path / f"{row}.toml"
+    path.write_text(SWEEP.format(dims=dims, seeds=seeds, row=row) + (ATLAS.format(reference=reference)
+                                                                     if atlas is None else atlas))
+    return path
+
+
+@pytest.mark.parametrize("atlas, message", [
+    ("", "missing \\[atlas\\]"),
+    (ATLAS.format(reference=1) + "colour = 'red'\n", "unknown key"),
+    (ATLAS.format(reference=1).replace("classic control", "atari"), "family 'atari'"),
+    (ATLAS.format(reference=1).replace('expect = "reach"', 'expect = "maybe"'), "expect 'maybe'"),
+    (ATLAS.format(reference=1).replace("cpu_hours = 0.01", "cpu_hours = 0"), "cpu_hours"),
+    (ATLAS.format(reference='"high"'), "reference must be a finite number"),
+    (ATLAS.format(reference=1).replace('network = "mlp 64-64"\n', ""), "needs network"),
+])
+def test_bad_atlas_table_is_one_config_error(tmp_path, atlas, message):
+    with pytest.raises(ConfigError, match=message):
+        load_protocol(_write(tmp_path, atlas=atlas))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"seeds": 3}, "at least 5"),
+    ({"dims": "[1, 2, 4]"}, "need 'full'"),
+    ({"dims": '[1, 3, "full"]'}, "powers of 2"),
+    ({"row": "elsewhere"}, None),
+])
+def test_check_protocol_rules(tmp_path, kw, message):
+    p = load_protocol(_write(tmp_path, **kw))
+    if message is None:  # the store path names the file: a renamed copy must be caught
+        p = replace(p, path=tmp_path / "other.toml")
+        message = "out must be 'atlas/stores/other'"
+    with pytest.raises(ConfigError, match=message):
+        check_protocol(p)
+
+
+def test_rl_rows_must_normalise_observations(tmp_path):
+    path = _write(tmp_path)
+    path.write_text(path.read_text().replace("obs_norm = true", "obs_norm = false"))
+    with pytest.raises(ConfigError, match="observation normalisation"):
+        check_protocol(load_protocol(path))
+
+
+# -- baseline_ok -----------------------------------------------------------------------------
+@pytest.mark.parametrize("base, ref, ok", [(480.0, 475.0, True), (475.0, 475.0, True), (400.0, 475.0, False),
+                                           (-90.0, -100.0, True), (-120.0, -100.0, False), (300.0, None, None),
+                                           (float("nan"), 475.0, None)])
+def test_baseline_ok(base, ref, ok):
+    assert baseline_ok(base, ref) is ok
+
+
+# -- the export, from a store of real trials -----------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("atlas")
+    p = load_protocol(_write(root, seeds=5, reference=475.0))  # tiny: 5 seeds x (d = 1, 2, full), 2,000 steps
+    counts = run_protocol(p, root, workers=1, progress=False)
+    assert counts["done"] == 15
+    return root, p
+
+
+def test_run_records_cpu_time_and_resumes(tiny_store):
+    root, p = tiny_store
+    first = recorded_cpu_seconds(root / p.store)
+    assert first is not None and first > 0
+    again = run_protocol(p, root, workers=1, progress=False)
+    assert (again["skipped"], again["done"]) == (15, 0)  # resumed: nothing re-run
+    assert recorded_cpu_seconds(root / p.store) >= first  # the record accumulates over runs
+
+
+def test_export_matches_the_store(tiny_store):
+    root, p = tiny_store
+    rows, missing = export_rows([p], root)
+    assert missing == []
+    assert len(rows) == 1
+    row = rows[0]
+    with Store(root / p.store, create=False) as store:
+        trials = list(store.rows())
+    full = [t.final_mean for t in trials if t.is_full]
+    (r,) = compute_dint(trials)
+    assert (row.env, row.method, row.family, row.seeds, row.budget) == ("CartPole-v1", "es", "classic control", 5, 2000)
+    assert row.D == 4610 == r.D
+    assert row.baseline == pytest.approx(np.mean(full))
+    assert row.baseline_ok is (row.baseline >= 475.0)
+    assert row.grid_dint90 == (r.dint if r.dint is not None else math.inf)
+    assert row.cpu_hours == pytest.approx(recorded_cpu_seconds(root / p.store) / 3600, abs=1e-4)  # one experiment
+    assert row.d_max == 2
+    assert row.command == f"rlsub atlas run {p.path.as_posix()}"
+
+
+def test_cpu_time_is_shared_by_wall_time_and_unknown_without_a_record(tiny_store):
+    root, p = tiny_store
+    with Store(root / p.store, create=False) as store:
+        trials = list(store.rows())
+    assert math.isnan(rows_for(p, trials)[0].cpu_hours)
+    assert rows_for(p, trials, cpu_seconds=7200.0)[0].cpu_hours == pytest.approx(2.0)
+
+
+def test_baseline_ok_follows_the_reference(tiny_store):
+    root, p = tiny_store
+    with Store(root / p.store, create=False) as store:
+        trials = list(store.rows())
+    base = rows_for(p, trials)[0].baseline
+    assert rows_for(replace(p, reference=base - 1), trials)[0].baseline_ok is True
+    assert rows_for(replace(p, reference=base + 1), trials)[0].baseline_ok is False
+    assert rows_for(replace(p, reference=None), trials)[0].baseline_ok is None
+
+
+def test_csv_round_trip_and_missing_stores(tiny_store, tmp_path):
+    root, p = tiny_store
+    other = replace(p, opts={**p.opts, "out": "atlas/stores/not_run"})
+    rows, missing = export_rows([p, other], root)
+    assert missing == [p.row]  # the second protocol (same stem) has no store yet
+    out = write_csv(rows, tmp_path / "atlas.csv")
+    with out.open() as f:
+        assert next(csv.reader(f)) == COLUMNS
+    (back,) = read_csv(out)
+    assert back["env"] == "CartPole-v1" and back["D"] == 4610
+    assert back["baseline"] == pytest.approx(rows[0].baseline)
+    assert back["baseline_ok"] is rows[0].baseline_ok
+    assert back["dint90"] == rows[0].dint90 and back["ci_hi"] == rows[0].ci_hi  # 'inf' comes back as inf
+
+
+def test_cli_export_and_figure(tiny_store, tmp_path, capsys):
+    root, p = tiny_store
+    out = tmp_path / "atlas.csv"
+    assert main(["atlas", "export", str(p.path), "--out", str(out), "--root", str(root)]) == 0
+    assert "wrote 1 atlas row" in capsys.readouterr().out
+    assert main(["atlas", "figure", str(out), "--out", str(tmp_path / "atlas.png")]) == 0
+    assert (tmp_path / "atlas.png").stat().st_size > 0
+    assert main(["atlas", "figure", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "rlsub: error:" in capsys.readouterr().err
+
+
+# -- the figure ----------------------------------------------------------------------------------
+def _row(env, family, dint, lo, hi, ok, method="es", d_max=64):
+    return AtlasRow(env, family, method, "mlp", 100, 1000, 5, 1.0, "measured", 1.0, "test", ok, dint, lo, hi, dint,
+                    0.1, "p.toml", "rlsub sweep", None, d_max)
+
+
+def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
+    rows = [_row("Hopper-v5", "mujoco", math.inf, 32.0, math.inf, False),
+            _row("CartPole-v1", "classic control", 4.0, 2.0, 8.0, True),
+            _row("digits-fc", "supervised", 128.0, 64.0, 256.0, True, method="adam", d_max=512),
+            _row("MinAtar-Breakout", "minatar", 512.0, 64.0, 4096.0, None, d_max=4096),
+            _row("Acrobot-v1", "classic control", 2.0, 1.0, 4.0, True),
+            _row("Swimmer-v5", "mujoco", 16.0, 8.0, 32.0, False)]
+    csv_path = write_csv(rows, tmp_path / "atlas.csv")
+    back = read_csv(csv_path)
+    places = layout(back)
+    top = [q.label for q in places if q.panel == "reached"]
+    bottom = [q.label for q in places if q.panel == "under-trained"]
+    assert [q.label for q in places if q.panel == "no reference"] == ["MinAtar-Breakout (es)"]
+    assert top == ["Acrobot-v1 (es)", "CartPole-v1 (es)", "digits-fc (adam)"]  # ranked by d_int90
+    assert bottom == ["Swimmer-v5 (es)", "Hopper-v5 (es)"]  # not reached ranks last
+    hopper = next(q for q in places if q.label.startswith("Hopper"))
+    assert not hopper.reached and hopper.x == 128.0 and (hopper.lo, hopper.hi) == (32.0, 128.0)
+
+    fig = draw_figure(back, tmp_path / "atlas.png")
+    ax_top, ax_middle, ax_bottom = fig.axes
+    assert ax_middle.get_title(loc="left").startswith("no reference")
+    assert ax_bottom.get_title(loc="left").startswith("under-trained")
+    assert [t.get_text() for t in ax_top.get_yticklabels()] == top
+    assert [t.get_text() for t in ax_bottom.get_yticklabels()] == bottom
+    assert ax_top.get_xscale() == ax_bottom.get_xscale() == "log"
+    # Each row: a CI bar and a dot at d_int90, in its family's colour; 'not reached' is an open '>'.
+    bars = {tuple(line.get_xdata()): line.get_color() for line in ax_top.lines if len(line.get_xdata()) == 2}
+    assert bars[(2.0, 8.0)] == "#0072B2" and bars[(64.0, 256.0)] == "#D55E00"
+    marks = [(line.get_xdata()[0], line.get_marker()) for line in ax_bottom.lines if len(line.get_xdata()) == 1]
+    assert marks == [(16.0, "o"), (128.0, ">")]
+    legend = [t.get_text() for t in ax_top.get_legend().get_texts()]
+    assert legend == ["classic control", "mujoco", "minatar", "supervised"]
+
+
+def test_cli_run_refuses_a_bad_protocol_before_any_trial(tmp_path, capsys):
+    good = _write(tmp_path, row="good")
+    bad = _write(tmp_path, row="bad", seeds=3)
+    assert main(["atlas", "run", str(good), str(bad), "--root", str(tmp_path), "--workers", "1"]) == 2
+    assert "at least 5" in capsys.readouterr().err
+    assert not (tmp_path / "atlas" / "stores").exists()  # every file is checked first: nothing ran
