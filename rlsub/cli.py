@@ -360,7 +360,7 @@ def cmd_report(args) -> int:
 
 def cmd_envs(args) -> int:
     from rlsub.envs import PRESETS
-    from rlsub.supervised import SUPERVISED_TASKS
+    from rlsub.tasks.supervised import SUPERVISED_TASKS
 
     print(f"{'name':<28} {'kind':<11} {'solved at':>9}  {'return range':<16} description")
     for p in PRESETS.values():
