@@ -2,6 +2,9 @@
 
 Every user error (unknown env/method/projection, bad d, malformed config, corrupted store or
 solution, unwritable output) prints one line ``rlsub: error: ...`` and exits with status 2.
+
+The project modules a command runs are imported inside its function, on purpose:
+``rlsub --help`` and a typo'd ``--env``/``--method`` answer before torch is imported.
 """
 
 from __future__ import annotations
