@@ -92,7 +92,7 @@ def test_existing_presets_keep_their_values():
 
 
 def test_bang_bang_pendulum():
-    task = resolve_env("InvertedPendulum-li2018")
+    task = env_task("InvertedPendulum-li2018")
     env = task.make()
     try:
         assert env.action_space == gym.spaces.Discrete(2)
