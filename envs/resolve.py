@@ -132,10 +132,10 @@ def _needs_check(env_id: str) -> bool:
 
 
 #: What ``resolve_env`` builds: ``EnvFactory`` or an extension of it (``rlsub.tasks.rl.EnvTask``).
-E = TypeVar("E", bound=EnvFactory)
+EnvT = TypeVar("EnvT", bound=EnvFactory)
 
 
-def resolve_env(name: str, validate: bool = True, cls: type[E] = EnvFactory) -> E:  # type: ignore[assignment]
+def resolve_env(name: str, validate: bool = True, cls: type[EnvT] = EnvFactory) -> EnvT:  # type: ignore[assignment]
     """Turn a preset name, Gymnasium id or ``module.path:Class`` into a ``cls`` (an EnvFactory).
 
     Unknown names, unimportable plug-ins, envs failing Gymnasium's checker and (``validate``)
