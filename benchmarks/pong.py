@@ -29,7 +29,7 @@ import torch
 
 from common import Result, bench_main
 from rlsub.agents.es import ES, ESConfig
-from rlsub.envs import resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.subspace import Subspace
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     dim = 100 if args.quick else args.dim
     rounds = 1 if args.quick else args.rounds
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    base = resolve_env("Pong")
+    base = env_task("Pong")
     task = replace(base, preset=replace(base.preset, max_episode_steps=steps))
     spec = task.policy_spec()
     print(f"[pong] ES loop, pop {pop}, d={dim} fastfood, {steps} steps per generation on {dev} ...", flush=True)

@@ -37,7 +37,7 @@ import torch
 
 from common import Result, bench_main, raw_rate, interleaved, skipped
 import rlsub.evaluate as evaluate_mod
-from rlsub.envs import resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.envs.cartpole_batch import CartPoleBatch
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.subspace import Subspace
@@ -107,7 +107,7 @@ def evotorch_rate(sub: Subspace, thetas: torch.Tensor, episodes: int, hidden: tu
 
 def run(args) -> list[Result]:
     results: list[Result] = []
-    task = resolve_env("CartPole-v1")
+    task = env_task("CartPole-v1")
     spec = task.policy_spec()
     sub = Subspace(spec.build(0), d=D_SUB, projection="dense", seed=0)
     ev = PopulationEvaluator(task, sub, spec)

@@ -10,7 +10,7 @@ from rlsub.errors import ConfigError
 
 from .plugin import _import_attr, resolve_wrapper
 from .presets import PRESETS, EnvPreset
-from .task import resolve_env
+from .resolve import resolve_env
 
 # -- TOML registration ---------------------------------------------------------------------
 _PRESET_KEYS = {
@@ -76,8 +76,7 @@ def register_from_config(table: dict[str, Any]) -> str:
             raise ConfigError(f"env registration {env_name!r}: entry point {entry!r} is not callable")
         env_id, make_kwargs = env_name, {}
     else:
-        base_task = resolve_env(str(table["base"]), validate=False)
-        base_preset = base_task.preset
+        base_preset = resolve_env(str(table["base"]), validate=False).preset
         env_id, make_kwargs = base_preset.env_id, {**base_preset.make_kwargs, **kwargs}
         if base_preset.atari is not None and kwargs:
             raise ConfigError(f"env registration {env_name!r}: kwargs are not supported on Atari bases")

@@ -2,6 +2,9 @@
 
 Every user error (unknown env/method/projection, bad d, malformed config, corrupted store or
 solution, unwritable output) prints one line ``rlsub: error: ...`` and exits with status 2.
+
+The project modules a command runs are imported inside its function, on purpose:
+``rlsub --help`` and a typo'd ``--env``/``--method`` answer before torch is imported.
 """
 
 from __future__ import annotations
@@ -377,7 +380,7 @@ def cmd_atlas(args) -> int:
 
 def cmd_envs(args) -> int:
     from rlsub.envs import PRESETS
-    from rlsub.supervised import SUPERVISED_TASKS
+    from rlsub.tasks.supervised import SUPERVISED_TASKS
 
     print(f"{'name':<28} {'kind':<11} {'solved at':>9}  {'return range':<16} description")
     for p in PRESETS.values():

@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from rlsub.agents import cmaes, es
+from rlsub.agents.dqn_batched import run_group
 from rlsub.direct import Evaluation, Search, run_search
+from rlsub.envs import register_from_config, resolve_env
 from rlsub.errors import NonFiniteReturn
 from rlsub.rollout import SlotRollout, slot_env
 from rlsub.seeding import derive_seed
@@ -70,10 +72,10 @@ def _dqn_engine(config: TrialConfig, env_def: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _preset_dqn_engine(env: str, env_def: str | None) -> str | None:
-    from rlsub.tasks import resolve_task  # the tasks import this module
-
-    try:
-        preset = getattr(resolve_task(env, json.loads(env_def) if env_def else None), "preset", None)
+    try:  # only envs have presets: a supervised task's name is no env and gets None, as it should
+        if env_def:
+            register_from_config(json.loads(env_def))
+        preset = resolve_env(env).preset
     except Exception:  # noqa: BLE001 - an unresolvable env fails in its trial, with its own message
         return None
     params = getattr(preset, "method_params", None) or {}
@@ -143,12 +145,10 @@ def run_lockstep(configs: Iterable[TrialConfig], context: Callable[[TrialConfig]
     differ) or network run alone, in order (``group_for_lockstep`` avoids that). ``stats``, if
     given, is filled in. A trial's ``wall_time`` runs from its start to its result, time shared
     with the trials it ran beside included. ``context`` builds a trial's ``TrialContext`` (the task's
-    own ``EnvTask.run_stream`` passes it; ``rlsub.tasks.trial_context`` resolves the task by name).
+    own ``rlsub.tasks.rl.EnvTask.run_stream`` passes it; ``rlsub.tasks.trial_context`` resolves the task by name).
     """
     configs = list(configs)
     if any(c.method == "dqn" for c in configs):  # DQN trials train as one batch of their own
-        from rlsub.agents.dqn_batched import run_group
-
         yield from run_group([c for c in configs if c.method == "dqn"], context)
         configs = [c for c in configs if c.method != "dqn"]
     stats = stats if stats is not None else LockstepStats()

@@ -20,6 +20,8 @@ from rlsub.errors import StoreError
 from rlsub.seeding import derive_seed
 from rlsub.store import DB_NAME, Store
 from rlsub.task import RANDOM_FLOOR
+from rlsub.tasks import resolve_task
+from rlsub.trial import TrialConfig
 
 
 def _moved(method: str, d: int, info: dict[str, Any]) -> int:
@@ -34,9 +36,6 @@ def _moved(method: str, d: int, info: dict[str, Any]) -> int:
 
 def migrate(directory: str | os.PathLike) -> int:
     """Rewrite ``DIR/results.sqlite`` in the current schema; returns the number of rows migrated."""
-    from rlsub.tasks import resolve_task
-    from rlsub.trial import TrialConfig
-
     directory = Path(directory)
     path = directory / DB_NAME
     if not path.exists():

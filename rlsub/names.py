@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import difflib
 
-#: ``rlsub.agents.METHODS`` then the supervised methods (``rlsub.supervised``).
+#: ``rlsub.agents.METHODS`` then the supervised methods (``rlsub.recipe``).
 METHOD_NAMES = ("cmaes", "es", "dqn", "reinforce", "ppo", "adam", "sgd", "supervised")
 #: ``rlsub.envs.PRESETS`` as shipped (TOML registrations come with --config, which skips the check).
 PRESET_NAMES = ("CartPole-v1", "InvertedPendulum-v5", "Pong", "PointMass-v0", "CartPole-v0-li2018",
                 "InvertedPendulum-li2018", "Humanoid-li2018", "Pong-li2018")
-#: ``rlsub.supervised.SUPERVISED_TASKS``.
+#: ``rlsub.tasks.supervised.SUPERVISED_TASKS``.
 SUPERVISED_NAMES = ("digits-fc", "digits-lenet", "mnist-fc", "mnist-lenet")
 
 

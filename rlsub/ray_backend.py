@@ -33,17 +33,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from rlsub import trial
+from rlsub.agents import METHODS
 from rlsub.errors import ConfigError, NonFiniteReturn
 from rlsub.evaluate import EvalResult, PopulationEvaluator
-
-if TYPE_CHECKING:
-    from rlsub.trial import TrialConfig, TrialContext
+from rlsub.runner import execute, execute_safely, stream_safely
+from rlsub.tasks import resolve_task
+from rlsub.trial import TrialConfig, TrialContext
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +118,6 @@ class EvalWorker:
     """
 
     def __init__(self, config: dict[str, Any], threads: int = 1) -> None:
-        from rlsub.tasks import resolve_task
-        from rlsub.trial import TrialConfig, TrialContext
-
         # One intra-op thread per actor: the actors already occupy the CPUs Ray gave them.
         torch.set_num_threads(max(1, threads))
         cfg = TrialConfig.from_dict(config)
@@ -198,8 +197,6 @@ class RayPopulationEvaluator(PopulationEvaluator):
 
 def _is_direct(method: str) -> bool:
     """Whether ``method`` is a direct search (ask/tell over θ_d): the methods whose populations split."""
-    from rlsub.agents import METHODS
-
     m = METHODS.get(method)
     return m is not None and m.family == "direct"
 
@@ -221,8 +218,6 @@ def population_factory(num_actors: int, threads: int = 1,
 @contextlib.contextmanager
 def ray_populations(num_actors: int, threads: int = 1, worker_cls: type = EvalWorker) -> Iterator[None]:
     """Within the block, direct-search trials run in this process split populations over Ray actors."""
-    from rlsub import trial
-
     previous = trial.EVALUATOR_FACTORY
     trial.EVALUATOR_FACTORY = population_factory(num_actors, threads, worker_cls) if num_actors >= 1 else None
     try:
@@ -236,8 +231,6 @@ def execute_on_ray(config: TrialConfig, data_dir: str | None = None,
     """``rlsub run --backend ray``: run one trial in this process, its direct-search populations
     split over ``num_actors`` Ray actors (default: one per cluster CPU). Returns its outcome
     (``rlsub.runner.execute``) for the caller to commit."""
-    from rlsub.runner import execute
-
     with ray_session(address):
         with ray_populations(num_actors or cluster_cpus()):
             return execute(config, data_dir)
@@ -249,8 +242,6 @@ def execute_on_ray(config: TrialConfig, data_dir: str | None = None,
 def _trial_task(config: TrialConfig, data_dir: str | None, eval_actors: int, threads: int) -> dict[str, Any]:
     """A Ray task: one trial, optionally splitting its populations over ``eval_actors`` actors.
     Returns the outcome (row and θ_d); the driver writes the solution and the row."""
-    from rlsub.runner import execute_safely
-
     torch.set_num_threads(max(1, threads))
     with ray_populations(eval_actors, threads):
         return execute_safely(config, data_dir)
@@ -259,8 +250,6 @@ def _trial_task(config: TrialConfig, data_dir: str | None, eval_actors: int, thr
 def _group_task(configs: list[TrialConfig], data_dir: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
     """A Ray streaming task: a unit of trials run together (a lockstep group, or ``--batch-seeds``
     seeds), yielding ``(index, outcome)`` the moment each trial finishes."""
-    from rlsub.runner import stream_safely
-
     torch.set_num_threads(1)
     yield from stream_safely(configs, data_dir)
 

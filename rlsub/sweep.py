@@ -20,9 +20,12 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from rlsub.console import plain_warnings
+from rlsub.envs import register_from_config
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.lockstep import group_for_lockstep, lockstep_key
-from rlsub.runner import commit
+from rlsub.projections import PROJECTIONS
+from rlsub.ray_backend import cluster_cpus, ray_session, run_trials
+from rlsub.runner import commit, execute_group_safely
 from rlsub.store import Store
 from rlsub.tasks import resolve_projection, resolve_task, typed_params
 from rlsub.trial import TrialConfig
@@ -137,8 +140,6 @@ class SweepSpec:
 
     def validate(self) -> None:
         """Resolve every env, method and projection now, so a typo fails before any trial runs."""
-        from rlsub.projections import PROJECTIONS
-
         d_top = max((d for d in self.dims if d is not None), default=0)
         for env in self.envs:
             task = resolve_task(env, self.env_defs.get(env))
@@ -271,8 +272,6 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
 
 def _register_envs(entries: Any, path) -> dict[str, dict[str, Any]]:
     """Register every top-level ``[[envs]]`` table; returns them by the name they registered."""
-    from rlsub.envs import register_from_config
-
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: 'envs' at top level must be an array of tables ([[envs]])")
     return {register_from_config(entry): entry for entry in entries}
@@ -328,8 +327,6 @@ def _init_worker(results: Any = None) -> None:
 
 def _run_unit(unit: list[TrialConfig], data_dir: str | None, uid: int) -> None:
     """Pool worker: run a unit, sending each trial's outcome to the driver the moment it finishes."""
-    from rlsub.runner import execute_group_safely
-
     execute_group_safely(unit, data_dir, emit=lambda i, row: _RESULTS.put((uid, i, row)))
 
 
@@ -357,8 +354,6 @@ def run_sweep(
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
     ray_workers = workers  # --- ray backend hook: None lets Ray use every cluster CPU
-    from rlsub.runner import execute_group_safely
-
     spec.validate()
     out_dir = Path(out_dir)
     store = Store(out_dir)
@@ -390,11 +385,7 @@ def run_sweep(
 
     try:
         if backend == "ray" and todo:  # --- ray backend hook: this process stays the only store writer
-            from rlsub.ray_backend import ray_session, run_trials
-
             with ray_session(address):  # workers return θ_d and the row; nothing is written remotely
-                from rlsub.ray_backend import cluster_cpus
-
                 units = units or plan_units(todo, spec.batch_seeds, cluster_cpus(), lockstep)
                 run_trials([u if len(u) > 1 else u[0] for u in units], data_dir and str(Path(data_dir).resolve()), record,
                            workers=ray_workers,

@@ -5,9 +5,9 @@ through a method, and says how its performance is normalised. The runner, replay
 CLI only talk to this protocol (``rlsub.tasks.resolve_task`` finds the task for a name); they never
 ask which kind of task they hold.
 
-Implementations: ``rlsub.envs.EnvTask`` (presets, Gymnasium ids, ``module:Class``, TOML
-registrations; performance = mean episode return) and ``rlsub.supervised.SupervisedTask``
-(performance = test accuracy).
+Implementations, one file per kind in ``rlsub/tasks/``: ``rlsub.tasks.rl.EnvTask`` (presets,
+Gymnasium ids, ``module:Class``, TOML registrations; performance = mean episode return) and
+``rlsub.tasks.supervised.SupervisedTask`` (performance = test accuracy).
 """
 
 from __future__ import annotations

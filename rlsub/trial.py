@@ -183,7 +183,7 @@ class TrialContext:
     def __init__(self, config: TrialConfig, task) -> None:
         self.config = config
         self.task = task
-        """The trial's ``rlsub.envs.EnvTask``."""
+        """The trial's ``rlsub.tasks.rl.EnvTask``."""
         self.spec: PolicySpec = self.task.policy_spec(config.hidden, config.family)
         self.device = torch.device(config.device)
         self.seed = config.seed

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.envs import PRESETS, AtariSettings, EnvTask, make_atari, make_atari_vec, resolve_env
+from rlsub.envs import PRESETS, AtariSettings, make_atari, make_atari_vec, resolve_env
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.subspace import Subspace
+from rlsub.tasks.rl import EnvTask, env_task
 
 # Deterministic game: no no-op starts and no sticky actions, so both paths must match frame by frame.
 DETERMINISTIC = AtariSettings(game="pong", repeat_action_probability=0.0, noop_max=0, num_threads=1)
@@ -119,7 +120,7 @@ def test_large_reset_seeds_are_accepted():
 
 
 def test_pong_policy_spec_is_nature_cnn():
-    spec = resolve_env("Pong").policy_spec()
+    spec = env_task("Pong").policy_spec()
     assert spec.family == "cnn" and spec.obs_shape == (4, 84, 84) and spec.action.n == 6
     assert spec.hidden == (512,) and spec.activation == "relu"
 

@@ -43,14 +43,14 @@ def test_evaluator_mlp_fast_path_matches_vmap_path() -> None:
     from torch import nn
 
     import rlsub.evaluate as evaluate_mod
-    from rlsub.envs import resolve_env
+    from rlsub.tasks.rl import env_task
     from rlsub.evaluate import PopulationEvaluator
     from rlsub.rollout import mlp_plan
     from rlsub.policies import PolicySpec
     from rlsub.subspace import Subspace
 
     for env_id, hidden, act in (("CartPole-v1", None, "tanh"), ("Pendulum-v1", (16, 8), "relu"), ("Acrobot-v1", (8,), "elu")):
-        task = resolve_env(env_id)
+        task = env_task(env_id)
         base = task.policy_spec(hidden=hidden)
         spec = PolicySpec(base.obs_shape, base.action, hidden=base.hidden, activation=act)
         sub = Subspace(spec.build(0), d=5, projection="fastfood", seed=0)

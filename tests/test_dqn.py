@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from rlsub.agents.dqn import PONG, SUBSPACE, DQNConfig, ReplayBuffer, defaults_for, resolve_config, td_loss
-from rlsub.envs import PRESETS, EnvTask
+from rlsub.envs import PRESETS
 from rlsub.errors import ConfigError
 from rlsub.subspace import Subspace
 from rlsub.tasks import run_trial, trial_context
+from rlsub.tasks.rl import EnvTask
 from rlsub.trial import TrialConfig
 
 

@@ -6,9 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlsub.envs import PRESETS, EnvPreset, EnvTask, resolve_env
+from rlsub.envs import PRESETS, EnvPreset, resolve_env
 from rlsub.errors import ConfigError
 from rlsub.networks import FAMILIES
+from rlsub.tasks.rl import EnvTask, env_task
 
 
 def test_presets_are_consistent():
@@ -29,11 +30,11 @@ def test_pong_preset_return_range_and_settings():
 
 
 def test_resolve_preset_and_plain_id():
-    task = resolve_env("CartPole-v1")
+    task = env_task("CartPole-v1")
     assert task.max_episode_steps == 500
     spec = task.policy_spec()
     assert spec.family == "mlp" and spec.hidden == (64, 64) and spec.action.n == 2
-    acrobot = resolve_env("Acrobot-v1")
+    acrobot = env_task("Acrobot-v1")
     assert acrobot.max_episode_steps == 500 and acrobot.preset.check is False  # trusted builtin
     assert acrobot.policy_spec(hidden=(8,)).hidden == (8,)
 

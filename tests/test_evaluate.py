@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.envs import resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.errors import NonFiniteReturn
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.subspace import Subspace
@@ -27,7 +27,7 @@ def single_env_return(task, spec, sub, theta, seed):
 @pytest.mark.parametrize("env_id", ["Acrobot-v1", "Pendulum-v1"])
 def test_matches_single_env_rollouts(env_id):
     """Sync vector envs seed copy i with seed + i: each (member, episode) must match a lone env."""
-    task = resolve_env(env_id)
+    task = env_task(env_id)
     spec = task.policy_spec(hidden=(8,))
     sub = Subspace(spec.build(0), d=3, projection="dense", seed=0)
     thetas = torch.randn(3, 3, generator=torch.Generator().manual_seed(0)) * 3
@@ -40,7 +40,7 @@ def test_matches_single_env_rollouts(env_id):
 
 
 def test_counts_each_episode_once_under_autoreset():
-    task = resolve_env("CartPole-v1")
+    task = env_task("CartPole-v1")
     spec = task.policy_spec()
     sub = Subspace(spec.build(0), d=2, projection="dense", seed=0)
     res = PopulationEvaluator(task, sub, spec).evaluate(np.zeros((4, 2)), episodes=3, seed=0)
@@ -52,7 +52,7 @@ def test_counts_each_episode_once_under_autoreset():
 def test_nan_reward_raises():
     from tests_helpers import NaNEnv  # noqa: F401  (registers rlsub-test/NaNCli-v0)
 
-    task = resolve_env("rlsub-test/NaNCli-v0")
+    task = env_task("rlsub-test/NaNCli-v0")
     spec = task.policy_spec(hidden=(4,))
     sub = Subspace(spec.build(0), d=2, projection="dense", seed=0)
     with pytest.raises(NonFiniteReturn, match="non-finite"):
@@ -81,7 +81,7 @@ class _SendRecvVec(gym.vector.SyncVectorEnv):
 
 
 def _async_task(env_id: str):
-    task = resolve_env(env_id)
+    task = env_task(env_id)
     task.make_vec = lambda n: _SendRecvVec([lambda: task.make() for _ in range(n)])
     return task
 

@@ -65,7 +65,7 @@ def test_trials_run_on_cuda(method: str, dim: int, budget: int) -> None:
 
 
 def test_supervised_batched_on_cuda_matches_cpu() -> None:
-    from rlsub.supervised import run_supervised_trials_batched
+    from rlsub.tasks.supervised import run_supervised_trials_batched
 
     configs = [TrialConfig("digits-fc", method="adam", dim=32, projection=p, seed=s, budget=1500)
                for p in ("dense", "fastfood") for s in (0, 1)]
@@ -78,10 +78,10 @@ def test_supervised_batched_on_cuda_matches_cpu() -> None:
 
 
 def test_pong_population_forward_on_cuda_matches_cpu() -> None:
-    from rlsub.envs import resolve_env
+    from rlsub.tasks.rl import env_task
     from rlsub.subspace import Subspace
 
-    task = resolve_env("Pong")
+    task = env_task("Pong")
     spec = task.policy_spec()
     sub = Subspace(spec.build(0), d=100, projection="fastfood", seed=0)
     thetas = torch.randn(4, 100, generator=torch.Generator().manual_seed(0))

@@ -13,6 +13,7 @@ import torch
 from rlsub.agents.dqn import DQNConfig
 from rlsub.agents.es import ESConfig
 from rlsub.envs import PRESETS, resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.trial import TrialConfig
 from rlsub.envs.li2018 import (
     CARTPOLE_DQN_BUDGET,
@@ -41,13 +42,13 @@ NAMES = [kw["name"] for kw in LI2018_PRESETS]
     ],
 )
 def test_parameter_counts_match_the_paper(name, obs_shape, D):
-    spec = resolve_env(name).policy_spec()  # the path every trial takes
+    spec = env_task(name).policy_spec()  # the path every trial takes
     assert spec.obs_shape == obs_shape
     assert count_parameters(spec.build(0)) == D
 
 
 def test_cartpole_v0_protocol():
-    task = resolve_env("CartPole-v0-li2018")
+    task = env_task("CartPole-v0-li2018")
     p = task.preset
     assert p.env_id == "CartPole-v0" and task.max_episode_steps == 200 and p.solved_threshold == 195.0
     spec = task.policy_spec()
@@ -91,7 +92,7 @@ def test_existing_presets_keep_their_values():
 
 
 def test_bang_bang_pendulum():
-    task = resolve_env("InvertedPendulum-li2018")
+    task = env_task("InvertedPendulum-li2018")
     env = task.make()
     try:
         assert env.action_space == gym.spaces.Discrete(2)
@@ -148,7 +149,7 @@ def test_reference_batch_is_seeded():
 
 
 def test_pong_population_forward_equals_member_forwards():
-    task = resolve_env("Pong-li2018")
+    task = env_task("Pong-li2018")
     net = task.policy_spec().build(0)
     assert isinstance(net, VBNConvNet)
     assert attach_reference(net, task.make, seed=0, n=16)
@@ -233,7 +234,7 @@ def test_a_revised_preset_gets_new_keys_and_fingerprints():
 def test_cartpole_protocol_builds_he_normal_theta0():
     import torch
 
-    spec = resolve_env("CartPole-v0-li2018").policy_spec()
+    spec = env_task("CartPole-v0-li2018").policy_spec()
     assert spec.options == {"init": "he_normal"}
     net = spec.build(0)
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
@@ -243,7 +244,7 @@ def test_cartpole_protocol_builds_he_normal_theta0():
     # the 20x20 layer's 400 weights: std sqrt(2/20) shrunk by the 2-sigma truncation (~0.88)
     assert 0.8 * 0.316 < float(linears[1].weight.std()) < 0.316
     # other presets keep torch's init and an empty options dict (their solution files are unchanged)
-    assert resolve_env("CartPole-v1").policy_spec().options == {}
+    assert env_task("CartPole-v1").policy_spec().options == {}
     assert torch.equal(spec.build(0)[0].weight, net[0].weight)  # seeded
 
 

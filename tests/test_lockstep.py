@@ -8,7 +8,7 @@ from torch import nn
 
 from rlsub import mlp_kernel
 from rlsub.direct import Evaluation, direct_search, run_search
-from rlsub.envs import resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.errors import NonFiniteReturn
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.rollout import _KERNEL_ACT, SlotRollout, _SlotMLP, slot_env
@@ -86,7 +86,7 @@ def test_the_torch_forward_for_accelerators_agrees_with_the_numpy_one():
 
 # -- the scheduled evaluator ------------------------------------------------------------------
 def _cartpole(d=8, seed=0, projection="dense"):
-    task = resolve_env("CartPole-v1")
+    task = env_task("CartPole-v1")
     spec = task.policy_spec()
     sub = Subspace(spec.build(seed), d=d, projection=projection, seed=seed)
     return task, spec, sub

@@ -110,11 +110,11 @@ class _NoNumba:
 def test_an_evaluation_without_numba_has_the_same_bits(monkeypatch):
     """The numpy forms are the fallback where numba is missing: a whole scheduled evaluation
     (projection, forward, CartPole physics) gives the same returns with and without the kernels."""
-    from rlsub.envs import resolve_env
+    from rlsub.tasks.rl import env_task
     from rlsub.evaluate import PopulationEvaluator
     from rlsub.subspace import Subspace
 
-    task = resolve_env("CartPole-v1")
+    task = env_task("CartPole-v1")
     spec = task.policy_spec()
     thetas = np.random.default_rng(4).normal(size=(6, 8)) * 2
 

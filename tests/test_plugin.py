@@ -9,6 +9,7 @@ import pytest
 from rlsub.envs import PRESETS, FlattenAction, register_from_config, resolve_env
 from rlsub.envs.plugin import plugin_id
 from rlsub.errors import ConfigError
+from rlsub.tasks.rl import env_task
 
 
 # -- small envs used as plug-ins (importable as test_plugin:Name) ----------------------------
@@ -82,7 +83,7 @@ class BrokenResetEnv(_Base):
 
 # -- plug-in by id / module:Class ------------------------------------------------------------
 def test_plug_in_by_registered_id():
-    task = resolve_env("rlsub/PointMass-v0")
+    task = env_task("rlsub/PointMass-v0")
     assert task.env_id == "rlsub/PointMass-v0" and task.max_episode_steps == 100
     spec = task.policy_spec()
     assert spec.family == "mlp" and spec.obs_shape == (6,) and spec.action.kind == "box"
@@ -112,7 +113,7 @@ def test_gymnasium_module_colon_id_form():
 
 
 def test_point_mass_preset():
-    task = resolve_env("PointMass-v0")
+    task = env_task("PointMass-v0")
     assert task.preset.return_low == -107.0 and task.preset.solved_threshold == -15.0
     assert task.policy_spec().hidden == (16,)
 
@@ -168,11 +169,11 @@ def test_flatten_action_wrappers():
 def test_bound_action_fixes_an_unbounded_box():
     name = register_from_config({"id": "TestUnboundedFixed-v0", "base": "test_plugin:UnboundedActEnv",
                                  "wrappers": [{"name": "rlsub.envs.plugin:BoundAction", "kwargs": {"low": -3, "high": 3}}]})
-    assert resolve_env(name).policy_spec().action.high == (3.0, 3.0)
+    assert env_task(name).policy_spec().action.high == (3.0, 3.0)
 
 
 def test_image_observations_pick_the_cnn():
-    task = resolve_env("test_plugin:ImageEnv")
+    task = env_task("test_plugin:ImageEnv")
     spec = task.policy_spec()
     assert spec.family == "cnn" and spec.options["layout"] == "hwc" and spec.action.n == 4
     assert task.policy_spec(family="mlp").family == "mlp"  # the config may name the family
@@ -193,7 +194,7 @@ def test_register_from_config_entry_point_with_kwargs_and_wrappers():
     name = register_from_config(table)
     assert name == "TestPointMassLong-v0"
     assert register_from_config(dict(table)) == name  # same table again: no-op
-    task = resolve_env(name)
+    task = env_task(name)
     assert task.max_episode_steps == 30 and task.policy_spec().hidden == (8,)
     assert task.settings()["wrappers"] == [["RescaleAction", {"min_action": -2.0, "max_action": 2.0}]]
     assert task.policy_spec().action.low == (-2.0, -2.0)
@@ -213,7 +214,7 @@ def test_register_from_config_entry_point_with_kwargs_and_wrappers():
 def test_register_from_config_base_with_wrapper_fixes_a_bad_space():
     name = register_from_config({"id": "TestMultiBinaryFlat-v0", "base": "test_plugin:MultiBinaryActEnv",
                                  "wrappers": [{"name": "rlsub.envs.plugin:FlattenAction"}]})
-    spec = resolve_env(name).policy_spec()
+    spec = env_task(name).policy_spec()
     assert spec.action.kind == "discrete" and spec.action.n == 8
     assert PRESETS[name].check
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlsub.envs import resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.ray_backend import EvalWorker, RayPopulationEvaluator, SliceEvaluator, split_bounds
 from rlsub.subspace import Subspace
@@ -47,7 +47,7 @@ def ray_cluster():
 
 
 def _evaluators(env_id: str, d: int, hidden=None):
-    task = resolve_env(env_id)
+    task = env_task(env_id)
     spec = task.policy_spec(hidden)
 
     def make() -> PopulationEvaluator:

@@ -186,7 +186,8 @@ def test_bytes_per_transition_is_about_one_frame():
 
 def test_real_pong_collection_matches_the_plain_buffer():
     """A few hundred steps of two Pong envs (truncated every 60 steps) through both buffers."""
-    from rlsub.envs import PRESETS, EnvTask
+    from rlsub.envs import PRESETS
+    from rlsub.tasks.rl import EnvTask
 
     base = PRESETS["Pong"]
     task = EnvTask("Pong", replace(base, max_episode_steps=60, atari=replace(base.atari, num_threads=1)))

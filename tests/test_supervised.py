@@ -11,14 +11,15 @@ import torch
 
 from rlsub.datasets import DATA_DIR_ENV, load_digits
 from rlsub.errors import ConfigError
+from rlsub.classifiers import build_network
 from rlsub.subspace import Subspace
-from rlsub.supervised import (
+from rlsub.supervised_training import evaluate_subspace
+from rlsub.tasks.supervised import (
     SUPERVISED_TASKS,
-    build_network,
-    evaluate_subspace,
     parameter_count,
-    supervised_task,
     run_supervised_trial,
+    run_supervised_trials_batched,
+    supervised_task,
 )
 from rlsub.trial import TrialConfig
 
@@ -196,8 +197,6 @@ def test_mnist_lenet_learns(monkeypatch):
 
 
 def test_batched_matches_one_at_a_time():
-    from rlsub.supervised import run_supervised_trials_batched
-
     configs = [cfg(dim=16, budget=2000, eval_points=2, seed=s) for s in (0, 1, 2)]
     batched = run_supervised_trials_batched(configs)
     for config, b in zip(configs, batched):

@@ -21,10 +21,10 @@ from rlsub.runner import commit, execute
 from rlsub.seeding import derive_seed
 from rlsub.solution import load_solution
 from rlsub.store import Store
-from rlsub.supervised import SupervisedTask
 from rlsub.sweep import SweepSpec, run_sweep
 from rlsub.task import RANDOM_FLOOR, Task
 from rlsub.tasks import resolve_task, typed_params
+from rlsub.tasks.supervised import SupervisedTask
 from rlsub.trial import TrialConfig
 from tests_helpers import stored
 
@@ -328,7 +328,7 @@ def test_quick_check_names_mirror_the_registries():
     from rlsub.agents import METHODS
     from rlsub.envs.presets import PRESETS
     from rlsub.names import METHOD_NAMES, PRESET_NAMES, SUPERVISED_NAMES
-    from rlsub.supervised import SUPERVISED_TASKS
+    from rlsub.tasks.supervised import SUPERVISED_TASKS
 
     assert set(METHOD_NAMES) == set(METHODS) | set(resolve_task("digits-fc").method_names())
     assert set(SUPERVISED_NAMES) == set(SUPERVISED_TASKS)

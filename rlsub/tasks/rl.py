@@ -1,58 +1,39 @@
-"""Resolve an ``--env`` string into an EnvTask: a preset, a Gymnasium id or ``module.path:Class``."""
+"""The RL task kind: an env (``rlsub.envs.EnvFactory``) made measurable.
+
+``EnvTask`` adds to the env what a measurement needs: the policy network chosen for its spaces,
+the methods that train it (``rlsub.agents``), direct-search trials run in lockstep
+(``rlsub.lockstep``), replay of stored solutions and the random-policy floor R_low.
+"""
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field, replace
-from functools import cached_property
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from rlsub.agents import METHODS, get_method
-from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
+from rlsub.agents.es import NormalizedEvaluator
+from rlsub.envs import EnvFactory, check_spaces, resolve_env
+from rlsub.envs.li2018 import attach_reference
+from rlsub.errors import NonFiniteReturn, SolutionError
 from rlsub.evaluate import EpisodeTally
 from rlsub.lockstep import lockstep_key, run_lockstep
 from rlsub.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, image_layout, vbn_cnn_spec
 from rlsub.task import EPISODE_RETURN, RANDOM_FLOOR, Normalisation
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
-from .li2018 import attach_reference
-from .cartpole_batch import CartPoleBatch
-from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
-from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin
-from .presets import PRESETS, EnvPreset
-
-#: Entry point of Gymnasium's CartPole (v0 and v1), whose copies ``CartPoleBatch`` steps with their own seeds.
-_CARTPOLE = "gymnasium.envs.classic_control.cartpole:CartPoleEnv"
-
 #: Trials of one lockstep group that run at once (the others wait for a place).
 LOCKSTEP_ACTIVE = 32
 
-#: Cap for envs that register no TimeLimit, so that an evaluation always ends.
-DEFAULT_MAX_EPISODE_STEPS = 10_000
-
-#: Entry points of envs that ship with Gymnasium / ale-py: trusted, never run through the checker.
-_TRUSTED_ENTRY_PREFIXES = ("gymnasium.", "ale_py.", "shimmy.")
-
-
-def _register_optional_envs() -> None:
-    try:
-        register_ale()
-    except ConfigError:  # pragma: no cover - ale-py is a dependency, but keep going without it
-        pass
-
 
 @dataclass
-class EnvTask:
-    """An RL task (``rlsub.task.Task``): the env factory plus the preset's metadata (defaults when no
-    preset). Performance is the mean episode return of the greedy policy on fresh episodes."""
+class EnvTask(EnvFactory):
+    """An RL task (``rlsub.task.Task``): the env (``EnvFactory``: preset, ``make``, ``make_vec``) plus
+    the policy and methods. Performance is the mean episode return of the greedy policy on fresh episodes."""
 
-    name: str
-    preset: EnvPreset
-    make_kwargs: dict[str, Any] = field(default_factory=dict)
     kind: str = "rl"
     batches_seeds: bool = False
 
@@ -156,82 +137,6 @@ class EnvTask:
         finally:
             env.close()
 
-    # -- the env ------------------------------------------------------------------------------
-
-    @property
-    def env_id(self) -> str:
-        return self.preset.env_id
-
-    @property
-    def max_episode_steps(self) -> int:
-        if self.preset.max_episode_steps:
-            return self.preset.max_episode_steps
-        spec = gym.spec(self.env_id)
-        return spec.max_episode_steps or DEFAULT_MAX_EPISODE_STEPS
-
-    @property
-    def revision(self) -> int:
-        """The preset's protocol revision (``EnvPreset.revision``)."""
-        return self.preset.revision
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that defines the game played (record it with a trial): id, episode cap,
-        make kwargs, wrappers and, for Atari, preprocessing and sticky actions."""
-        p = self.preset
-        out: dict[str, Any] = {
-            "env_id": p.env_id,
-            "max_episode_steps": self.max_episode_steps,
-            "make_kwargs": {**p.make_kwargs, **self.make_kwargs},
-        }
-        if p.wrappers:
-            out["wrappers"] = [[n, dict(kw)] for n, kw in p.wrappers]
-        if p.atari is not None:
-            out["atari"] = p.atari.to_dict()
-        return out
-
-    def make(self, **kwargs: Any) -> gym.Env:
-        """One environment instance (with the preset's episode cap and wrappers)."""
-        kw = {**self.preset.make_kwargs, **self.make_kwargs, **kwargs}
-        if self.preset.atari is not None:
-            env = make_atari(self.env_id, self.preset.atari, self.max_episode_steps, **kw)
-        else:
-            env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kw)
-        return apply_wrappers(env, self.preset.wrappers)
-
-    def make_vec(self, num_envs: int) -> gym.vector.VectorEnv:
-        """``num_envs`` copies stepped together, NEXT_STEP autoreset.
-
-        Atari: one ``AtariVectorEnv`` (C++ threads) configured like ``make``. Otherwise the env's own
-        vectorised version when it has one and nothing is customised, else a SyncVectorEnv.
-        """
-        kw = {**self.preset.make_kwargs, **self.make_kwargs}
-        if self.preset.atari is not None and not self.preset.wrappers and not kw:
-            return make_atari_vec(self.preset.atari, num_envs, self.max_episode_steps)
-        spec = gym.spec(self.env_id)
-        if spec.entry_point == _CARTPOLE and not kw and not self.preset.wrappers:
-            # Gymnasium's CartPoleVectorEnv draws every copy's start from one shared RNG, so an episode
-            # would depend on the batch around it; CartPoleBatch seeds copy i with seed + i.
-            return CartPoleBatch(num_envs, self.max_episode_steps)
-        if (spec.vector_entry_point is not None and not kw and not self.preset.wrappers
-                and self.preset.atari is None):
-            return gym.make_vec(
-                self.env_id,
-                num_envs=num_envs,
-                vectorization_mode="vector_entry_point",
-                max_episode_steps=self.max_episode_steps,
-            )
-        return gym.vector.SyncVectorEnv(
-            [self.make for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
-        )
-
-    @cached_property
-    def spaces(self) -> tuple[gym.Space, gym.Space]:
-        env = self.make()
-        try:
-            return env.observation_space, env.action_space
-        finally:
-            env.close()
-
     def family(self, family: str | None = None) -> str:
         """The policy family: ``family`` if given, else the preset's, else from the observation space
         (``cnn`` for uint8 images HxW, HxWxC or CxHxW; ``mlp`` otherwise)."""
@@ -285,8 +190,6 @@ def spec_label(spec: dict[str, Any]) -> str:
 
 def _apply_obs_norm(ctx: TrialContext, sol) -> None:
     """Standardise observations with the statistics frozen at the end of training (ES ``obs_norm``)."""
-    from rlsub.agents.es import NormalizedEvaluator
-
     stats = sol.extra["obs_norm"]
     shape = tuple(ctx.spec.obs_shape)
     try:
@@ -300,60 +203,9 @@ def _apply_obs_norm(ctx: TrialContext, sol) -> None:
     ctx.use_evaluator(norm)
 
 
-def _needs_check(env_id: str) -> bool:
-    try:
-        entry = gym.spec(env_id).entry_point
-    except gym.error.Error:
-        return False
-    if not isinstance(entry, str):
-        return True
-    return not entry.startswith(_TRUSTED_ENTRY_PREFIXES)
+def env_task(name: str, validate: bool = True) -> EnvTask:
+    """The RL task for a preset name, Gymnasium id or ``module.path:Class`` (``rlsub.envs.resolve_env``)."""
+    return resolve_env(name, validate, cls=EnvTask)
 
 
-def resolve_env(name: str, validate: bool = True) -> EnvTask:
-    """Turn a preset name, Gymnasium id or ``module.path:Class`` into an EnvTask.
-
-    Unknown names, unimportable plug-ins, envs failing Gymnasium's checker and (``validate``)
-    unsupported observation/action spaces of plugged-in envs raise ConfigError. ``validate=False``
-    resolves a base that wrappers will fix (TOML registrations).
-    """
-    _register_optional_envs()
-    if name in PRESETS:
-        preset = PRESETS[name]
-        task = EnvTask(name, preset)
-        if preset.check:
-            check_env_once(name, task.make)
-            if validate:
-                check_spaces(*task.spaces, name)
-        return task
-    try:
-        gym.spec(name)
-        known_id = ":" not in name
-    except (gym.error.Error, ImportError) as e:
-        known_id, err = False, e
-    if known_id:
-        if is_atari(name):
-            return EnvTask(name, atari_preset(name))
-        task = EnvTask(name, EnvPreset(name=name, env_id=name))
-        if _needs_check(name):
-            task = EnvTask(name, replace(task.preset, check=True))
-            check_env_once(name, task.make)
-            if validate:
-                check_spaces(*task.spaces, name)
-        return task
-    if ":" in name:
-        env_id = load_plugin(name)
-        if is_atari(env_id):
-            return EnvTask(name, atari_preset(env_id, name))
-        task = EnvTask(name, EnvPreset(name=name, env_id=env_id, check=True))
-        check_env_once(name, task.make)
-        if validate:
-            check_spaces(*task.spaces, name)
-        return task
-    known = list(dict.fromkeys([*PRESETS, *gym.registry]))
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise ConfigError(f"unknown environment {name!r}: {err}{hint}") from None
-
-
-__all__ = ["DEFAULT_MAX_EPISODE_STEPS", "EnvTask", "resolve_env", "spec_label"]
+__all__ = ["LOCKSTEP_ACTIVE", "EnvTask", "env_task", "spec_label"]

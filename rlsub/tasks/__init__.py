@@ -1,15 +1,22 @@
 """Find the task a name means: a supervised dataset task, or an RL env (preset, Gymnasium id,
-``module:Class``, TOML registration). Everything else talks to the ``rlsub.task.Task`` it returns."""
+``module:Class``, TOML registration). Everything else talks to the ``rlsub.task.Task`` it returns.
+
+One file per task kind: ``rl.py`` (``EnvTask``: an env of ``rlsub.envs`` made measurable) and
+``supervised.py`` (``SupervisedTask``: a classifier on a dataset). A new kind is a new file here
+that implements ``rlsub.task.Task``, plus one line in ``resolve_task``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rlsub.envs import register_from_config, resolve_env
+from rlsub.envs import register_from_config
 from rlsub.errors import ConfigError
 from rlsub.params import parse_params
-from rlsub.supervised import SUPERVISED_TASKS
+from rlsub.projections import choose_projection
 from rlsub.task import Task
+from rlsub.tasks.rl import env_task
+from rlsub.tasks.supervised import SUPERVISED_TASKS
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 
@@ -20,7 +27,7 @@ def resolve_task(name: str, env_def: dict[str, Any] | None = None) -> Task:
         return SUPERVISED_TASKS[name]
     if env_def:
         register_from_config(dict(env_def))
-    return resolve_env(name)
+    return env_task(name)
 
 
 def check_method(task: Task, method: str) -> None:
@@ -41,11 +48,7 @@ def resolve_projection(projection: str, task: Task, dim: int | None, method: str
     """``projection``, with ``auto`` replaced by ``choose_projection``'s pick for this trial."""
     if projection != "auto" or dim is None:
         return projection
-    from rlsub.projections import choose_projection
-
     return choose_projection(task.native_dimension(hidden, family), dim, task.is_population_method(method))
-
-
 
 
 def run_trial(config: TrialConfig, data_dir: str | None = None) -> TrialResult:
