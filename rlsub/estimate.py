@@ -206,13 +206,14 @@ def _estimate(perf, dims, target, level, seed, baseline, n_boot, prior, min_seed
     means = nanmean(vals, axis=0)
     fitted = np.full(len(ds), np.nan)
     fitted[cols] = isotonic(means[cols], per_d[cols])
-    point = float(crossing(fitted[cols], logd, target)[0])
-    grid = np.flatnonzero(np.nan_to_num(means, nan=-np.inf) >= target * (1 - 1e-12))
+    cut = target * (1 - 1e-12)  # a mean of (0.95 + 0.85) / 2 is 0.8999... in floating point
+    point = float(crossing(fitted[cols], logd, cut)[0])
+    grid = np.flatnonzero(np.nan_to_num(means, nan=-np.inf) >= cut)
     boot_means, weights = _replicates(m, present, base, reach, seed, n_boot, prior)
     boot_fit = isotonic(boot_means[:, cols], weights[:, cols])
-    boot_log = crossing(boot_fit, logd, target)
+    boot_log = crossing(boot_fit, logd, cut)
     alpha = (1.0 - level) / 2.0
-    left, right = brackets(boot_fit, logd, target)
+    left, right = brackets(boot_fit, logd, cut)
     lo = float(np.quantile(left, alpha, method="inverted_cdf"))
     hi = float(np.quantile(right, 1 - alpha, method="inverted_cdf"))
     mean_ci = np.full((len(ds), 2), np.nan)
@@ -284,5 +285,77 @@ def deciding_dims(est: DintEstimate) -> list[int]:
     return [int(d) for d in ds if start <= d <= stop]
 
 
-__all__ = ["N_BOOT", "PRIOR", "DintEstimate", "brackets", "crossing", "deciding_dims", "estimate_dint",
+# ----------------------------------------------------------------------------------------------
+# comparison: a test on the ratio of two estimates
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RatioTest:
+    """``ratio`` = d_int(harder) / d_int(easier) (>= 1, from the estimates) with a two-sample bootstrap CI.
+
+    ``distinguishable`` when the CI excludes 1; then ``easier``/``harder`` name the tasks. When neither
+    estimate is reached within the tested dims, ``ratio`` is NaN and the tasks are not distinguishable.
+    """
+
+    first: str
+    second: str
+    easier: str | None
+    harder: str | None
+    ratio: float
+    ci: tuple[float, float]
+    distinguishable: bool
+    level: float
+    sentence: str
+
+
+def fmt_ratio(r: float) -> str:
+    """``8.1``, ``120``, ``inf`` for a ratio."""
+    if math.isnan(r):
+        return "?"
+    if math.isinf(r):
+        return "inf"
+    return f"{r:.2g}" if r < 10 else f"{r:.0f}"
+
+
+def compare_estimates(a: tuple[str, DintEstimate], b: tuple[str, DintEstimate], seed: int = 0) -> RatioTest:
+    """Test whether two tasks' d_int estimates differ: the ratio d_int(B) / d_int(A) with a percentile CI from
+    their replicates, paired at random (the two bootstraps are independent samples, ``seed`` shuffles).
+
+    A replicate whose crossing is beyond the tested dims is +inf; a replicate pair where both are
+    beyond gives no ratio and counts against the claim at both ends (0 for the lower bound, +inf for
+    the upper). "X is N× easier than Y" is said only when the CI excludes 1.
+    """
+    (na, ea), (nb, eb) = a, b
+    if ea.level != eb.level:
+        raise ValueError(f"estimates at different levels: {ea.level} and {eb.level}")
+    level, pct = ea.level, int(round(ea.target * 100))
+    rng = np.random.default_rng(seed)
+    la = ea.boot_log
+    lb = rng.permutation(eb.boot_log)[np.arange(len(la)) % len(eb.boot_log)]
+    with np.errstate(invalid="ignore"):
+        log_r = lb - la  # inf - inf is NaN: no ratio
+        point = math.log(eb.estimate) - math.log(ea.estimate) if not (
+            math.isinf(ea.estimate) and math.isinf(eb.estimate)) else math.nan
+    alpha = (1 - level) / 2
+    lo = float(np.quantile(np.nan_to_num(log_r, nan=-np.inf), alpha, method="inverted_cdf"))
+    hi = float(np.quantile(np.nan_to_num(log_r, nan=np.inf), 1 - alpha, method="inverted_cdf"))
+    flip = point < 0
+    if flip:  # report harder / easier >= 1
+        point, lo, hi = -point, -hi, -lo
+    easy, hard = (nb, na) if flip else (na, nb)
+    ratio, ci = float(np.exp(point)), (float(np.exp(lo)), float(np.exp(hi)))
+    sep = lo > 0
+    both_out = math.isnan(point)
+    words = (f"d_int{pct}({hard})/d_int{pct}({easy}) = {fmt_ratio(ratio)}x [{fmt_ratio(ci[0])}, "
+             f"{fmt_ratio(ci[1])}] ({int(round(level * 100))}% two-sample bootstrap CI)")
+    if both_out:
+        sentence = f"{na} and {nb} are not distinguishable: neither reaches the threshold within the tested dims."
+    elif sep:
+        sentence = f"{easy} is {fmt_ratio(ratio)}x easier than {hard}: {words}, which excludes 1."
+    else:
+        sentence = f"{na} and {nb} are not distinguishable: {words} contains 1."
+    return RatioTest(na, nb, easy if sep else None, hard if sep else None, ratio if not both_out else math.nan,
+                     ci, bool(sep), level, sentence)
+
+
+__all__ = ["N_BOOT", "PRIOR", "DintEstimate", "brackets", "crossing", "deciding_dims", "RatioTest", "compare_estimates", "estimate_dint", "fmt_ratio",
            "fmt_d", "isotonic", "reach_estimate"]
