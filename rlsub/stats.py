@@ -1,4 +1,9 @@
-"""Statistics for d_int comparisons that survive review: paired bootstrap, a comparison rule, P(success).
+"""Statistics for d_int: the estimate (re-exported from ``rlsub.estimate``), the older grid bootstraps, P(success).
+
+``estimate_dint`` (see ``rlsub.estimate``) is what ``rlsub dint`` reports: a crossing of a monotone fit
+with a CI calibrated on simulated sweeps, and ``compare_estimates`` the test behind "N× easier". The
+grid-valued bootstraps below are kept for comparison and for existing callers: on solve/fail outcomes
+their nominal 90% CI covers the truth about half the time at 5 seeds (``benchmarks/coverage.py``).
 
 Pure functions over numpy arrays; nothing here reads a store or prints.
 
@@ -8,8 +13,9 @@ The unit of replication is therefore the seed's whole curve ``perf[seed, :]``. R
 independently (what ``rlsub.dint.bootstrap_dint`` does, kept here as ``independent_bootstrap_dint``
 for comparison) breaks that correlation and can give intervals that are too narrow.
 
-**Comparison rule.** "X is N× easier than Y" is claimed only when the two d_int confidence intervals
-are disjoint; otherwise the two tasks are "not distinguishable at 90%" (``compare_dint``).
+**Comparison rule (old).** ``compare_dint`` says "X is N× easier than Y" when the two d_int confidence
+intervals are disjoint. Two disjoint 90% CIs are not a 90% test (far stricter, and its ratio has no
+interval); ``compare_estimates`` tests the ratio itself.
 
 **Success probability** (Larsen et al., ICLR 2022): the fraction of seeds that solve the task at
 each d, and the d where that fraction first reaches 1/2 (``success_crossing``).
@@ -27,6 +33,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rlsub.estimate import (
+    DintEstimate,
+    RatioTest,
+    compare_estimates,
+    deciding_dims,
+    estimate_dint,
+    reach_estimate,
+)
 from rlsub.perfmatrix import MIN_SEEDS, as_matrix, few_seeds_note, nanmean
 
 _NOT_REACHED = np.inf
@@ -355,6 +369,7 @@ def success_crossing(solved: np.ndarray, dims: Sequence[int], target: float = 0.
 
 
 __all__ = [
-    "MIN_SEEDS", "Comparison", "DintBootstrap", "SuccessCrossing", "compare_dint", "independent_bootstrap_dint",
-    "paired_bootstrap_dint", "success_crossing",
+    "MIN_SEEDS", "Comparison", "DintBootstrap", "DintEstimate", "RatioTest", "SuccessCrossing", "compare_dint",
+    "compare_estimates", "deciding_dims", "estimate_dint", "independent_bootstrap_dint", "paired_bootstrap_dint",
+    "reach_estimate", "success_crossing",
 ]
