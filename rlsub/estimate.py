@@ -336,8 +336,8 @@ def compare_estimates(a: tuple[str, DintEstimate], b: tuple[str, DintEstimate], 
         point = math.log(eb.estimate) - math.log(ea.estimate) if not (
             math.isinf(ea.estimate) and math.isinf(eb.estimate)) else math.nan
     alpha = (1 - level) / 2
-    lo = float(np.quantile(np.nan_to_num(log_r, nan=-np.inf), alpha, method="inverted_cdf"))
-    hi = float(np.quantile(np.nan_to_num(log_r, nan=np.inf), 1 - alpha, method="inverted_cdf"))
+    lo = float(np.quantile(np.where(np.isnan(log_r), -np.inf, log_r), alpha, method="inverted_cdf"))
+    hi = float(np.quantile(np.where(np.isnan(log_r), np.inf, log_r), 1 - alpha, method="inverted_cdf"))
     flip = point < 0
     if flip:  # report harder / easier >= 1
         point, lo, hi = -point, -hi, -lo
