@@ -105,7 +105,7 @@ MODELS: tuple[Model, ...] = (
 crossing is uniform in ln d from 1.5 to 100 (so ~10% of studies cross beyond the grid's 64)."""
 
 
-def grid_truth(model: Model, truth: float, dims: tuple[int, ...] = DIMS) -> float:
+def grid_truth(truth: float, dims: tuple[int, ...] = DIMS) -> float:
     """The paper's estimand for a study with this truth: the smallest tested d at or above the crossing."""
     above = [d for d in dims if d >= truth]
     return float(above[0]) if above else math.inf
@@ -125,17 +125,18 @@ class Coverage:
 
 
 def coverage(model: Model, n_seeds: int, studies: int, interval: Callable[[np.ndarray, np.ndarray, int],
-             tuple[float, float]], grid: bool = False, seed: int = 0, threshold: float = 0.9) -> Coverage:
-    """Run ``interval(perf, baseline, study) -> (lo, hi)`` on ``studies`` draws of ``model``; a study counts as
-    covered when lo <= truth <= hi (``grid``: the truth is the paper's grid d_int instead)."""
+             tuple[float, float]], grid: bool = False, seed: int = 0, threshold: float = 0.9,
+             dims: tuple[int, ...] = DIMS) -> Coverage:
+    """Run ``interval(perf, baseline, study) -> (lo, hi)`` on ``studies`` draws of ``model`` on ``dims``; a study
+    counts as covered when lo <= truth <= hi (``grid``: the truth is the paper's grid d_int instead)."""
     hits, widths = 0, []
     for k in range(studies):
         rng = np.random.default_rng([seed, n_seeds, k, sum(map(ord, model.name))])
-        perf, base, truth = model.draw(rng, n_seeds, threshold)
+        perf, base, truth = model.draw(rng, n_seeds, threshold, dims)
         if grid:
-            truth = grid_truth(model, truth)
+            truth = grid_truth(truth, dims)
         lo, hi = interval(perf, base, k)
         hits += lo <= truth <= hi
-        widths.append(hi / lo if lo > 0 else math.inf)
+        widths.append(hi / lo if 0 < lo < math.inf else math.inf)
     return Coverage(hits / studies, float(np.median(widths)), studies)
 __all__ = ["DIMS", "MODELS", "Coverage", "Model", "SHAPES", "coverage", "grid_truth"]
