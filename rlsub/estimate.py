@@ -90,18 +90,15 @@ def crossing(fit: np.ndarray, logd: np.ndarray, target: float) -> np.ndarray:
     return np.where(passing.any(axis=-1), out, np.inf)
 
 
-def brackets(fit: np.ndarray, logd: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
-    """ln of the tested dims bracketing each row's first crossing: (last d below ``target``, first d at or
-    above it). Between them only monotonicity is known, so the crossing can lie anywhere in that range.
-    The left end is 0 (d = 1) when the first d already reaches the target; the right end ``inf`` when none does."""
+def brackets(fit: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the tested dims bracketing each row's first crossing: (last d below ``target``, first d at
+    or above it). Between them only monotonicity is known, so the crossing can lie anywhere in that range.
+    The left index is -1 when the first d already reaches the target; the right one ``k`` (one past the
+    largest d) when no d does."""
     f = np.atleast_2d(fit)
     passing = f >= target
-    first = np.argmax(passing, axis=-1)
-    reached = passing.any(axis=-1)
-    left = np.where(first > 0, logd[np.maximum(first - 1, 0)], 0.0)
-    left = np.where(reached, left, logd[-1])
-    right = np.where(reached, logd[first], np.inf)
-    return left, right
+    first = np.where(passing.any(axis=-1), np.argmax(passing, axis=-1), f.shape[-1])
+    return first - 1, first
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,9 +214,10 @@ def _estimate(perf, dims, target, level, seed, baseline, n_boot, prior, min_seed
     boot_fit = isotonic(boot_means[:, cols], weights[:, cols])
     boot_log = crossing(boot_fit, logd, cut)
     alpha = (1.0 - level) / 2.0
-    left, right = brackets(boot_fit, logd, cut)
-    lo = float(np.quantile(left, alpha, method="inverted_cdf"))
-    hi = float(np.quantile(right, 1 - alpha, method="inverted_cdf"))
+    left, right = brackets(boot_fit, cut)
+    tested = np.concatenate([[1.0], ds[cols].astype(np.float64), [math.inf]])  # index -1 -> d = 1, k -> inf
+    lo = float(tested[int(np.quantile(left, alpha, method="inverted_cdf")) + 1])
+    hi = float(tested[int(np.quantile(right, 1 - alpha, method="inverted_cdf")) + 1])
     mean_ci = np.full((len(ds), 2), np.nan)
     mean_ci[cols] = np.quantile(boot_means[:, cols], [alpha, 1 - alpha], axis=0).T
     if (note := few_seeds_note(ds, per_d, min_seeds)) is not None:
@@ -227,7 +225,7 @@ def _estimate(perf, dims, target, level, seed, baseline, n_boot, prior, min_seed
     if base is not None and len(base) < 2:
         notes.append("one baseline seed: its uncertainty cannot be resampled and is left out of the CI")
     return DintEstimate(
-        estimate=_exp(point), ci=(_exp(lo), _exp(hi)), grid_dint=float(ds[grid[0]]) if len(grid) else math.inf,
+        estimate=_exp(point), ci=(lo, hi), grid_dint=float(ds[grid[0]]) if len(grid) else math.inf,
         dims=ds, means=means, fitted=fitted, mean_ci=mean_ci, boot_log=boot_log, target=target, level=level,
         n_seeds=int(m.shape[0]), seeds_per_d=per_d, baseline_seeds=0 if base is None else len(base),
         at_lowest=bool(np.isfinite(point) and point == logd[0]), few_seeds=bool(per_d.min() < min_seeds),

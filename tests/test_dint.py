@@ -131,3 +131,16 @@ def test_a_training_score_is_named_in_the_table():
     text = format_table(compute_dint(rows))
     assert f"measure:  {TRAIN100_MEASURE}" in text
     assert "measure:" not in format_table(compute_dint([row(1, 20, 0), row(2, 480, 0)]))
+
+
+def test_json_has_the_estimate_first_and_no_infinities():
+    import json
+
+    rows = [row(d, m, s) for d, ms in {1: [20, 30], 2: [200, 300], 4: [400, 420], 8: [440, 430]}.items()
+            for s, m in enumerate(ms)]
+    (r,) = compute_dint(rows, n_boot=300)
+    assert r.estimate is None and r.dint is None  # never reaches 450: not reached, None in JSON (not inf)
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert d["estimate"] is None and d["grid_dint"] is None and d["estimate_ci"][1] is None
+    assert d["baseline_below_reference"] is False and "estimator" not in d and d["compression"] is None
+    assert "d_int90 = >8 (not reached)   90% CI [" in format_table([r])
