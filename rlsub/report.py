@@ -136,7 +136,8 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
     return out / "index.html"
 
 
-def fmt_estimate_of(d: float | None, top: int) -> str:
+def _fmt_d(d: float | None, top: int) -> str:
+    """A fitted d for the table, ``>top`` when not reached."""
     return f">{top}" if d is None else f"{d:.3g}"
 
 
@@ -162,7 +163,7 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "compression D/d_int90": f"{r.compression:.0f}x" if r.compression else "-",
             "seeds": str(r.seeds),
             "P(reach 90% of baseline) = 1/2 at d": (
-                "-" if not r.computable else f"{fmt_estimate_of(r.reach_d50, r.dims[-1].d)} "
+                "-" if not r.computable else f"{_fmt_d(r.reach_d50, r.dims[-1].d)} "
                 f"{fmt_ci(r.reach_ci, r.dims[-1].d)}"),
             "P(env solved) = 1/2 at d": (f"{r.success_d50:.3g}" if r.success_d50 else
                                          ("-" if r.dims[0].p_success is None else f">{r.dims[-1].d}")),
