@@ -1,23 +1,26 @@
-"""Intrinsic dimension from stored trials, with paired-bootstrap confidence intervals.
+"""Intrinsic dimension from stored trials: an estimate with a calibrated CI, and the paper's grid value.
 
 Normalised performance of a trial: ``(R - R_low) / (R_base - R_low)`` with R its final evaluation
 (mean return on fresh episodes, or test accuracy), R_low the task's lowest return and R_base the
-full-space baseline. d_int90 (Li et al. 2018) is the smallest tested d whose mean normalised
-performance over seeds reaches 0.9.
+full-space baseline (mean over its seeds). The estimate is where an isotonic fit of mean normalised
+performance in ln d crosses 0.9, with a CI that resamples the seeds of every d and the baseline's
+seeds together (``rlsub.estimate``); the grid d_int90 (Li et al. 2018) is the smallest tested d whose
+mean reaches 0.9.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from collections.abc import Iterable
 
 import numpy as np
 
 from rlsub.errors import RlsubError
-from rlsub.stats import paired_bootstrap_dint, success_crossing
+from rlsub.estimate import DintEstimate, estimate_dint, reach_estimate
+from rlsub.stats import success_crossing
 from rlsub.store import TrialRow
 from rlsub.task import EPISODE_RETURN, RANDOM_FLOOR, TEST_ACCURACY
 from rlsub.trial import TrialConfig
@@ -66,7 +69,9 @@ class DimStats:
     returns: list[float]
     moved: int = 0
     p_success: float | None = None
-    """Fraction of seeds whose final evaluation reaches the solved threshold (Larsen et al. 2022)."""
+    """Fraction of seeds whose final evaluation reaches the env's solved threshold (Larsen et al. 2022)."""
+    p_reach: float | None = None
+    """Fraction of seeds reaching d_int's own criterion, ``threshold`` × the baseline (normalised)."""
 
 
 @dataclass
@@ -82,7 +87,9 @@ class DintResult:
     baseline: Baseline
     dims: list[DimStats]
     dint: int | None
+    """The grid d_int (Li et al.): the smallest tested d whose mean reaches the threshold (None: none does)."""
     dint_ci: tuple[int | None, int | None]
+    """``estimate_ci``'s bounds, which are tested dims (or 1): kept for readers of the grid value."""
     dint100: int | None
     full_mean: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -96,12 +103,41 @@ class DintResult:
     experiment: dict[str, Any] = field(default_factory=dict)
     """The config shared by the group's trials (everything but d, seed and projection)."""
     success_d50: float | None = None
-    """The d where the fraction of seeds that solve first reaches 1/2 (log-linear between tested d)."""
+    """The d where the fraction of seeds reaching the env's solved threshold first reaches 1/2."""
     success_ci: tuple[float | None, float | None] | None = None
+    estimate: float | None = None
+    """d where the isotonic fit of mean performance in ln d crosses the threshold (None: not reached or not
+    computable; ``computable`` tells which)."""
+    estimate_ci: tuple[float | None, float | None] | None = None
+    """Its CI (None bound: beyond the largest tested d); bootstrap over the seeds and the baseline's seeds."""
+    at_lowest: bool = False
+    """The fit reaches the threshold already at the smallest tested d: the crossing may lie below it."""
+    reach_d50: float | None = None
+    """d where the fitted fraction of seeds reaching ``threshold`` × baseline crosses 1/2, with ``reach_ci``."""
+    reach_ci: tuple[float | None, float | None] | None = None
+    reference: float | None = None
+    """The task's reference score (the env's solved threshold / reward_threshold stored in the trials)."""
+    baseline_below_reference: bool = False
+    """The full-space baseline's mean is below ``reference``: an untrained baseline, so not a d_int."""
+    estimator: DintEstimate | None = field(default=None, repr=False, compare=False)
+    """The full estimate (replicates included) for comparisons; not serialised."""
+
+    level: float = 0.9
+
+    @property
+    def level_pct(self) -> int:
+        return int(round(self.level * 100))
+
+    @property
+    def computable(self) -> bool:
+        return bool(self.dims) and self.dims[0].mean is not None
 
     @property
     def compression(self) -> float | None:
-        return self.D / self.dint if self.dint else None
+        """D / estimate; None when not reached, or when the baseline is below the reference (not a d_int)."""
+        if self.baseline_below_reference or not self.estimate:
+            return None
+        return self.D / self.estimate
 
     @property
     def title(self) -> str:
@@ -109,9 +145,17 @@ class DintResult:
         return f"{self.env} | {self.method} | {self.projection}{extra}"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, estimator=None))
+        d.pop("estimator")
         d["compression"] = self.compression
+        d["grid_dint"] = self.dint
+        if self.baseline_below_reference:
+            d["verdict"] = BELOW_REFERENCE
         return d
+
+
+#: The words for a group whose baseline is below the task's reference score.
+BELOW_REFERENCE = "baseline below reference: not a d_int"
 
 
 #: Relative slack on the threshold: a mean of (0.95 + 0.85) / 2 is 0.8999... in floating point.
@@ -178,24 +222,28 @@ def compute_dint(
                     perf[i, j] = (t.final_mean - floor.value) / scale
                 if t.solved is not None:
                     solved[i, j] = float(t.final_mean >= t.solved)
-        lo = hi = dint = dint100 = None
-        boot = None
+        est = reach = None
+        dint = dint100 = None
         if ok:
-            boot = paired_bootstrap_dint(perf, ds, threshold * (1 - _EPS), n_boot=n_boot, level=level)
-            dint, (lo, hi) = boot.dint, boot.ci
-            notes += boot.notes
+            # The baseline's own seeds, in the same units (mean 1), resampled with the curves.
+            base_seeds = ([(t.final_mean - floor.value) / scale for t in full.get(fp, [])]
+                          if base.source == "measured" else None)
+            est = estimate_dint(perf, ds, threshold, level, baseline=base_seeds, n_boot=n_boot)
+            reach = reach_estimate(perf, ds, threshold, level, baseline=base_seeds, n_boot=n_boot)
+            notes += est.notes
+            dint = None if np.isinf(est.grid_dint) else int(est.grid_dint)
             dint100 = smallest_passing(ds, np.nanmean(perf, axis=0), 1.0)
         success = success_crossing(solved, ds, n_boot=n_boot, level=level) if not np.all(np.isnan(solved)) else None
-        mean_ci = boot.mean_ci() if boot is not None else None
         dims = []
         for j, d in enumerate(ds):
             ts = by_d[d]
             dims.append(DimStats(
                 d, float(np.nanmean(perf[:, j])) if ok else None,
-                tuple(float(x) for x in mean_ci[j]) if mean_ci is not None else None, len(ts),
+                tuple(float(x) for x in est.mean_ci[j]) if est is not None else None, len(ts),
                 sum(1 for t in ts if t.solved is not None and t.final_mean >= t.solved),
                 [t.final_mean for t in ts], max(t.moved for t in ts),
                 float(success.p_success[j]) if success is not None else None,
+                float(reach.means[j]) if reach is not None else None,
             ))
         fm = [t.final_mean for t in full.get(fp, [])]
         if ok and np.nanmax(perf) > 1.5 and base.source == "measured":
@@ -203,19 +251,40 @@ def compute_dint(
                          "(full-space search at this budget); d_int is then too easy to reach")
         if any(s.moved > s.d for s in dims):
             notes.append("this method moved more coordinates than d (see 'moved'): compare it at its moved count")
+        reference = first.solved
+        below = reference is not None and np.isfinite(base.value) and base.value < reference
+        if below:
+            notes.insert(0, f"{BELOW_REFERENCE}: the full-space baseline ({base.value:.4g}) is below the task's "
+                         f"reference score ({reference:.4g}), so 90% of it measures an untrained policy")
         results.append(
             DintResult(
                 env=first.env, kind=first.kind, method=first.method, projection=proj, D=max(t.D for t in trials),
-                threshold=threshold, baseline=base, dims=dims, dint=dint, dint_ci=(lo, hi), dint100=dint100,
+                threshold=threshold, baseline=base, dims=dims, dint=dint,
+                dint_ci=_bounds(est.ci, int) if est is not None else (None, None), dint100=dint100,
                 full_mean=float(np.mean(fm)) if fm else None, notes=notes, floor=floor, fingerprint=fp,
                 label=labels.get(fp, ""), network=first.network, measure=first.measure, seeds=len(seeds),
                 experiment=experiment(first),
                 success_d50=success.d_cross if success is not None else None,
                 success_ci=success.ci if success is not None else None,
+                estimate=_finite(est.estimate) if est is not None else None,
+                estimate_ci=_bounds(est.ci, float) if est is not None else None,
+                at_lowest=bool(est is not None and est.at_lowest),
+                reach_d50=_finite(reach.estimate) if reach is not None else None,
+                reach_ci=_bounds(reach.ci, float) if reach is not None else None,
+                reference=reference, baseline_below_reference=bool(below), estimator=est, level=level,
             )
         )
     results.sort(key=lambda r: (r.env, r.method, r.label, r.projection))
     return results
+
+
+def _finite(v: float) -> float | None:
+    return None if np.isinf(v) else float(v)
+
+
+def _bounds(ci: tuple[float, float], kind: type) -> tuple[Any, Any]:
+    """A CI for JSON and print: ``None`` for a bound beyond the largest tested d."""
+    return tuple(None if np.isinf(v) else kind(v) for v in ci)  # type: ignore[return-value]
 
 
 def _baseline(row: TrialRow, measured: list[TrialRow], given: float | None) -> Baseline:
@@ -292,41 +361,65 @@ PLAIN_MEASURES = (EPISODE_RETURN, TEST_ACCURACY)
 
 
 def format_table(results: list[DintResult]) -> str:
-    """Human-readable report of ``compute_dint`` results."""
+    """Human-readable report of ``compute_dint`` results: the estimate and its CI first, the grid value beside."""
     out = []
     for r in results:
+        pct = int(round(r.threshold * 100))
+        top = r.dims[-1].d
         out.append(f"{r.title} | {r.network} D={r.D}")
         out.append(f"  baseline: {r.baseline.describe()}")
         if r.measure and r.measure not in PLAIN_MEASURES:  # say it wherever it is not a fresh-episode test
             out.append(f"  measure:  {r.measure}")
         if r.floor is not None:
             out.append(f"  floor:    {r.floor.describe()}")
-        if r.dims[0].mean is None:  # nothing to normalise by: one note below, raw returns only
-            out.append(f"  d_int{int(round(r.threshold * 100))}: not computable")
+        if not r.computable:  # nothing to normalise by: one note below, raw returns only
+            out.append(f"  d_int{pct}: not computable")
         else:
-            lo, hi = r.dint_ci
-            top = f">{r.dims[-1].d}"
-            ci = f"[{lo if lo is not None else top}, {hi if hi is not None else top}]"
-            dint = r.dint if r.dint is not None else f"> {r.dims[-1].d} (not reached)"
-            comp = f", compression D/d = {r.compression:.0f}x" if r.compression else ""
-            out.append(f"  d_int{int(round(r.threshold * 100))} = {dint}   90% CI {ci} (paired bootstrap over "
-                       f"{r.seeds} seeds){comp}")
-            out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'}")
+            flag = f"   [{BELOW_REFERENCE}]" if r.baseline_below_reference else ""
+            out.append(f"  d_int{pct} = {fmt_estimate(r)}   {r.level_pct}% CI {fmt_ci(r.estimate_ci, top)}   "
+                       f"(grid d_int{pct} = {r.dint if r.dint is not None else f'>{top}'}){flag}")
+            out.append(f"    isotonic fit of the mean in ln d; CI: bootstrap over {r.seeds} seeds"
+                       + (f" and the baseline's {r.baseline.seeds}" if r.baseline.source == "measured" else "")
+                       + ", bounds at tested dims")
+            if r.compression and not r.baseline_below_reference:
+                out.append(f"  compression D/d = {r.compression:.0f}x (from the estimate)")
+            out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'} (grid)")
+            out.append(f"  P(seed reaches {pct}% of baseline) = 1/2 at d {_fmt_cross(r.reach_d50, r.reach_ci, top)}")
         if r.dims[0].p_success is not None:
-            out.append(f"  success: P(solved) reaches 1/2 at d {_fmt_cross(r.success_d50, r.success_ci, r.dims[-1].d)}")
-        out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {'solved':>7}  {'mean R':>9}")
+            ref = f" >= {r.reference:.4g}" if r.reference is not None else ""
+            out.append(f"  P(env solved: final{ref}) = 1/2 at d {_fmt_cross(r.success_d50, r.success_ci, top)} "
+                       "(first crossing, env's own threshold)")
+        out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {f'reach{pct}':>7}  "
+                   f"{'solved':>7}  {'mean R':>9}")
         for s in r.dims:
             raw = float(np.mean(s.returns))
             if s.mean is None:
-                out.append(f"  {s.d:>8}  {s.moved:>7}  {'-':>6}  {'':>15}  {s.seeds:>5}  {_frac(s):>7}  {raw:9.4g}")
+                out.append(f"  {s.d:>8}  {s.moved:>7}  {'-':>6}  {'':>15}  {s.seeds:>5}  {'-':>7}  {_frac(s):>7}  "
+                           f"{raw:9.4g}")
                 continue
             mark = " *" if s.mean >= r.threshold else ""
             out.append(f"  {s.d:>8}  {s.moved:>7}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  "
-                       f"{_frac(s):>7}  {raw:9.4g}{mark}")
+                       f"{s.p_reach:7.2f}  {_frac(s):>7}  {raw:9.4g}{mark}")
         for n in r.notes:
             out.append(f"  note: {n}")
         out.append("")
     return "\n".join(out)
+
+
+def fmt_estimate(r: DintResult) -> str:
+    """``11.3``, ``<=1`` (reached at the smallest tested d), ``>64 (not reached)``."""
+    top = r.dims[-1].d
+    if r.estimate is None:
+        return f">{top} (not reached)"
+    return ("<=" if r.at_lowest else "") + f"{r.estimate:.3g}"
+
+
+def fmt_ci(ci: tuple[float | None, float | None] | None, top: int) -> str:
+    """``[8, 32]``, ``[8, >64]`` (beyond the largest tested d)."""
+    if ci is None:
+        return "-"
+    f = lambda v: f">{top}" if v is None else f"{v:.3g}"  # noqa: E731
+    return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
 def _frac(s: DimStats) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from rlsub.dint import DintResult, compute_dint
-from rlsub.stats import compare_dint
+from rlsub.dint import BELOW_REFERENCE, DintResult, compute_dint, fmt_ci, fmt_estimate
+from rlsub.estimate import compare_estimates
 from rlsub.store import Store
 
 #: How our task names map onto rows of the paper's table (task, network).
@@ -76,18 +76,22 @@ def label(r: DintResult) -> str:
 
 
 def comparisons(results: list[DintResult], limit: int = 40) -> list[str]:
-    """Sentences comparing every pair of measured d_int90s by the CI rule (``rlsub.stats.compare_dint``):
-    "X is N× easier than Y" only when their confidence intervals are disjoint, else "not
-    distinguishable at 90%". Pairs of different tasks come first."""
-    measured = [r for r in results if r.dims and r.dims[0].mean is not None]
+    """Sentences comparing pairs of d_int estimates by a test (``rlsub.estimate.compare_estimates``): "X is N×
+    easier than Y" only when the two-sample bootstrap CI of d_int(Y)/d_int(X) excludes 1, else "not
+    distinguishable". Groups whose baseline is below the task's reference are left out (no d_int).
+    Pairs of different tasks come first; at most ``limit`` pairs."""
+    measured = [r for r in results if r.computable and r.estimator is not None and not r.baseline_below_reference]
     pairs = [(a, b) for i, a in enumerate(measured) for b in measured[i + 1:]]
     pairs.sort(key=lambda p: p[0].env == p[1].env)
-    out = []
-    for a, b in pairs[:limit]:
-        verdict = compare_dint((label(a), a.dint, a.dint_ci), (label(b), b.dint, b.dint_ci),
-                               threshold=a.threshold)
-        out.append(verdict.sentence)
-    return out
+    return [compare_estimates((label(a), a.estimator), (label(b), b.estimator), seed=k).sentence
+            for k, (a, b) in enumerate(pairs[:limit])]
+
+
+def comparisons_note(n: int, level: float = 0.9) -> str:
+    """What ``n`` tests at ``level`` each mean together: about (1 - level)·n false "easier" claims if no pair differed."""
+    pct = int(round(level * 100))
+    return (f"{n} comparison(s), each a {pct}% test on the ratio of two estimates: if no pair truly differed, "
+            f"about {(1 - level) * n:.1f} of them would still read \"easier\" by chance.")
 
 
 def width_series(results: list[DintResult]) -> dict[tuple[str, str, str, str], list[DintResult]]:
@@ -125,14 +129,16 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
     if widths:
         plots.append(_plot_widths(widths, out / "dint_vs_D.png"))
     sentences = comparisons(results)
+    if sentences:
+        sentences.insert(0, comparisons_note(len(sentences)))
     _write_markdown(out / "index.md", table, plots, sentences, threshold, dirs)
     _write_html(out / "index.html", table, plots, sentences, threshold)
     return out / "index.html"
 
 
-def _fmt_ci(r: DintResult) -> str:
-    lo, hi = r.dint_ci
-    return f"[{lo if lo is not None else '>' + str(r.dims[-1].d)}, {hi if hi is not None else '>' + str(r.dims[-1].d)}]"
+def _fmt_d(d: float | None, top: int) -> str:
+    """A fitted d for the table, ``>top`` when not reached."""
+    return f">{top}" if d is None else f"{d:.3g}"
 
 
 def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
@@ -148,13 +154,19 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "experiment": r.label or "-",
             "network": r.network,
             "D": str(r.D),
+            "d_int90 (estimate)": fmt_estimate(r) if r.computable else "-",
+            "90% CI": fmt_ci(r.estimate_ci, r.dims[-1].d),
+            "grid d_int90": str(r.dint) if r.dint else f">{r.dims[-1].d}",
+            "baseline vs reference": (BELOW_REFERENCE if r.baseline_below_reference else
+                                      ("-" if r.reference is None else "at or above")),
             "moved at d_int90": str(at.moved) if at else "-",
-            "d_int90": str(r.dint) if r.dint else f">{r.dims[-1].d}",
-            "90% CI": _fmt_ci(r),
             "compression D/d_int90": f"{r.compression:.0f}x" if r.compression else "-",
             "seeds": str(r.seeds),
-            "P(solved) = 1/2 at d": (f"{r.success_d50:.3g}" if r.success_d50 else
-                                     ("-" if r.dims[0].p_success is None else f">{r.dims[-1].d}")),
+            "P(reach 90% of baseline) = 1/2 at d": (
+                "-" if not r.computable else f"{_fmt_d(r.reach_d50, r.dims[-1].d)} "
+                f"{fmt_ci(r.reach_ci, r.dims[-1].d)}"),
+            "P(env solved) = 1/2 at d": (f"{r.success_d50:.3g}" if r.success_d50 else
+                                         ("-" if r.dims[0].p_success is None else f">{r.dims[-1].d}")),
             "measure": r.measure or "-",
             "baseline": r.baseline.describe(),
             "floor": r.floor.describe() if r.floor else "-",
@@ -197,8 +209,8 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
             if r.dims[0].p_success is not None:  # Larsen et al.'s view: fraction of seeds that solve
                 ax.plot(ds, [x.p_success for x in r.dims], color=line.get_color(), linestyle="--", marker="x",
                         linewidth=1, alpha=0.7, label=f"{name}: P(solved)")
-            if r.dint:
-                ax.axvline(r.dint, color=line.get_color(), linestyle=":", linewidth=1)
+            if r.estimate:
+                ax.axvline(r.estimate, color=line.get_color(), linestyle=":", linewidth=1)
         ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"{threshold:.0%} of baseline")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("subspace dimension d")
@@ -207,8 +219,8 @@ def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str
         ax.set_ylim(-0.05, 1.15)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Mean normalised performance over seeds (shaded: 90% paired-bootstrap CI); dashed: fraction of "
-                 "seeds that solve", fontsize=10)
+    fig.suptitle("Mean normalised performance over seeds (shaded: 90% bootstrap CI); dotted: d_int estimate; "
+                 "dashed: fraction of seeds that reach the env's solved threshold", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -222,15 +234,15 @@ def _plot_widths(series: dict[tuple[str, str, str, str], list[DintResult]], path
     for (env, method, proj, _), rs in series.items():
         Ds = [r.D for r in rs]
         top = [r.dims[-1].d * 2 for r in rs]  # "not reached" drawn above the largest tested d
-        vals = [r.dint if r.dint else t for r, t in zip(rs, top)]
-        lo = [v - (r.dint_ci[0] or t) for v, r, t in zip(vals, rs, top)]
-        hi = [(r.dint_ci[1] or t) - v for v, r, t in zip(vals, rs, top)]
+        vals = [r.estimate if r.estimate else t for r, t in zip(rs, top)]
+        lo = [v - (r.estimate_ci[0] or t) for v, r, t in zip(vals, rs, top)]
+        hi = [(r.estimate_ci[1] or t) - v for v, r, t in zip(vals, rs, top)]
         ax.errorbar(Ds, vals, yerr=[[max(0, x) for x in lo], [max(0, x) for x in hi]], marker="o", capsize=4,
                     label=f"{env} ({METHOD_NAMES.get(method, method)}, {proj})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("native dimension D (network width)")
-    ax.set_ylabel("d_int90 (90% CI)")
+    ax.set_ylabel("d_int90 estimate (90% CI)")
     ax.set_title("Intrinsic dimension across network sizes")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -245,13 +257,13 @@ def _plot_bars(results: list[DintResult], path: Path, reference: bool) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rs = [r for r in results if r.dint]
-    rs.sort(key=lambda r: r.dint)
+    rs = [r for r in results if r.estimate and not r.baseline_below_reference]
+    rs.sort(key=lambda r: r.estimate)
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rs) + 2), 4.5))
     x = np.arange(len(rs))
-    vals = [r.dint for r in rs]
-    lo = [r.dint - (r.dint_ci[0] or r.dint) for r in rs]
-    hi = [(r.dint_ci[1] or r.dint) - r.dint for r in rs]
+    vals = [r.estimate for r in rs]
+    lo = [r.estimate - (r.estimate_ci[0] or r.estimate) for r in rs]
+    hi = [(r.estimate_ci[1] or r.dims[-1].d * 2) - r.estimate for r in rs]  # open bound drawn to 2x the top d
     ax.bar(x - 0.2 if reference else x, vals, width=0.4 if reference else 0.6, yerr=[lo, hi], capsize=4,
            label="measured (rlsub), 90% CI", color="tab:blue")
     if reference:
@@ -265,7 +277,7 @@ def _plot_bars(results: list[DintResult], path: Path, reference: bool) -> str:
     top = max([v for v in vals] + [1]) * 3
     ax.set_ylim(1, top)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_ylabel("d_int90")
+    ax.set_ylabel("d_int90 (estimate, 90% CI)")
     ax.set_title("Intrinsic dimension d_int90 across tasks (log scale)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -287,8 +299,11 @@ def _md_table(table: list[dict[str, str]]) -> str:
 def _write_markdown(path, table, plots, sentences, threshold, dirs) -> None:
     parts = [
         "# Intrinsic dimension report\n",
-        f"d_int{threshold * 100:.0f}: the smallest tested d whose mean normalised performance over seeds reaches "
-        f"{threshold:.0%} of the full-space baseline (Li et al., ICLR 2018). Sources: "
+        f"d_int{threshold * 100:.0f} (estimate): the d where an isotonic fit of mean normalised performance in ln d "
+        f"crosses {threshold:.0%} of the full-space baseline, with a 90% CI from a bootstrap over the seeds and the "
+        f"baseline's seeds (bounds at tested dims). Grid d_int{threshold * 100:.0f}: the smallest tested d whose "
+        f"mean reaches it (Li et al., ICLR 2018). A group whose baseline is below the task's reference score "
+        f"(the env's solved threshold) is marked \"{BELOW_REFERENCE}\". Sources: "
         + ", ".join(f"`{d}`" for d in dirs) + ".\n",
         "## Table\n",
         _md_table(table),
@@ -310,8 +325,9 @@ def _write_html(path, table, plots, sentences, threshold) -> None:
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;font-size:14px}}img{{max-width:100%}}</style></head><body>
 <h1>Intrinsic dimension report</h1>
-<p>d_int{threshold * 100:.0f}: smallest tested d whose mean normalised performance reaches {threshold:.0%}
-of the full-space baseline (Li et al., ICLR 2018).</p>
+<p>d_int{threshold * 100:.0f} (estimate): where an isotonic fit of mean normalised performance in ln d crosses
+{threshold:.0%} of the full-space baseline, 90% CI from a bootstrap over the seeds and the baseline's seeds; grid
+d_int{threshold * 100:.0f}: smallest tested d whose mean reaches it (Li et al., ICLR 2018).</p>
 <table><tr>{''.join(f'<th>{esc(c)}</th>' for c in cols)}</tr>{rows}</table>
 <ul>{''.join(f'<li>{esc(s)}</li>' for s in sentences)}</ul>
 {''.join(f'<h2>{esc(p)}</h2><img src="{esc(p)}" alt="{esc(p)}">' for p in plots)}

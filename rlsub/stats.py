@@ -1,4 +1,9 @@
-"""Statistics for d_int comparisons that survive review: paired bootstrap, a comparison rule, P(success).
+"""Statistics for d_int: the estimate (re-exported from ``rlsub.estimate``), the older grid bootstraps, P(success).
+
+``estimate_dint`` (see ``rlsub.estimate``) is what ``rlsub dint`` reports: a crossing of a monotone fit
+with a CI calibrated on simulated sweeps, and ``compare_estimates`` the test behind "N× easier". The
+grid-valued bootstraps below are kept for comparison and for existing callers: on solve/fail outcomes
+their nominal 90% CI covers the truth about half the time at 5 seeds (``benchmarks/coverage.py``).
 
 Pure functions over numpy arrays; nothing here reads a store or prints.
 
@@ -8,8 +13,9 @@ The unit of replication is therefore the seed's whole curve ``perf[seed, :]``. R
 independently (what ``rlsub.dint.bootstrap_dint`` does, kept here as ``independent_bootstrap_dint``
 for comparison) breaks that correlation and can give intervals that are too narrow.
 
-**Comparison rule.** "X is N× easier than Y" is claimed only when the two d_int confidence intervals
-are disjoint; otherwise the two tasks are "not distinguishable at 90%" (``compare_dint``).
+**Comparison rule (old).** ``compare_dint`` says "X is N× easier than Y" when the two d_int confidence
+intervals are disjoint. Two disjoint 90% CIs are not a 90% test (far stricter, and its ratio has no
+interval); ``compare_estimates`` tests the ratio itself.
 
 **Success probability** (Larsen et al., ICLR 2022): the fraction of seeds that solve the task at
 each d, and the d where that fraction first reaches 1/2 (``success_crossing``).
@@ -27,41 +33,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Below this many seeds a bootstrap CI is reported but flagged: it rests on too few curves.
-MIN_SEEDS = 5
+from rlsub.estimate import (
+    DintEstimate,
+    RatioTest,
+    compare_estimates,
+    deciding_dims,
+    estimate_dint,
+    reach_estimate,
+)
+from rlsub.perfmatrix import MIN_SEEDS, as_matrix, few_seeds_note, nanmean
 
 _NOT_REACHED = np.inf
-
-
-# ----------------------------------------------------------------------------------------------
-# helpers
-# ----------------------------------------------------------------------------------------------
-def _as_matrix(perf: np.ndarray, dims: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``perf[seed, d]`` against ``dims``; return (matrix, dims) with dims ascending."""
-    m = np.asarray(perf, dtype=np.float64)
-    if m.ndim != 2:
-        raise ValueError(f"perf must be a [seed, d] matrix, got shape {m.shape}")
-    ds = np.asarray(dims, dtype=np.int64)
-    if ds.ndim != 1 or len(ds) != m.shape[1]:
-        raise ValueError(f"dims has {len(ds)} entries but perf has {m.shape[1]} columns")
-    if len(ds) == 0:
-        raise ValueError("no dims given")
-    if len(np.unique(ds)) != len(ds):
-        raise ValueError(f"dims must be distinct, got {ds.tolist()}")
-    order = np.argsort(ds, kind="stable")
-    m, ds = m[:, order], ds[order]
-    # A seed with no value at any d carries no information; drop it rather than let it count as a curve.
-    keep = ~np.all(np.isnan(m), axis=1)
-    return m[keep], ds
-
-
-def _nanmean_last(values: np.ndarray, axis: int) -> np.ndarray:
-    """Mean over ``axis`` ignoring NaN; NaN where every value is missing (no RuntimeWarning)."""
-    ok = ~np.isnan(values)
-    n = ok.sum(axis=axis)
-    s = np.where(ok, values, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
 
 
 def _first_passing(means: np.ndarray, ds: np.ndarray, threshold: float) -> np.ndarray:
@@ -135,17 +117,15 @@ class DintBootstrap:
 
 def _result(m: np.ndarray, ds: np.ndarray, boot: np.ndarray, threshold: float, level: float, method: str,
             min_seeds: int) -> DintBootstrap:
-    means = _nanmean_last(m, axis=0)
+    means = nanmean(m, axis=0)
     point = _first_passing(means, ds, threshold)
     boot_d = _first_passing(boot, ds, threshold)
     lo, hi = _interval(boot_d, level)
     per_d = (~np.isnan(m)).sum(axis=0)
     notes: list[str] = []
     few = bool(per_d.min() < min_seeds)
-    if few:
-        thin = [int(d) for d, n in zip(ds, per_d) if n < min_seeds]
-        notes.append(f"CI rests on fewer than {min_seeds} seeds at d = {', '.join(map(str, thin))} "
-                     f"(min {int(per_d.min())}): treat it as indicative only")
+    if (note := few_seeds_note(ds, per_d, min_seeds)) is not None:
+        notes.append(note)
     if np.any(per_d == 0):
         notes.append("some dims have no trial at all; they never count as passing")
     return DintBootstrap(
@@ -178,13 +158,13 @@ def paired_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold: floa
         >>> paired_bootstrap_dint(perf, [4, 8]).dint
         8
     """
-    m, ds = _as_matrix(perf, dims)
+    m, ds = as_matrix(perf, dims)
     n = m.shape[0]
     if n == 0:
         raise ValueError("perf has no seed with any value")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
-    boot = _nanmean_last(m[idx], axis=1)  # [n_boot, n, n_d] → [n_boot, n_d]
+    boot = nanmean(m[idx], axis=1)  # [n_boot, n, n_d] → [n_boot, n_d]
     return _result(m, ds, boot, threshold, level, "paired", min_seeds)
 
 
@@ -196,7 +176,7 @@ def independent_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold:
     Kept for comparison: it ignores that one seed's results at different d are correlated and so
     understates the uncertainty when they are (see the module docstring).
     """
-    m, ds = _as_matrix(perf, dims)
+    m, ds = as_matrix(perf, dims)
     if m.shape[0] == 0:
         raise ValueError("perf has no seed with any value")
     rng = np.random.default_rng(seed)
@@ -356,14 +336,14 @@ def success_crossing(solved: np.ndarray, dims: Sequence[int], target: float = 0.
         >>> round(success_crossing(solved, [1, 2, 4, 8], n_boot=0).d_cross, 3)   # p = 0, .25, .75, 1
         2.828
     """
-    m, ds = _as_matrix(np.asarray(solved, dtype=np.float64), dims)
+    m, ds = as_matrix(np.asarray(solved, dtype=np.float64), dims)
     vals = m[~np.isnan(m)]
     if np.any((vals != 0) & (vals != 1)):
         raise ValueError("solved must hold booleans (0/1), with NaN for missing trials")
     if not 0.0 < target <= 1.0:
         raise ValueError(f"target must be in (0, 1], got {target}")
     logd = np.log(ds.astype(np.float64))
-    p = _nanmean_last(m, axis=0)
+    p = nanmean(m, axis=0)
     c = float(_crossing(p, logd, target)[0])
     d_cross = None if math.isinf(c) else float(np.exp(c))
     bracket = None
@@ -380,7 +360,7 @@ def success_crossing(solved: np.ndarray, dims: Sequence[int], target: float = 0.
     if n_boot > 0 and m.shape[0] > 0:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, m.shape[0], size=(n_boot, m.shape[0]))
-        boot = _crossing(_nanmean_last(m[idx], axis=1), logd, target)
+        boot = _crossing(nanmean(m[idx], axis=1), logd, target)
         lo, hi = _interval(boot, level)
         ci = (None if math.isinf(lo) else float(np.exp(lo)), None if math.isinf(hi) else float(np.exp(hi)))
     per_d = (~np.isnan(m)).sum(axis=0)
@@ -389,6 +369,7 @@ def success_crossing(solved: np.ndarray, dims: Sequence[int], target: float = 0.
 
 
 __all__ = [
-    "MIN_SEEDS", "Comparison", "DintBootstrap", "SuccessCrossing", "compare_dint", "independent_bootstrap_dint",
-    "paired_bootstrap_dint", "success_crossing",
+    "MIN_SEEDS", "Comparison", "DintBootstrap", "DintEstimate", "RatioTest", "SuccessCrossing", "compare_dint",
+    "compare_estimates", "deciding_dims", "estimate_dint", "independent_bootstrap_dint", "paired_bootstrap_dint",
+    "reach_estimate", "success_crossing",
 ]

@@ -7,9 +7,14 @@ from rlsub.store import Store
 from tests_helpers import stored
 
 
-def fill(store, env, kind, dint, D, low=0.0, best=500.0, network="MLP 64-64"):
+def fill(store, env, kind, dint, D, low=0.0, best=500.0, network="MLP 64-64", seeds=5, full=None):
+    if full is not None:  # full-space baseline trials scoring ``full``
+        for seed in range(seeds):
+            store.add(f"{env}-full-{seed}", **stored(env=env, kind=kind, d=D, D=D, seed=seed, fingerprint=env,
+                                                     is_full=True, projection="identity", network=network,
+                                                     r_low=low, r_best=best, final_returns=[full]))
     for d in [1, 2, 4, 8, 16, 32, 64]:
-        for seed in range(3):
+        for seed in range(seeds):
             perf = 1.0 if d >= dint else 0.3
             store.add(f"{env}-{d}-{seed}", **stored(env=env, kind=kind, d=d, D=D, seed=seed, fingerprint=env,
                                                     network=network, r_low=low, r_best=best,
@@ -27,14 +32,22 @@ def test_report_files_and_content(tmp_path):
         assert (rep / name).stat().st_size > 0
     assert index == rep / "index.html"
     rows = {r["task"]: r for r in csv.DictReader((rep / "dint.csv").open())}
-    assert rows["CartPole-v1"]["d_int90"] == "4"
-    assert rows["CartPole-v1"]["compression D/d_int90"] == "1152x"
+    # estimate first: the fit crosses 0.9 between d = 2 (0.3) and d = 4 (1.0); the grid value beside it
+    est = 2 * 2 ** (0.6 / 0.7)
+    assert rows["CartPole-v1"]["d_int90 (estimate)"] == f"{est:.3g}" and rows["CartPole-v1"]["grid d_int90"] == "4"
+    assert rows["CartPole-v1"]["90% CI"].startswith("[2, ")
+    assert rows["CartPole-v1"]["compression D/d_int90"] == f"{4610 / est:.0f}x"
+    assert rows["CartPole-v1"]["P(reach 90% of baseline) = 1/2 at d"].startswith("2.83 [2, ")
+    assert rows["CartPole-v1"]["baseline vs reference"] == "at or above"
     assert rows["CartPole-v1"]["network"] == "MLP 64-64"
     assert rows["CartPole-v1"]["measure"] == "mean episode return"  # what the numbers are, per row
     assert rows["CartPole-v1"]["paper d_int90 (Li et al. 2018)"].startswith("25 (DQN")
-    assert rows["InvertedPendulum-v5"]["d_int90"] == "32"
+    assert rows["InvertedPendulum-v5"]["grid d_int90"] == "32"
     md = (rep / "index.md").read_text()
-    assert "CartPole-v1 (CMA-ES, dense) is 8x easier than InvertedPendulum-v5 (CMA-ES, dense)" in md
+    # the comparison is a test on the ratio of the estimates (29.0 / 3.62 = 8), and the report counts them
+    assert "1 comparison(s), each a 90% test on the ratio of two estimates" in md
+    assert ("CartPole-v1 (CMA-ES, dense) is 8x easier than InvertedPendulum-v5 (CMA-ES, dense): "
+            "d_int90(InvertedPendulum-v5 (CMA-ES, dense))/d_int90(CartPole-v1 (CMA-ES, dense)) = 8x [") in md
     html = (rep / "index.html").read_text()
     assert 'src="performance_vs_d.png"' in html and 'src="dint_bars.png"' in html
 
@@ -47,3 +60,15 @@ def test_reference_is_shipped_with_the_package():
 
 def test_no_sentences_for_a_single_task():
     assert comparisons([]) == []
+
+
+def test_an_untrained_baseline_is_named_and_not_compared(tmp_path):
+    with Store(tmp_path / "a") as s:
+        fill(s, "CartPole-v1", "rl", 4, 4610, full=200.0)  # baseline mean 200 < the reference 475
+        fill(s, "InvertedPendulum-v5", "rl", 32, 4545, best=1000.0)
+    write_report([tmp_path / "a"], tmp_path / "rep", n_boot=200)
+    rows = {r["task"]: r for r in csv.DictReader((tmp_path / "rep" / "dint.csv").open())}
+    assert rows["CartPole-v1"]["baseline vs reference"] == "baseline below reference: not a d_int"
+    assert rows["CartPole-v1"]["compression D/d_int90"] == "-"
+    assert rows["InvertedPendulum-v5"]["baseline vs reference"] == "at or above"
+    assert "## Comparisons" not in (tmp_path / "rep" / "index.md").read_text()  # the only pair has no d_int

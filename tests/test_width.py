@@ -68,8 +68,7 @@ def test_overlapping_cis_are_not_distinguishable(tmp_path):
     with Store(tmp_path) as st:
         _fill(st, "a", 4610, 4, budget=1000)
         _fill(st, "b", 4610, 8, budget=2000)
-        # c: at d = 8 four seeds score 1.0 and one 0.5 (mean 0.9, passing only when the bootstrap draws
-        # the bad seed at most once), all pass at 16: CI [8, 16], overlapping b's [8, 8].
+        # c: at d = 8 four seeds score 1.0 and one 0.5 (mean 0.9: the fit crosses exactly there), all pass at 16.
         for d in (2, 4, 8, 16, 32):
             for s in range(5):
                 perf = 0.3 if d < 8 else (0.5 if d == 8 and s == 0 else 1.0)
@@ -77,8 +76,13 @@ def test_overlapping_cis_are_not_distinguishable(tmp_path):
                                               final_returns=[500 * perf]))
         results = compute_dint(st.rows(), n_boot=500)
     by = {(r.env, r.label): r for r in results}
-    assert by[("Other-v0", "")].dint_ci == (8, 16)
+    c = by[("Other-v0", "")]
+    assert c.estimate == pytest.approx(8) and c.estimate_ci[0] <= 8 <= c.estimate_ci[1]
     text = "\n".join(comparisons(results))
-    assert ("CartPole-v1 (CMA-ES, dense, budget 2000) (d_int90 8, CI [8, 8]) and Other-v0 (CMA-ES, dense) "
-            "(d_int90 8, CI [8, 16]) are not distinguishable at 90%") in text
-    assert "CartPole-v1 (CMA-ES, dense, budget 1000) is 2x easier than CartPole-v1 (CMA-ES, dense, budget 2000)" in text
+    # the comparison is a test on the ratio of the estimates: b's 7.6 vs c's 8, and even a vs b (2x apart)
+    # are not resolved by 5 seeds whose scores sit just above the threshold
+    assert ("CartPole-v1 (CMA-ES, dense, budget 2000) and Other-v0 (CMA-ES, dense) are not distinguishable: "
+            "d_int90(Other-v0 (CMA-ES, dense))/d_int90(CartPole-v1 (CMA-ES, dense, budget 2000)) = 1.1x [") in text
+    assert ("CartPole-v1 (CMA-ES, dense, budget 1000) and CartPole-v1 (CMA-ES, dense, budget 2000) are not "
+            "distinguishable: d_int90(CartPole-v1 (CMA-ES, dense, budget 2000))/d_int90(CartPole-v1 (CMA-ES, dense, "
+            "budget 1000)) = 2x [") in text
