@@ -10,7 +10,7 @@ Pure functions over numpy arrays; nothing here reads a store or prints.
 **Why paired.** In rlsub a seed fixes θ_0, the projection P and the evaluation episodes for every d,
 so the performances of one seed at different d are correlated (a lucky θ_0 is lucky at every d).
 The unit of replication is therefore the seed's whole curve ``perf[seed, :]``. Resampling each d
-independently (what ``rlsub.dint.bootstrap_dint`` does, kept here as ``independent_bootstrap_dint``
+independently (what ``independent_bootstrap_dint`` does, kept here
 for comparison) breaks that correlation and can give intervals that are too narrow.
 
 **Comparison rule (old).** ``compare_dint`` says "X is N× easier than Y" when the two d_int confidence

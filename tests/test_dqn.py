@@ -160,10 +160,24 @@ def test_dqn_learns_cartpole():
 
 @pytest.mark.parametrize("double", [False, True])
 def test_dqn_is_deterministic(double):
+    """One seed, one trial (θ_d, curve, final test bit for bit); another seed gives another θ_0, another
+    P and another training run."""
     kw = dict(dim=16, learning_starts=100, train_freq=50, gradient_steps=4, double=double, num_envs=2)
     a, b = run_trial(_cfg(600, **kw)), run_trial(_cfg(600, **kw))
     np.testing.assert_array_equal(a.theta_d, b.theta_d)
     assert a.curve == b.curve and a.final_returns == b.final_returns
+    assert np.abs(a.theta_d).max() > 0  # the updates moved θ_d, so equal runs are not just untouched zeros
+    other = replace(_cfg(600, **kw), seed=1)
+    c = run_trial(other)
+    assert not np.array_equal(a.theta_d, c.theta_d)
+    # What the seed controls besides the training stream: the policy's θ_0 and the projection P.
+    ctx_a, ctx_c = trial_context(_cfg(600, **kw)), trial_context(other)
+    with torch.no_grad():
+        pa, pc = ctx_a.policy, ctx_c.policy
+        assert not torch.equal(pa.theta_0, pc.theta_0)
+        assert not torch.equal(pa.projection(torch.eye(16)), pc.projection(torch.eye(16)))  # P's columns
+    ctx_a.close()
+    ctx_c.close()
 
 
 @pytest.mark.slow

@@ -39,14 +39,41 @@ def test_matches_single_env_rollouts(env_id):
             assert res.returns[m, e] == pytest.approx(ref, rel=1e-5, abs=1e-4)
 
 
+class _ResetCounter(gym.Wrapper):
+    """Counts its env's resets (a vector env's autoreset shows up as a second reset)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.resets = 0
+
+    def reset(self, **kw):
+        self.resets += 1
+        return super().reset(**kw)
+
+
+class _AutoresetVec(gym.vector.SyncVectorEnv):
+    """A plain-behaving SyncVectorEnv (NEXT_STEP autoreset) that is not ``SyncVectorEnv`` itself,
+    so evaluations take the whole-batch path, where finished copies keep stepping into new episodes."""
+
+
 def test_counts_each_episode_once_under_autoreset():
+    """Whole-batch path on a Gymnasium vector env that autoresets: each copy's return is its first
+    episode only (checked against lone envs seeded ``seed + copy``), and steps are those episodes' lengths."""
     task = env_task("CartPole-v1")
+    task.make_vec = lambda n: _AutoresetVec([lambda: _ResetCounter(task.make()) for _ in range(n)])
     spec = task.policy_spec()
-    sub = Subspace(spec.build(0), d=2, projection="dense", seed=0)
-    res = PopulationEvaluator(task, sub, spec).evaluate(np.zeros((4, 2)), episodes=3, seed=0)
-    # CartPole pays 1 per step: the summed returns are exactly the counted steps.
-    assert res.returns.sum() == res.steps
-    assert np.all(res.returns >= 1) and np.all(res.returns <= 500)
+    sub = Subspace(spec.build(0), d=4, projection="dense", seed=0)
+    thetas = np.random.default_rng(1).normal(size=(4, 4)).astype(np.float32) * 3
+    ev = PopulationEvaluator(task, sub, spec, pipeline=False)
+    res = ev.evaluate(thetas, episodes=3, seed=7)
+    assert ev._scheduled is False  # the whole-batch path, one copy per (member, episode)
+    copies = ev._envs[12, 0].envs
+    lone = np.array([[single_env_return(task, spec, sub, torch.as_tensor(thetas[m]), seed=7 + m * 3 + e)
+                      for e in range(3)] for m in range(4)])
+    assert len(set(lone.ravel())) > 3  # episodes of varied length: the short ones ended long before the last
+    assert sum(c.resets > 1 for c in copies) > 0  # some copies really autoreset into a second episode
+    np.testing.assert_array_equal(res.returns, lone)
+    assert res.steps == lone.sum()  # CartPole pays 1 per step: a lone episode's return is its length
 
 
 def test_nan_reward_raises():

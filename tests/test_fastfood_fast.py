@@ -115,11 +115,18 @@ def test_vmap_and_empty_batch() -> None:
 
 
 def test_structure_memory_and_identity_of_P() -> None:
-    """Buffers are unchanged by the fast path: ≤ 2·D floats, and P is the reference's P."""
+    """What P holds (every tensor reachable from it, measured) is ≤ 2·D floats, is what it reports, and
+    stays so through the fast path's forward and backward; P is the reference's P."""
+    from memory_check import held_bytes
+
     D = 1_700_000
     for d in (1000, 6000):
         P = FastfoodProjection(D, d, seed=0)
-        assert P.structure_bytes() <= 2 * 4 * D
+        held = held_bytes(P)
+        assert held == P.structure_bytes() and held <= 2 * 4 * D
+        th = torch.randn(2, d, requires_grad=True)
+        P(th).sum().backward()
+        assert held_bytes(P) == held  # nothing cached on P by the fast path
     P = FastfoodProjection(5000, 300, seed=11)
     Q = FastfoodProjection(5000, 300, seed=11)
     assert torch.equal(P.dense(), Q.dense())

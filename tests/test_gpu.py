@@ -15,8 +15,8 @@ import torch
 
 from rlsub.projections import make_projection
 from rlsub.projections.stacked import StackedProjection
-from rlsub.tasks import run_trial
-from rlsub.trial import TrialConfig
+from rlsub.tasks import run_trial, trial_context
+from rlsub.trial import TrialConfig, TrialContext
 
 #: The device under test; RLSUB_GPU_TEST_DEVICE=cpu runs these comparisons CPU-to-CPU, which checks
 #: the tests themselves on a machine without a GPU.
@@ -40,6 +40,7 @@ def test_projection_on_cuda_matches_cpu(kind: str, D: int, d: int, pop: int) -> 
     t_gpu = th.to(CUDA).requires_grad_()
     y_gpu = Pc(t_gpu)
     y_gpu.backward(g.to(CUDA))
+    assert y_gpu.device.type == t_gpu.grad.device.type == CUDA.type
     torch.testing.assert_close(y_gpu.cpu(), y_cpu.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(t_gpu.grad.cpu(), t_cpu.grad, rtol=1e-4, atol=1e-4)
 
@@ -50,18 +51,46 @@ def test_stacked_projection_on_cuda(kind: str) -> None:
     th = torch.randn(4, 300, generator=torch.Generator().manual_seed(0))
     ref = StackedProjection(projs)(th)
     out = StackedProjection([p.to(CUDA) for p in projs])(th.to(CUDA))
+    assert out.device.type == CUDA.type
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-4, atol=1e-5)
+
+
+def _final_test(cfg: TrialConfig, theta_d: np.ndarray) -> np.ndarray:
+    ctx = trial_context(cfg)
+    try:
+        return np.array(ctx.final_test(theta_d))
+    finally:
+        ctx.close()
 
 
 @pytest.mark.parametrize("method,dim,budget", [("cmaes", 8, 4000), ("es", 8, 4000), ("dqn", 64, 3000),
                                                ("ppo", 64, 4096), ("reinforce", 64, 4000)])
-def test_trials_run_on_cuda(method: str, dim: int, budget: int) -> None:
-    """Whole trials on the GPU (collection, updates, final evaluation): θ_d of the right size, finite
-    returns. (Bit-equality with the CPU is not expected: argmax ties and summation orders differ.)"""
+def test_trials_run_on_cuda(method: str, dim: int, budget: int, monkeypatch) -> None:
+    """Whole trials on the GPU (collection, updates, final evaluation): every subspace the trial builds
+    (policy, value net) lives on the device, and the θ_d it trained scores on the CPU what it scored
+    on the device. (The training itself is not compared with a CPU run: over thousands of updates an
+    argmax tie broken by another summation order sends it elsewhere.)"""
+    built: list[torch.device] = []
+    subspace = TrialContext.subspace
+
+    def recorded(self, *args, **kwargs):
+        sub = subspace(self, *args, **kwargs)
+        built.extend(t.device for t in (sub.theta_0, sub.theta_d, *sub.projection.buffers()))
+        return sub
+
+    monkeypatch.setattr(TrialContext, "subspace", recorded)
     cfg = TrialConfig("CartPole-v1", method=method, dim=dim, projection="fastfood", seed=0, budget=budget,
                       eval_episodes=5, device=str(CUDA))
     r = run_trial(cfg)
-    assert r.theta_d.shape == (dim,) and np.isfinite(r.final_returns).all() and len(r.final_returns) == 5
+    assert built and all(dev.type == CUDA.type for dev in built)
+    assert r.theta_d.shape == (dim,) and len(r.final_returns) == 5
+    on_device, on_cpu = (_final_test(replace(cfg, device=str(dev)), r.theta_d) for dev in (CUDA, "cpu"))
+    if r.measure is None:  # the reported score is the final test (DQN's train100 score is not)
+        np.testing.assert_array_equal(on_device, r.final_returns)
+    # Same θ_d, same episode seeds: the same returns, but for at most one episode whose argmax tie
+    # the two summation orders break apart.
+    assert np.sum(on_device != on_cpu) <= 1
+    assert np.abs(r.theta_d).max() > 0  # it trained: the final test is of a moved θ_d
 
 
 def test_supervised_batched_on_cuda_matches_cpu() -> None:
@@ -90,4 +119,5 @@ def test_pong_population_forward_on_cuda_matches_cpu() -> None:
         ref = sub.population_forward(sub.population_params(thetas), x)
         subc = sub.to(CUDA)
         out = subc.population_forward(subc.population_params(thetas.to(CUDA)), x.to(CUDA))
+    assert out.device.type == CUDA.type
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-3, atol=1e-3)

@@ -65,15 +65,66 @@ def test_cartpole_v0_protocol():
     assert (dqn["lr"], dqn["eps_start"], dqn["gamma"], dqn["batch_size"]) == (1e-4, 0.5, 0.95, 32)
 
 
-def test_method_params_are_valid_configs():
-    configs = {"dqn": DQNConfig, "es": ESConfig}
-    for kw in LI2018_PRESETS:
-        for method, params in kw["method_params"].items():
-            cls = configs[method]
-            names = {f.name for f in dataclasses.fields(cls)}
-            assert set(params) <= names, (kw["name"], set(params) - names)
-            cfg = cls(**params)  # validates ranges
-            assert all(getattr(cfg, k) == v for k, v in params.items())
+class _Built(Exception):
+    """Raised by a spy once it has seen the config a trial was about to train with."""
+
+
+def _built_config(monkeypatch, tmp_path, name: str, method: str, dim: str):
+    """The method config (and optimizer, for ES) that ``rlsub run --env name --method method`` trains with."""
+    import rlsub.agents.dqn as dqn
+    import rlsub.agents.dqn_batched as dqn_batched
+    import rlsub.direct as direct
+    from rlsub.cli import main
+
+    seen = {}
+
+    def dqn_spy(jobs):
+        (ctx, seen["cfg"], _table), = jobs
+        raise _Built
+
+    def dqn_engine_spy(cfg, ctx, table):
+        seen["cfg"] = cfg
+        raise _Built
+
+    def es_spy(ctx, optimizer, *a, **kw):
+        seen["cfg"], seen["optimizer"] = optimizer.config, optimizer
+        raise _Built
+
+    monkeypatch.setattr(dqn_batched, "train_batched", dqn_spy)
+    monkeypatch.setattr(dqn, "train", dqn_engine_spy)
+    monkeypatch.setattr(direct, "direct_search", es_spy)
+    with pytest.raises(_Built):
+        main(["run", "--env", name, "--method", method, "--dim", dim, "--out", str(tmp_path)])
+    return seen
+
+
+@pytest.mark.parametrize("dim", ["4", "full"])
+def test_cartpole_preset_trains_the_published_dqn(monkeypatch, tmp_path, dim):
+    """Through the CLI, subspace or full space, the DQN config is reference/li2018_protocols.md's
+    (train_dqn.py CartPole-v0 branch): the preset's values win over rlsub's subspace defaults."""
+    cfg = _built_config(monkeypatch, tmp_path, "CartPole-v0-li2018", "dqn", dim)["cfg"]
+    assert isinstance(cfg, DQNConfig)
+    # ε from 0.5 annealed over 10,000 steps, discount 0.95, batch 32, Adam lr 1e-4, one update per env step
+    assert (cfg.eps_start, cfg.exploration_steps, cfg.gamma, cfg.batch_size) == (0.5, 10_000, 0.95, 32)
+    assert (cfg.lr, cfg.train_freq, cfg.gradient_steps) == (1e-4, 1, 1)
+    # solved on the mean of the last 100 training episodes; rewards as the env pays them
+    assert cfg.score == "train100" and cfg.reward_scale == 1.0
+    # (soft target rate 0.01 and L2 1e-4 act on empty variable lists in that code: tau=1, l2=0, see the preset's sources)
+    assert (cfg.tau, cfg.target_update, cfg.l2) == (1.0, 1, 0.0)
+
+
+@pytest.mark.parametrize("name,obs_norm", [("InvertedPendulum-li2018", True), ("Humanoid-li2018", True),
+                                           ("Pong-li2018", False)])
+def test_es_presets_train_with_their_es_settings(monkeypatch, tmp_path, name, obs_norm):
+    """Through the CLI, the ES trial runs with the ES code's l2coeff 0.005, and with observation
+    normalisation (an ``_ObsNormES`` on a ``NormalizedEvaluator``) exactly where the preset asks."""
+    from rlsub.agents.es import NormalizedEvaluator, _ObsNormES
+
+    seen = _built_config(monkeypatch, tmp_path, name, "es", "4")
+    assert isinstance(seen["cfg"], ESConfig) and seen["cfg"].l2 == 0.005 and seen["cfg"].obs_norm is obs_norm
+    assert isinstance(seen["optimizer"], _ObsNormES) is obs_norm
+    if obs_norm:
+        assert isinstance(seen["optimizer"].evaluator, NormalizedEvaluator)
 
 
 def test_every_setting_has_a_source():

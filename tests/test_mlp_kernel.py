@@ -103,17 +103,36 @@ def test_dense_offset_rows_equal_numpy_form_and_the_projection(d):
 
 
 class _NoNumba:
+    def __init__(self) -> None:
+        self.calls = 0
+
     def get(self):
+        self.calls += 1
         return None
+
+
+class _Counted:
+    """A module's ``LazyJit`` that counts how often its compiled kernel is fetched."""
+
+    def __init__(self, lazy) -> None:
+        self.lazy, self.calls = lazy, 0
+
+    def get(self):
+        self.calls += 1
+        return self.lazy.get()
 
 
 def test_an_evaluation_without_numba_has_the_same_bits(monkeypatch):
     """The numpy forms are the fallback where numba is missing: a whole scheduled evaluation
-    (projection, forward, CartPole physics) gives the same returns with and without the kernels."""
+    (projection, forward, CartPole physics, step bookkeeping) gives the same returns with the
+    compiled kernels and without them."""
+    import rlsub.envs.cartpole_batch as cb
+    import rlsub.rollout as rollout
     from rlsub.tasks.rl import env_task
     from rlsub.evaluate import PopulationEvaluator
     from rlsub.subspace import Subspace
 
+    pytest.importorskip("numba")
     task = env_task("CartPole-v1")
     spec = task.policy_spec()
     thetas = np.random.default_rng(4).normal(size=(6, 8)) * 2
@@ -125,15 +144,18 @@ def test_an_evaluation_without_numba_has_the_same_bits(monkeypatch):
         finally:
             ev.close()
 
+    sites = [(mk, "_kernel"), (dense, "_kernel"), (cb, "_kernel"), (rollout, "_count_kernel")]
+    compiled = [_Counted(getattr(mod, name)) for mod, name in sites]
+    for (mod, name), c in zip(sites, compiled):
+        assert c.lazy.get() is not None  # numba is here: each site has its compiled kernel
+        monkeypatch.setattr(mod, name, c)
     ref = returns()
-    import rlsub.envs.cartpole_batch as cb
-
-    import rlsub.rollout as rollout
-
-    for mod in (mk, dense, cb):
-        monkeypatch.setattr(mod, "_kernel", _NoNumba())
-    monkeypatch.setattr(rollout, "_count_kernel", _NoNumba())
+    assert all(c.calls > 0 for c in compiled)  # ... and the reference evaluation ran every one of them
+    missing = [_NoNumba() for _ in sites]
+    for (mod, name), m in zip(sites, missing):
+        monkeypatch.setattr(mod, name, m)
     np.testing.assert_array_equal(returns(), ref)
+    assert all(m.calls > 0 for m in missing)  # every site asked, found no kernel and ran its numpy form
     assert ref.max() > 30  # trained-looking members, so most of the work is real stepping
 
 

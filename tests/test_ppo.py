@@ -99,10 +99,17 @@ def test_shared_value_subspace_trains_d_numbers_only():
     assert full.info["value_subspace"] == "own" and full.moved == 4610 + 4545  # policy and value net, all of them
 
 
-def test_ppo_gaussian_head_on_fastfood():
+def test_ppo_gaussian_head_on_fastfood(monkeypatch):
+    """Box actions: pre-tanh actions ~ N(policy output, exp(log_std)); the rollout's and the update's
+    log-probs and entropies are that Normal's; σ starts at exp(init_log_std) and is trained."""
+    import gaussian_head
+
+    calls = gaussian_head.record(monkeypatch)
     r = run_trial(TrialConfig("InvertedPendulum-v5", method="ppo", dim=8, projection="fastfood", seed=0,
-                              budget=512, eval_episodes=2, params=(("epochs", 2),)))
-    assert len(r.info["log_std"]) == 1 and r.env_steps >= 512
+                              budget=512, eval_episodes=2, params=(("epochs", 2), ("init_log_std", -0.5))))
+    gaussian_head.check_gaussian(calls, action_dim=1)
+    assert calls["sample"][0][2].tolist() == [-0.5]
+    assert len(r.info["log_std"]) == 1 and r.info["log_std"][0] != -0.5 and r.env_steps >= 512
 
 
 @pytest.mark.slow

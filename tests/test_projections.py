@@ -69,9 +69,18 @@ def test_fwht_matches_hadamard_matrix():
 
 
 def test_fastfood_memory_is_order_D():
-    P = FastfoodProjection(1_700_000, 6000, seed=0)
-    floats = P.structure_bytes() / 4
-    assert floats <= 2 * 1_700_000
+    """What a Fastfood P holds (every tensor reachable from it, measured) grows like D, not D·d: at most
+    2 floats per row of P at D = 1.7M, d = 6000 (a dense P would hold 6000), doubling with D, flat in d."""
+    from memory_check import held_bytes
+
+    Ds, ds = (425_000, 850_000, 1_700_000), (1000, 6000)
+    held = {(D, d): held_bytes(FastfoodProjection(D, d, seed=0)) for D in Ds for d in ds}
+    assert held[1_700_000, 6000] <= 2 * 4 * 1_700_000
+    for d in ds:
+        for small, large in zip(Ds, Ds[1:]):
+            assert 1.9 <= held[large, d] / held[small, d] <= 2.1
+    for D in Ds:
+        assert held[D, 6000] <= 1.05 * held[D, 1000]
 
 
 @pytest.mark.parametrize("D,d", [(10, 0), (10, -3), (10, 11)])

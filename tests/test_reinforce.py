@@ -47,7 +47,14 @@ def test_reinforce_is_deterministic(baseline):
     assert a.curve == b.curve and a.final_returns == b.final_returns
 
 
-def test_reinforce_gaussian_head():
+def test_reinforce_gaussian_head(monkeypatch):
+    """Box actions: pre-tanh actions ~ N(policy output, exp(log_std)), and the policy gradient's
+    log-probs are that Normal's; σ starts at exp(init_log_std) and is trained."""
+    import gaussian_head
+
+    calls = gaussian_head.record(monkeypatch)
     r = run_trial(TrialConfig("InvertedPendulum-v5", method="reinforce", dim=8, projection="sparse", seed=0,
-                              budget=300, eval_episodes=2))
-    assert len(r.info["log_std"]) == 1
+                              budget=300, eval_episodes=2, params=(("init_log_std", -0.5),)))
+    gaussian_head.check_gaussian(calls, action_dim=1)
+    assert calls["sample"][0][2].tolist() == [-0.5]
+    assert len(r.info["log_std"]) == 1 and r.info["log_std"][0] != -0.5  # learned alongside θ_d

@@ -21,15 +21,35 @@ def fill(store, env, kind, dint, D, low=0.0, best=500.0, network="MLP 64-64", se
                                                     final_returns=[low + perf * (best - low)]))
 
 
-def test_report_files_and_content(tmp_path):
+def test_report_files_and_content(tmp_path, monkeypatch):
+    import figure_check
+
+    figures = figure_check.record(monkeypatch)
     with Store(tmp_path / "a") as s:
         fill(s, "CartPole-v1", "rl", 4, 4610)
     with Store(tmp_path / "b") as s:
         fill(s, "InvertedPendulum-v5", "rl", 32, 4545, best=1000.0)
     index = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep", n_boot=200)
     rep = tmp_path / "rep"
-    for name in ["index.html", "index.md", "dint.csv", "dint.json", "performance_vs_d.png", "dint_bars.png"]:
+    for name in ["index.html", "index.md", "dint.csv", "dint.json"]:
         assert (rep / name).stat().st_size > 0
+    assert sorted(figures) == ["dint_bars.png", "performance_vs_d.png"]
+    for name, (fig, dpi) in figures.items():
+        figure_check.check_png(rep / name, fig, dpi)
+    # One panel per task: its mean normalised performance at each tested d, and a mark at its d_int90.
+    curves, _ = figures["performance_vs_d.png"]
+    panels = {ax.get_title(): ax for ax in curves.axes if ax.get_visible()}
+    assert sorted(panels) == ["CartPole-v1", "InvertedPendulum-v5"]
+    for task, dint in (("CartPole-v1", 4), ("InvertedPendulum-v5", 32)):
+        line = next(ln for ln in panels[task].lines if ln.get_marker() == "o")
+        ds = [1, 2, 4, 8, 16, 32, 64]
+        assert list(line.get_xdata()) == ds
+        assert list(line.get_ydata()) == [1.0 if d >= dint else 0.3 for d in ds]
+        assert any(list(ln.get_xdata()) == [dint, dint] for ln in panels[task].lines)  # the d_int90 mark
+    # The bars: each task's measured d_int90, smallest first.
+    bars, _ = figures["dint_bars.png"]
+    measured = next(c for c in bars.axes[0].containers if c.get_label().startswith("measured"))
+    assert [p.get_height() for p in measured.patches] == [4, 32]
     assert index == rep / "index.html"
     rows = {r["task"]: r for r in csv.DictReader((rep / "dint.csv").open())}
     # estimate first: the fit crosses 0.9 between d = 2 (0.3) and d = 4 (1.0); the grid value beside it

@@ -31,12 +31,29 @@ from tests_helpers import stored
 NEG = "tests_helpers:NegativeDrift"
 
 
-def test_rl_and_supervised_tasks_implement_one_protocol():
-    for name in ("CartPole-v1", "digits-fc", NEG):
-        task = resolve_task(name)
-        assert isinstance(task, Task)
-        assert task.native_dimension() > 0 and task.network_label()
-        assert task.method_names()[0] in ("cmaes", "adam")
+@pytest.mark.parametrize("name,kind,D,label,budget", [
+    ("CartPole-v1", "rl", 4 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2, "MLP 64-64", 300),
+    ("digits-fc", "supervised", 8_970, "FC 64-64", 200),
+    (NEG, "rl", 2 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3, "MLP 64-64", 300),
+])
+def test_rl_and_supervised_tasks_implement_one_protocol(name, kind, D, label, budget):
+    """RL envs and supervised datasets answer the one ``Task`` protocol the same way: D is the trained
+    network's size, the default method trains a trial of that D, and ``run_stream`` gives each trial
+    what ``run`` gives it alone."""
+    task: Task = resolve_task(name)
+    assert task.kind == kind and task.native_dimension() == D and task.network_label() == label
+    assert json.loads(json.dumps(task.settings())) == resolve_task(name).settings()  # a stable, storable fingerprint part
+    method = task.method_names()[0]
+    assert method == ("adam" if kind == "supervised" else "cmaes")
+    assert task.method_params(method)() is not None and typed_params(task, method, {}) == {}  # defaults exist
+    configs = [TrialConfig(name, method=method, dim=4, seed=s, budget=budget, eval_episodes=3) for s in (0, 1)]
+    alone = [task.run(c) for c in configs]
+    for r in alone:
+        assert (r.D, r.d, r.theta_d.shape) == (D, 4, (4,)) and len(r.final_returns) == (1 if kind == "supervised" else 3)
+    together = dict((c.key(), r) for c, r in task.run_stream(configs))
+    for c, r in zip(configs, alone):
+        np.testing.assert_array_equal(together[c.key()].theta_d, r.theta_d)
+        assert together[c.key()].final_returns == r.final_returns
     assert isinstance(resolve_task("digits-fc"), SupervisedTask)
     assert resolve_task(NEG).normalisation().low is None  # nothing registered: a floor will be measured
     assert resolve_task("CartPole-v1").normalisation().low == 0.0

@@ -47,12 +47,21 @@ def _fill(store, fp, D, dint, seeds=5, hidden=None, budget=None):
                                                         "seed": s, "hidden": hidden, "budget": budget}))
 
 
-def test_report_plots_dint_against_D_for_several_widths(tmp_path):
+def test_report_plots_dint_against_D_for_several_widths(tmp_path, monkeypatch):
+    import figure_check
+
+    figures = figure_check.record(monkeypatch)
     with Store(tmp_path / "s") as st:
         _fill(st, "narrow", 300, 8, hidden=[8])
         _fill(st, "wide", 20000, 8, hidden=[128, 128])
     write_report([tmp_path / "s"], tmp_path / "r", n_boot=200)
-    assert (tmp_path / "r" / "dint_vs_D.png").stat().st_size > 0
+    fig, dpi = figures["dint_vs_D.png"]
+    figure_check.check_png(tmp_path / "r" / "dint_vs_D.png", fig, dpi)
+    (ax,) = fig.axes
+    (series,) = ax.containers  # one task: one d_int90-vs-D series with a point per width
+    data = series.lines[0]
+    assert list(data.get_xdata()) == [300, 20000] and list(data.get_ydata()) == [8, 8]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
     rows = list(csv.DictReader((tmp_path / "r" / "dint.csv").open()))
     assert sorted(r["experiment"] for r in rows) == ["hidden 128-128", "hidden 8"]
     with Store(tmp_path / "s", create=False) as st:
