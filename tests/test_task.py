@@ -251,9 +251,12 @@ def test_baseline_not_above_the_floor_is_one_note_not_nan_everywhere():
 
     (res,) = compute_dint([row(2, -12.0), row(8, -11.0), row(100, -12.0, full=True)], n_boot=50)
     assert res.dint is None and all(s.mean is None for s in res.dims)
-    assert len(res.notes) == 1 and "not above the floor" in res.notes[0]
+    # Two facts, one note each: the floor makes normalising impossible, and a baseline below the
+    # reference (CartPole's 475) is no d_int in any case.
+    assert len(res.notes) == 2 and sum("not above the floor" in n for n in res.notes) == 1
+    assert res.baseline_below_reference and res.compression is None
     text = format_table([res])
-    assert "nan" not in text.lower() and text.count("note:") == 1
+    assert "nan" not in text.lower() and text.count("note:") == 2
 
 
 V1_SCHEMA = """
