@@ -21,7 +21,8 @@ Three paths, chosen per evaluator from the policy and the env:
 
 Whole-batch bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset (``rlsub.whole_batch.EpisodeTally``):
 a copy's return is counted until its first termination or truncation; later steps are ignored. On
-every path a non-finite reward ends the evaluation (``NonFiniteReturn``), and with it the trial.
+every path a non-finite reward or observation ends the evaluation (``NonFiniteReturn``, or its
+subclass ``NonFiniteObservation``), and with it the trial.
 """
 
 from __future__ import annotations
@@ -291,6 +292,7 @@ class PopulationEvaluator:
             obs, _ = env.reset(seed=seed)
             mine = slice(first, first + m)
         tally = EpisodeTally(m, self.task.name)
+        tally.check_observations(obs if mine is None else obs[mine])
         for _ in range(self.task.max_episode_steps + 1):
             action = self._act(policy, obs if mine is None else obs[mine], k, episodes)
             if mine is not None:
@@ -301,7 +303,7 @@ class PopulationEvaluator:
             obs, reward, terminated, truncated, _ = env.step(action)
             if mine is not None:
                 reward, terminated, truncated = np.asarray(reward)[mine], np.asarray(terminated)[mine], np.asarray(truncated)[mine]
-            tally.add(reward, terminated, truncated)
+            tally.add(reward, terminated, truncated, obs if mine is None else obs[mine])
             if tally.finished:
                 break
         return EvalResult(tally.returns.reshape(k, episodes), tally.steps)
@@ -338,6 +340,7 @@ class PopulationEvaluator:
             obs, _ = env.reset(seed=seed + lo * episodes)
             policy = self._policy({name: v[lo:hi] for name, v in params.items()}, hi - lo, episodes)
             lanes.append(Lane(env, policy, hi - lo, obs, EpisodeTally((hi - lo) * episodes, self.task.name)))
+            lanes[-1].tally.check_observations(obs)
         try:
             for lane in lanes:
                 lane.send(self._act(lane.policy, lane.obs, lane.members, episodes))
@@ -347,14 +350,14 @@ class PopulationEvaluator:
                     # While this half is received and its next actions computed, the other half's
                     # games step in the env's own threads.
                     obs, reward, terminated, truncated, _ = lane.recv()
-                    lane.tally.add(reward, terminated, truncated)
+                    lane.tally.add(reward, terminated, truncated, obs)
                     lane.iterations += 1
                     if lane.tally.finished or lane.iterations > self.task.max_episode_steps:
                         active.remove(lane)
                     else:
                         lane.send(self._act(lane.policy, obs, lane.members, episodes))
         finally:
-            for lane in lanes:  # an error mid-step (a NaN reward) must not leave a step in flight
+            for lane in lanes:  # an error mid-step (a NaN reward or observation) must not leave a step in flight
                 if lane.in_flight:
                     lane.recv()
         returns = np.concatenate([lane.tally.returns for lane in lanes])

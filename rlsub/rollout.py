@@ -22,7 +22,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from rlsub.errors import NonFiniteReturn
+from rlsub.errors import NonFiniteObservation, NonFiniteReturn
 from rlsub.jit import LazyJit
 from rlsub.policies import ActionSpec
 from rlsub.rollout_request import RolloutRequest
@@ -30,10 +30,11 @@ from rlsub.slot_envs import has_slot_api, slot_env, vector_env
 from rlsub.slot_mlp import SlotMLP
 
 
-def _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done):
+def _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done, obs=None):
     """One step's bookkeeping for copies ``0..k-1`` (k = ``len(reward)``): returns += reward, step
     counts += 1, ``done[:k]`` = ended (terminated, truncated, or ``max_steps`` reached when > 0) and
-    live (``live`` None: all are). Returns (episodes that ended, whether every reward is finite)."""
+    live (``live`` None: all are). Returns (episodes that ended, whether every reward, and every
+    value of ``obs`` ``[k, n]`` when given, is finite)."""
     k = len(reward)
     ret[:k] += reward
     t[:k] += 1
@@ -42,10 +43,11 @@ def _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, do
         done |= t[:k] >= max_steps
     if live is not None:
         done &= live[:k]
-    return int(done.sum()), bool(np.isfinite(reward).all())
+    finite = bool(np.isfinite(reward).all()) and (obs is None or bool(np.isfinite(obs).all()))
+    return int(done.sum()), finite
 
 
-def _count_step_kernel(reward, terminated, truncated, live, ret, t, max_steps, done):  # pragma: no cover - compiled
+def _count_step_kernel(reward, terminated, truncated, live, ret, t, max_steps, done, obs):  # pragma: no cover - compiled
     n, finite = 0, True
     for i in range(reward.shape[0]):
         r = reward[i]
@@ -57,19 +59,23 @@ def _count_step_kernel(reward, terminated, truncated, live, ret, t, max_steps, d
         done[i] = d
         n += d
         finite = finite and math.isfinite(r)
+        if obs is not None:
+            for j in range(obs.shape[1]):
+                if not math.isfinite(obs[i, j]):
+                    finite = False
     return n, finite
 
 
 _count_kernel = LazyJit(_count_step_kernel)
 
 
-def _count_step(reward, terminated, truncated, live, ret, t, max_steps, done) -> tuple[int, bool]:
+def _count_step(reward, terminated, truncated, live, ret, t, max_steps, done, obs=None) -> tuple[int, bool]:
     """``_count_step_numpy``, compiled where numba is installed (the same arithmetic: float64
     returns, integer counts); one call instead of a dozen small array operations a step."""
     kernel = _count_kernel.get()
     if kernel is None:
-        return _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done)
-    return kernel(reward, terminated, truncated, live, ret, t, max_steps, done)
+        return _count_step_numpy(reward, terminated, truncated, live, ret, t, max_steps, done, obs)
+    return kernel(reward, terminated, truncated, live, ret, t, max_steps, done, obs)
 
 
 class SlotRollout:
@@ -119,6 +125,7 @@ class SlotRollout:
         self._normalize = False
         self._recording = 0
         self._obs: np.ndarray | None = None
+        self._failed: list[RolloutRequest] = []  # requests failed since the last step (a non-finite reset)
         # Envs that cap episodes themselves need no step-count check here.
         self._own_cap = getattr(env, "max_episode_steps", None) is not None and env.max_episode_steps <= self.max_steps
         self.ensure_capacity(capacity)
@@ -216,6 +223,9 @@ class SlotRollout:
                 self._queue.popleft()
             self.env.grow(int(tgt[-1]) + 1)
             obs = np.asarray(self.env.reset_copies(tgt, req.seeds[jobs])).reshape(c, -1)
+            if obs.dtype.kind == "f" and not np.isfinite(obs).all() and req.error is None:
+                req.error = NonFiniteObservation(f"environment {self.task_name} returned a non-finite observation at step 0")
+                self._failed.append(req)
             if self._obs is None:
                 self._obs = np.zeros((self.capacity, self.obs_size), dtype=obs.dtype)
             self._obs[tgt] = obs
@@ -263,17 +273,12 @@ class SlotRollout:
         obs[:] = o2.reshape(k, -1)
         done = self._done[:k]
         n_done, finite = _count_step(np.asarray(reward), np.asarray(terminated), np.asarray(truncated), live,
-                                     self.ret, self.t, 0 if self._own_cap else self.max_steps, done)
-        failed: list[RolloutRequest] = []
-        if not finite:
-            bad = ~np.isfinite(reward)
-            if live is not None:
-                bad &= live
-            for s in np.flatnonzero(bad).tolist():
-                req = self._owners[int(self.slot_req[s])]
-                if req.error is None:
-                    req.error = NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[s]})")
-                    failed.append(req)
+                                     self.ret, self.t, 0 if self._own_cap else self.max_steps, done,
+                                     obs if obs.dtype.kind == "f" else None)
+        failed, self._failed = self._failed, []
+        if not finite or failed:
+            if not finite:
+                self._fail_nonfinite(np.asarray(reward), obs, live, failed)
             for req in failed:
                 done |= self.slot_req[:k] == req._id  # type: ignore[attr-defined]
                 if req in self._queue:
@@ -284,6 +289,23 @@ class SlotRollout:
         if not n_done:
             return failed
         return self._book(np.flatnonzero(done), failed)
+
+    def _fail_nonfinite(self, reward: np.ndarray, obs: np.ndarray, live: np.ndarray | None,
+                        failed: list[RolloutRequest]) -> None:
+        """Give the requests whose live copies returned a non-finite reward (named first) or
+        observation this step their error, and add them to ``failed``."""
+        bad_reward = ~np.isfinite(reward)
+        bad = bad_reward | (~np.isfinite(obs).all(axis=1) if obs.dtype.kind == "f" else False)
+        if live is not None:
+            bad &= live
+        for s in np.flatnonzero(bad).tolist():
+            req = self._owners[int(self.slot_req[s])]
+            if req.error is None:
+                req.error = (NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[s]})")
+                             if bad_reward[s] else
+                             NonFiniteObservation(f"environment {self.task_name} returned a non-finite observation "
+                                                  f"at step {int(self.t[s])}"))
+                failed.append(req)
 
     def _book(self, slots: np.ndarray, failed: list[RolloutRequest]) -> list[RolloutRequest]:
         """Book the episodes that ended in ``slots`` (their copies go idle); close finished and

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlsub.errors import NonFiniteReturn
+from rlsub.errors import NonFiniteObservation, NonFiniteReturn
 from rlsub.subspace import mlp_layers
 
 
@@ -56,25 +56,41 @@ def act_type(act: Callable | None) -> type[nn.Module] | None:
 
 class EpisodeTally:
     """Returns of ``m`` env copies until each one's first episode end (NEXT_STEP autoreset: later
-    steps of a copy are ignored), and the env steps that counted."""
+    steps of a copy are ignored), and the env steps that counted. A non-finite reward, or
+    observation, of a still-counted copy ends the evaluation (``NonFiniteReturn``)."""
 
     def __init__(self, m: int, task_name: str) -> None:
         self.returns = np.zeros(m, dtype=np.float64)
         self.done = np.zeros(m, dtype=bool)
-        self.n_done = self.steps = 0
+        self.n_done = self.steps = self.iterations = 0
         self.task_name = task_name
 
-    def add(self, reward, terminated, truncated) -> None:
+    def add(self, reward, terminated, truncated, obs: np.ndarray | None = None) -> None:
+        """Book one step of every copy; ``obs``: the observations it returned (checked when given)."""
         reward = np.asarray(reward, dtype=np.float64)
+        self.iterations += 1
         if not np.isfinite(reward).all():  # only rewards of still-counted envs matter
             bad = ~np.isfinite(reward) & ~self.done
             if bad.any():
                 raise NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[bad][0]})")
+        if obs is not None:
+            self.check_observations(obs)
         np.add(self.returns, reward, out=self.returns, where=~self.done)
         self.steps += len(self.done) - self.n_done
         self.done |= np.asarray(terminated)
         self.done |= np.asarray(truncated)
         self.n_done = int(np.count_nonzero(self.done))
+
+    def check_observations(self, obs: np.ndarray) -> None:
+        """Raise ``NonFiniteObservation`` when a still-counted copy's observation (``obs[i]``, after
+        ``iterations`` steps: 0 is the reset) has a NaN or infinity. Integer observations pass as they are."""
+        obs = np.asarray(obs)
+        if obs.dtype.kind not in "fc" or np.isfinite(obs).all():
+            return
+        bad = ~np.isfinite(obs.reshape(len(self.done), -1)).all(axis=1) & ~self.done
+        if bad.any():
+            raise NonFiniteObservation(f"environment {self.task_name} returned a non-finite observation "
+                                       f"at step {self.iterations}")
 
     @property
     def finished(self) -> bool:
