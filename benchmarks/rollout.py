@@ -10,6 +10,9 @@ Compared in one run, with the preset MLP (4-64-64-2, tanh) in a d=100 dense subs
 * ``evaluator (vmap path)``: the same evaluator forced through ``Subspace.population_forward``
   (vmap + functional_call) on the whole-batch path (every copy stepped until the longest episode
   ends), the path before the MLP fast path;
+* ``whole-batch GEMM path``: the same evaluator without the scheduled path, its MLP as one batched
+  GEMM per layer on the whole-batch path (what MLPs on vector envs without the slot interface run,
+  e.g. Atari RAM), against the vmap path: why ``rlsub.evaluate`` keeps both whole-batch forwards;
 * (a) ``per-member loop``: one Gymnasium CartPole env and the same torch policy, member by member,
   episode by episode (how GymNE-style tools evaluate);
 * (b) ``EvoTorch GymNE`` evaluating the same policies (their full-space parameters θ_0 + Pθ_d,
@@ -112,6 +115,7 @@ def run(args) -> list[Result]:
     sub = Subspace(spec.build(0), d=D_SUB, projection="dense", seed=0)
     ev = PopulationEvaluator(task, sub, spec)
     ev_vmap = PopulationEvaluator(task, sub, spec)
+    ev_gemm = PopulationEvaluator(task, sub, spec)
     gen = torch.Generator().manual_seed(0)
     pop = 8 if args.quick else args.pop
     episodes = args.episodes
@@ -136,10 +140,15 @@ def run(args) -> list[Result]:
             with mock.patch.object(evaluate_mod, "mlp_plan", lambda *a: None):
                 run_ev(ev_vmap, "vmap")
 
-        t = interleaved({"fast": lambda: run_ev(ev, "fast"), "vmap": run_vmap}, args.rounds)
-        res_fast, res_vmap = last["fast"], last["vmap"]
+        def run_gemm() -> None:
+            with mock.patch.object(PopulationEvaluator, "rollout", lambda self, capacity: None):
+                run_ev(ev_gemm, "gemm")
+
+        t = interleaved({"fast": lambda: run_ev(ev, "fast"), "vmap": run_vmap, "gemm": run_gemm}, args.rounds)
+        res_fast, res_vmap, res_gemm = last["fast"], last["vmap"], last["gemm"]
         counted = res_fast.steps / t["fast"]
         counted_vmap = res_vmap.steps / t["vmap"]
+        counted_gemm = res_gemm.steps / t["gemm"]
         longest = int(res_fast.returns.max())  # CartPole pays 1 per step: the longest episode
         per_counted = last["fast_stepped"] / res_fast.steps
         stepped = last["fast_stepped"] / t["fast"]
@@ -152,6 +161,8 @@ def run(args) -> list[Result]:
                               note=f"mean ep {mean_len:.0f}; stepped/counted {per_counted:.3f} (target <= 1.2 "
                                    f"{verdict if name == 'random' else '-'}; whole-batch path {whole:.1f})",
                               extra={"stepped_per_counted": per_counted, "whole_batch_stepped_per_counted": whole}))
+        results.append(Result("rollout", case, "whole-batch GEMM path vs vmap path", "steps/s", counted_gemm, "vmap path",
+                              counted_vmap, True, note="both whole-batch: every copy stepped until the longest episode ends"))
         # (a) per-member loop on the first loop_members members
         rate_a, steps_a = loop_rate(task, sub, thetas[:loop_members], episodes, 10_000)
         results.append(
@@ -176,8 +187,8 @@ def run(args) -> list[Result]:
                    target=0.3 if name == "trained" else None,
                    note=f"ratio = fraction of the raw env rate; raw CartPoleBatch {rate_cb:,.0f} steps/s")
         )
-    ev.close()
-    ev_vmap.close()
+    for e in (ev, ev_vmap, ev_gemm):
+        e.close()
     return results
 
 

@@ -1,22 +1,28 @@
-"""Batched population evaluation: every (member, episode) of a population played in one vector env.
+"""Batched population evaluation: every (member, episode) of a population played in one env.
 
-Two paths, chosen per evaluator from the policy and the env:
+Three paths, chosen per evaluator from the policy and the env:
 
-* **Episode-scheduled** (MLP policies on envs with a *slot* interface: CartPole-v1 through
-  ``rlsub.envs.cartpole_batch.CartPoleBatch``, any env whose ``make_vec`` is a plain
-  ``SyncVectorEnv``): each (member m, episode e) is a *job* with its own episode seed
-  ``seed + m * episodes + e``. A ``SlotRollout`` keeps the live episodes in a prefix of its env
-  copies and steps only those; a copy whose episode ended takes the next waiting job (or the last
-  live copy moves into its place), so the env steps stepped are exactly the steps counted. Each
-  copy carries its own member's parameters: the policy forward is one stacked matrix-vector product
-  per layer over the live copies (``np.matmul`` of ``[k, 1, in] @ [k, in, out]``), whose rows do
-  not depend on which other rows share the batch (checked in ``tests/test_lockstep.py``). That is
-  what lets ``rlsub.lockstep`` put many trials' populations into one rollout and still give each
-  trial exactly the numbers it gets alone.
-* **Whole-batch** (anything else: Atari's ``AtariVectorEnv``, vector envs without per-copy resets,
-  CNN policies): pop × episodes copies of one vector env reset with one seed, stepped together until
-  the last episode ends. Bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset: a copy's return is
-  counted until its first termination or truncation; later steps of that copy are ignored.
+* **Episode-scheduled** (MLP policies with Tanh/ReLU layers on envs with a *slot* interface:
+  CartPole-v1 through ``rlsub.envs.cartpole_batch.CartPoleBatch``, any env whose ``make_vec`` is a
+  plain ``SyncVectorEnv``): each (member m, episode e) is a *job* with its own episode seed
+  ``seed + m * episodes + e``, run by a ``rlsub.rollout.SlotRollout``: only live episodes are
+  stepped, and each env copy carries its own member's parameters. The forward is one
+  matrix-vector product per copy and layer over the live copies (on the CPU the compiled loops of
+  ``rlsub.mlp_kernel``, on other devices torch's ``baddbmm``), whose rows do not depend on which
+  other rows share the batch (checked in ``tests/test_lockstep.py``). That is what lets
+  ``rlsub.lockstep`` put many trials' populations into one rollout and still give each trial
+  exactly the numbers it gets alone.
+* **Whole-batch, MLP** (those MLPs on vector envs without the slot interface: Atari RAM through
+  ``AtariVectorEnv``, Gymnasium's own vector envs): pop × episodes copies of one vector env reset
+  with one seed, stepped together until the last episode ends; the forward is one batched GEMM per
+  layer (``baddbmm``, activations in place).
+* **Whole-batch, any network** (CNNs, virtual batch norm, other activations): the same stepping, the
+  forward through ``Subspace.population_forward`` (vmap + functional_call).
+
+Whole-batch bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset (``rlsub.whole_batch.EpisodeTally``):
+a copy's return is counted until its first termination or truncation; later steps are ignored. On
+every path a non-finite reward or observation ends the evaluation (``NonFiniteReturn``, or its
+subclass ``NonFiniteObservation``), and with it the trial.
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
-from rlsub.errors import NonFiniteReturn
 from rlsub.policies import PolicySpec
 from rlsub.projections.dense import DenseProjection, offset_rows
 from rlsub.projections.identity import IdentityProjection
-from rlsub.rollout import EvalResult, MLPWeights, RolloutRequest, SlotRollout, act_type, mlp_plan, slot_env, vector_env
+from rlsub.rollout import SlotRollout
+from rlsub.rollout_request import EvalResult, RolloutRequest
+from rlsub.slot_envs import slot_env, vector_env
+from rlsub.slot_mlp import MLPWeights
 from rlsub.subspace import Subspace
+from rlsub.whole_batch import EpisodeTally, Lane, act_type, mlp_plan, seeds_each_copy
 
 
 # =============================================================================================
@@ -275,7 +284,7 @@ class PopulationEvaluator:
         if k == pop:
             env = self._vec(m)
             obs, _ = env.reset(seed=seed)
-        elif _seeds_each_copy(self._vec(m)):
+        elif seeds_each_copy(self._vec(m)):
             env = self._vec(m)
             obs, _ = env.reset(seed=seed + first)
         else:
@@ -283,6 +292,7 @@ class PopulationEvaluator:
             obs, _ = env.reset(seed=seed)
             mine = slice(first, first + m)
         tally = EpisodeTally(m, self.task.name)
+        tally.check_observations(obs if mine is None else obs[mine])
         for _ in range(self.task.max_episode_steps + 1):
             action = self._act(policy, obs if mine is None else obs[mine], k, episodes)
             if mine is not None:
@@ -293,7 +303,7 @@ class PopulationEvaluator:
             obs, reward, terminated, truncated, _ = env.step(action)
             if mine is not None:
                 reward, terminated, truncated = np.asarray(reward)[mine], np.asarray(terminated)[mine], np.asarray(truncated)[mine]
-            tally.add(reward, terminated, truncated)
+            tally.add(reward, terminated, truncated, obs if mine is None else obs[mine])
             if tally.finished:
                 break
         return EvalResult(tally.returns.reshape(k, episodes), tally.steps)
@@ -313,7 +323,7 @@ class PopulationEvaluator:
             return False
         if self._async is None:
             env = self._vec((k // 2) * episodes, lane=1)
-            self._async = hasattr(env, "send") and hasattr(env, "recv") and _seeds_each_copy(env)
+            self._async = hasattr(env, "send") and hasattr(env, "recv") and seeds_each_copy(env)
         return self._async
 
     def _evaluate_pipelined(self, params: dict[str, torch.Tensor], k: int, episodes: int, seed: int) -> EvalResult:
@@ -329,7 +339,8 @@ class PopulationEvaluator:
             env = self._vec((hi - lo) * episodes, lane=i + 1)
             obs, _ = env.reset(seed=seed + lo * episodes)
             policy = self._policy({name: v[lo:hi] for name, v in params.items()}, hi - lo, episodes)
-            lanes.append(_Lane(env, policy, hi - lo, obs, EpisodeTally((hi - lo) * episodes, self.task.name)))
+            lanes.append(Lane(env, policy, hi - lo, obs, EpisodeTally((hi - lo) * episodes, self.task.name)))
+            lanes[-1].tally.check_observations(obs)
         try:
             for lane in lanes:
                 lane.send(self._act(lane.policy, lane.obs, lane.members, episodes))
@@ -339,76 +350,15 @@ class PopulationEvaluator:
                     # While this half is received and its next actions computed, the other half's
                     # games step in the env's own threads.
                     obs, reward, terminated, truncated, _ = lane.recv()
-                    lane.tally.add(reward, terminated, truncated)
+                    lane.tally.add(reward, terminated, truncated, obs)
                     lane.iterations += 1
                     if lane.tally.finished or lane.iterations > self.task.max_episode_steps:
                         active.remove(lane)
                     else:
                         lane.send(self._act(lane.policy, obs, lane.members, episodes))
         finally:
-            for lane in lanes:  # an error mid-step (a NaN reward) must not leave a step in flight
+            for lane in lanes:  # an error mid-step (a NaN reward or observation) must not leave a step in flight
                 if lane.in_flight:
                     lane.recv()
         returns = np.concatenate([lane.tally.returns for lane in lanes])
         return EvalResult(returns.reshape(k, episodes), sum(lane.tally.steps for lane in lanes))
-
-
-class EpisodeTally:
-    """Returns of ``m`` env copies until each one's first episode end (NEXT_STEP autoreset: later
-    steps of a copy are ignored), and the env steps that counted."""
-
-    def __init__(self, m: int, task_name: str) -> None:
-        self.returns = np.zeros(m, dtype=np.float64)
-        self.done = np.zeros(m, dtype=bool)
-        self.n_done = self.steps = 0
-        self.task_name = task_name
-
-    def add(self, reward, terminated, truncated) -> None:
-        reward = np.asarray(reward, dtype=np.float64)
-        if not np.isfinite(reward).all():  # only rewards of still-counted envs matter
-            bad = ~np.isfinite(reward) & ~self.done
-            if bad.any():
-                raise NonFiniteReturn(f"environment {self.task_name} returned a non-finite reward ({reward[bad][0]})")
-        np.add(self.returns, reward, out=self.returns, where=~self.done)
-        self.steps += len(self.done) - self.n_done
-        self.done |= np.asarray(terminated)
-        self.done |= np.asarray(truncated)
-        self.n_done = int(np.count_nonzero(self.done))
-
-    @property
-    def finished(self) -> bool:
-        return self.n_done == len(self.done)
-
-
-class _Lane:
-    """One half of a pipelined evaluation: its env, policy and bookkeeping, and whether a step is in flight."""
-
-    def __init__(self, env, policy, members: int, obs: np.ndarray, tally: EpisodeTally) -> None:
-        self.env, self.policy, self.members, self.obs, self.tally = env, policy, members, obs, tally
-        self.iterations = 0
-        self.in_flight = False
-
-    def send(self, action: np.ndarray) -> None:
-        self.env.send(action)
-        self.in_flight = True
-
-    def recv(self):
-        out = self.env.recv()
-        self.in_flight = False
-        return out
-
-
-def _seeds_each_copy(env) -> bool:
-    """Whether ``env.reset(seed=s)`` seeds copy i with ``s + i`` (so a member slice can run alone)."""
-    import gymnasium as gym
-
-    if getattr(env, "seeds_each_copy", False):  # rlsub's own batched envs (CartPoleBatch) say so themselves
-        return True
-    kinds: tuple[type, ...] = (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)
-    try:
-        from ale_py.vector_env import AtariVectorEnv
-
-        kinds += (AtariVectorEnv,)
-    except ImportError:  # pragma: no cover - ale-py is a dependency
-        pass
-    return isinstance(env, kinds)

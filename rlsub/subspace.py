@@ -111,7 +111,7 @@ def mlp_layers(module: nn.Module) -> tuple[int | None, list[tuple[str, str | Non
     Plain: ``nn.Sequential`` of [Flatten (first, down to the last dim)] then Linear layers each followed
     by at most one Tanh/ReLU. Both fast paths build on this: ``Subspace.call`` (``functional_call``
     swaps every parameter into the module on each call, tens of µs, and gradient agents call their
-    small MLP several times per env step) and the rollout's stacked forward (``rlsub.rollout.mlp_plan``).
+    small MLP several times per env step) and the evaluators' stacked forwards (``rlsub.whole_batch.mlp_plan``).
     """
     if not isinstance(module, nn.Sequential):
         return None

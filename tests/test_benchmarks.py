@@ -45,7 +45,7 @@ def test_evaluator_mlp_fast_path_matches_vmap_path() -> None:
     import rlsub.evaluate as evaluate_mod
     from rlsub.tasks.rl import env_task
     from rlsub.evaluate import PopulationEvaluator
-    from rlsub.rollout import mlp_plan
+    from rlsub.whole_batch import mlp_plan
     from rlsub.policies import PolicySpec
     from rlsub.subspace import Subspace
 

@@ -11,7 +11,9 @@ from rlsub.direct import Evaluation, direct_search, run_search
 from rlsub.tasks.rl import env_task
 from rlsub.errors import NonFiniteReturn
 from rlsub.evaluate import PopulationEvaluator
-from rlsub.rollout import _KERNEL_ACT, SlotRollout, _SlotMLP, slot_env
+from rlsub.rollout import SlotRollout, slot_env
+from rlsub.slot_mlp import KERNEL_ACT as _KERNEL_ACT
+from rlsub.slot_mlp import SlotMLP as _SlotMLP
 from rlsub.lockstep import LockstepStats, group_for_lockstep, lockstep_key, run_lockstep
 from rlsub.tasks import trial_context
 from rlsub.seeding import derive_seed

@@ -143,6 +143,36 @@ def test_networks_does_not_import_policies():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_vbn_lives_in_its_own_module_and_is_re_exported():
+    import rlsub.networks as networks
+    import rlsub.vbn as vbn
+
+    assert networks.VBNConvNet is vbn.VBNConvNet and networks.VirtualBatchNorm is vbn.VirtualBatchNorm
+    assert FAMILIES["vbn_cnn"] is networks.build_vbn_cnn
+
+
+# -- action heads ---------------------------------------------------------------------------------
+def test_action_head_maps_numpy_and_torch_outputs():
+    """One mapping for both evaluation paths: numpy outputs (the scheduled rollout) squash with rlsub's
+    tanh32, torch outputs (the whole-batch paths) with torch.tanh; the scaling is the same arithmetic."""
+    from rlsub.mlp_kernel import tanh32
+
+    out = np.random.default_rng(0).normal(size=(7, 2)).astype(np.float32) * 3
+    box = ActionSpec("box", shape=(2,), low=(-2.0, 0.0), high=(2.0, 0.5))
+    low, high = np.float32([-2.0, 0.0]), np.float32([2.0, 0.5])
+    got = box.to_env(out)
+    assert got.dtype == np.float32 and got.shape == (7, 2)
+    np.testing.assert_array_equal(got, low + (tanh32(out) + 1.0) * 0.5 * (high - low))
+    t = torch.from_numpy(out)
+    lo, hi = torch.from_numpy(low), torch.from_numpy(high)
+    np.testing.assert_array_equal(box.to_env(t), (lo + (torch.tanh(t) + 1.0) * 0.5 * (hi - lo)).numpy())
+    assert np.all((got >= low) & (got <= high))
+    disc = ActionSpec("discrete", n=2)
+    np.testing.assert_array_equal(disc.to_env(out), out.argmax(axis=1))
+    np.testing.assert_array_equal(disc.to_env(t), out.argmax(axis=1))
+    assert box == ActionSpec("box", shape=(2,), low=(-2.0, 0.0), high=(2.0, 0.5))  # the cached bounds are no field
+
+
 # -- vbn_cnn: ES Atari policy with virtual batch norm -------------------------------------------------
 def _frames(n, shape=(4, 84, 84), seed=0):
     return torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
