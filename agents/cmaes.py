@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlsub.direct import direct_search, run_search
 from rlsub.errors import ConfigError
 from rlsub.seeding import derive_seed
 
 from .base import DirectSearch
+from .common import make_config
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +144,9 @@ class CMAES(DirectSearch):
 
 def search(ctx):
     """A CMA-ES trial as a ``rlsub.direct.direct_search`` generator (run alone or in lockstep)."""
-    from rlsub.direct import direct_search
-
-    from .common import make_config
-
     return direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, make_config(CMAESConfig, ctx.params, "cmaes")))
 
 
 def run(ctx):
     """Run a CMA-ES trial alone."""
-    from rlsub.direct import run_search
-
     return run_search(ctx, search(ctx))

@@ -14,8 +14,9 @@ Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
   1000 gradient steps = 4000 env steps). Subspace trials get no overrides (``ATARI_SUBSPACE`` is
   empty), see below.
 
-``--param`` values override either table last. ``engine=batched`` (``rlsub.agents.dqn_batched``)
-trains the DQN trials of a sweep worker as one batched computation, each trial exactly as alone.
+``--param`` values override either table last (``rlsub.agents.dqn_engines.run`` resolves the config and
+picks the engine). ``engine=batched`` (``rlsub.agents.dqn_batched``) trains the DQN trials of a sweep
+worker as one batched computation, each trial exactly as alone.
 The trial records the resolved hyper-parameters (``info["dqn_config"]``), the table
 (``info["dqn_defaults"]``) and the replay buffer used (``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
 84×84 frame once (~7.2 kB per transition instead of 56 kB; 1M transitions in ~7.2 GB).
@@ -389,13 +390,3 @@ def finish(cfg: DQNConfig, ctx, defaults: str | None, progress: Progress, tracke
                 solved_in_training=bool(history) and ctx.threshold is not None
                 and float(np.mean(history)) >= ctx.threshold)
     return ctx.result(theta_out, steps, progress.curve, info, final_returns=score, measure=TRAIN100_MEASURE)
-
-
-def run(ctx):
-    """``--method dqn``: resolve the config (``resolve_config``) and train with its engine."""
-    cfg, table = resolve_config(ctx)
-    if cfg.engine == "batched":
-        from .dqn_batched import train_batched
-
-        return train_batched([(ctx, cfg, table)])[0]
-    return train(cfg, ctx, table)

@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 
 from rlsub.errors import ConfigError, NonFiniteReturn
-from rlsub.rollout import has_slot_api
 from rlsub.seeding import derive_seed, np_generator
 from rlsub.subspace import MLP_ACTIVATIONS, mlp_layers
 
 from .common import EpisodeTracker, Progress, linear_schedule, require_discrete
 from .dqn import DQNConfig, finish
+from .dqn_envs import train_envs
 from .replay_buffer import ReplayBuffer
 
 #: Trials trained at once by ``run_batched`` unless the caller says otherwise (the others wait).
@@ -84,80 +84,6 @@ class StackedMLP:
             if act is not None:
                 x = act(x)
         return x
-
-
-# ---------------------------------------------------------------------------------------------
-# one env per trial
-# ---------------------------------------------------------------------------------------------
-class _CopyEnvs:
-    """The trials' envs as copies ``0..n-1`` of one slot env (``CartPoleBatch``), in live order."""
-
-    def __init__(self, vec) -> None:
-        self.vec, self.n = vec, 0
-
-    def add(self, seed: int) -> np.ndarray:
-        self.vec.grow(self.n + 1)
-        obs = self.vec.reset_copies([self.n], [seed])[0]
-        self.n += 1
-        return obs
-
-    def remove(self, i: int) -> None:
-        if i + 1 < self.n:  # later copies shift down one place (live order is kept)
-            self.vec.move(np.arange(i + 1, self.n), np.arange(i, self.n - 1))
-        self.n -= 1
-
-    def step(self, actions: np.ndarray):
-        obs, rew, term, trunc = self.vec.step_copies(self.n, actions)
-        obs = np.array(obs, dtype=np.float32)
-        done = term | trunc
-        last = obs.copy()
-        idx = np.flatnonzero(done)
-        if len(idx):  # SAME_STEP autoreset: the next episode continues each copy's own stream
-            obs[idx] = self.vec.reset_copies(idx, [None] * len(idx))
-        return obs, np.asarray(rew, dtype=np.float64), term, trunc, last
-
-    def close(self) -> None:
-        self.vec.close()
-
-
-class _SingleEnvs:
-    """The trials' envs as single Gymnasium envs (``task.make``), in live order."""
-
-    def __init__(self, make) -> None:
-        self.make, self.envs = make, []
-
-    def add(self, seed: int) -> np.ndarray:
-        env = self.make()
-        self.envs.append(env)
-        return np.asarray(env.reset(seed=seed)[0], dtype=np.float32)
-
-    def remove(self, i: int) -> None:
-        self.envs.pop(i).close()
-
-    def step(self, actions: np.ndarray):
-        n = len(self.envs)
-        obs, last = [], []
-        rew, term, trunc = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        for i, (env, a) in enumerate(zip(self.envs, actions.tolist())):
-            o, rew[i], term[i], trunc[i], _ = env.step(a)
-            o = np.asarray(o, dtype=np.float32)
-            last.append(o)
-            obs.append(np.asarray(env.reset()[0], dtype=np.float32) if term[i] or trunc[i] else o)
-        return np.stack(obs), rew, term, trunc, np.stack(last)
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-def _train_envs(task, single: bool = False):
-    """The task's slot env when it has one (CartPole), else single envs; ``single`` forces the latter."""
-    if not single:
-        vec = task.make_vec(1)
-        if has_slot_api(vec):
-            return _CopyEnvs(vec)
-        vec.close()
-    return _SingleEnvs(task.make)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +207,7 @@ class _Batch:
     def __init__(self, first: _Trial, single_envs: bool = False) -> None:
         self.net = StackedMLP(first.policy)
         self.cfg = first.cfg
-        self.envs = _train_envs(first.ctx.task, single_envs)
+        self.envs = train_envs(first.ctx.task, single_envs)
         self.live: list[_Trial] = []
         # One Adam over every trial's θ_d, one parameter group (fused: each tensor is updated by its own
         # kernel call, so alone and batched agree); trials that do not train in a round have no
@@ -451,49 +377,4 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
             close(ctx)
 
 
-def run_group(configs: list, context) -> Iterator[tuple[object, object]]:
-    """The DQN trials of a sweep worker (``rlsub.lockstep.run_lockstep``): those whose resolved
-    config has ``engine=batched`` train together, the others alone afterwards; yields
-    ``(config, outcome)`` as each finishes (outcome: TrialResult or NonFiniteReturn). ``context``
-    builds a trial's ``TrialContext``."""
-    from .dqn import resolve_config, train
-
-    alone: list = []
-
-    def items():
-        for config in configs:
-            ctx = context(config)
-            try:
-                cfg, table = resolve_config(ctx)
-            except BaseException:
-                ctx.close()
-                raise
-            if cfg.engine == "batched":
-                yield config, ctx, cfg, table
-            else:  # rebuilt when its turn comes: a context holds θ_0, P and envs
-                ctx.close()
-                alone.append(config)
-
-    yield from run_batched(items(), close_contexts=True)
-    for config in alone:
-        ctx = context(config)
-        try:
-            cfg, table = resolve_config(ctx)
-            yield config, train(cfg, ctx, table)
-        except NonFiniteReturn as e:
-            yield config, e
-        finally:
-            ctx.close()
-
-
-def train_batched(trials: list[tuple[object, DQNConfig, str | None]]) -> list:
-    """TrialResults of ``(ctx, cfg, defaults)`` trials trained together, in their order (raises the
-    first ``NonFiniteReturn``)."""
-    out: dict[int, object] = dict(run_batched((i, *t) for i, t in enumerate(trials)))
-    for i in range(len(trials)):
-        if isinstance(out[i], NonFiniteReturn):
-            raise out[i]
-    return [out[i] for i in range(len(trials))]
-
-
-__all__ = ["MAX_ACTIVE", "StackedMLP", "batch_key", "run_batched", "run_group", "train_batched"]
+__all__ = ["MAX_ACTIVE", "StackedMLP", "batch_key", "run_batched"]

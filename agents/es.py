@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlsub.direct import direct_search, run_search
+from rlsub.errors import ConfigError
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.rollout import vector_env
-from rlsub.errors import ConfigError
 from rlsub.seeding import np_generator
 
 from .base import DirectSearch
-from .common import check, check_fraction
+from .common import check, check_fraction, make_config
 
 
 @dataclass(frozen=True)
@@ -241,10 +242,6 @@ def search(ctx):
     With ``obs_norm`` every evaluation of the trial (training, checks, final test) goes through a
     ``NormalizedEvaluator``; after training its stats stay frozen: the final test must not move them.
     """
-    from rlsub.direct import direct_search
-
-    from .common import make_config
-
     cfg = make_config(ESConfig, ctx.params, "es")
     if not cfg.obs_norm:
         return direct_search(ctx, ES(ctx.policy.d, ctx.seed, cfg))
@@ -259,6 +256,4 @@ def search(ctx):
 
 def run(ctx) -> object:
     """Run an ES trial alone (same evaluator, early stop and final test as every direct search)."""
-    from rlsub.direct import run_search
-
     return run_search(ctx, search(ctx))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlsub.seeding import torch_generator
+from rlsub.seeding import derive_seed, torch_generator
 from rlsub.subspace import Subspace
 
 from .common import (
@@ -198,8 +198,6 @@ def make_value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
             vsub.projection = policy.projection
         return vsub
     net = value_network(ctx)
-    from rlsub.seeding import derive_seed
-
     return Subspace(net, policy.d, policy.projection_kind, derive_seed(ctx.seed, "value")).to(ctx.device)
 
 

@@ -147,7 +147,7 @@ def run_lockstep(configs: Iterable[TrialConfig], context: Callable[[TrialConfig]
     """
     configs = list(configs)
     if any(c.method == "dqn" for c in configs):  # DQN trials train as one batch of their own
-        from rlsub.agents.dqn_batched import run_group
+        from rlsub.agents.dqn_engines import run_group
 
         yield from run_group([c for c in configs if c.method == "dqn"], context)
         configs = [c for c in configs if c.method != "dqn"]
