@@ -58,8 +58,6 @@ class CMAES(DirectSearch):
         self.restarts_done = 0
         self.stop_reasons: list[str] = []
         self._popsize = self.config.popsize
-        self._best_x = np.zeros(d)
-        self._best_f = -np.inf
         self._finished = False
         self._start(np.zeros(d))
 
@@ -95,9 +93,7 @@ class CMAES(DirectSearch):
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         fitness = np.asarray(fitness, dtype=np.float64)
-        i = int(np.argmax(fitness))
-        if fitness[i] > self._best_f:
-            self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
+        self._note_best(candidates, fitness)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -119,15 +115,6 @@ class CMAES(DirectSearch):
         self._popsize = 2 * self._popsize
         log.info("cmaes restart %d (%s), popsize %d", self.restarts_done, self.stop_reasons[-1], self._popsize)
         self._start(self._mean)
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self._mean
-
-    @property
-    def best(self) -> tuple[np.ndarray, float]:
-        """Best candidate seen so far and its (noisy, training) fitness."""
-        return self._best_x, self._best_f
 
     def stop(self) -> bool:
         return self._finished

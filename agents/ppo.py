@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from gymnasium.wrappers.utils import RunningMeanStd
 
 from rlsub.seeding import derive_seed, torch_generator
 from rlsub.subspace import Subspace
@@ -104,23 +105,29 @@ class ValueNorm:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.count = 0
-        self.mean = 0.0
-        self.var = 1.0
+        # No prior count: the first batch's moments replace the initial (0, 1).
+        self.stats = RunningMeanStd(epsilon=0, shape=())
+
+    @property
+    def count(self) -> int:
+        return self.stats.count
+
+    @property
+    def mean(self) -> float:
+        return float(self.stats.mean)
+
+    @property
+    def var(self) -> float:
+        return float(self.stats.var)
 
     @property
     def std(self) -> float:
         return max(float(np.sqrt(self.var)), 1e-4)
 
     def update(self, x: np.ndarray) -> None:
-        if not self.enabled:
-            return
-        n, m, v = x.size, float(np.mean(x)), float(np.var(x))
-        total = self.count + n
-        delta = m - self.mean
-        self.var = (self.var * self.count + v * n + delta**2 * self.count * n / total) / total
-        self.mean += delta * n / total
-        self.count = total
+        """Merge the moments of every value in ``x`` (any shape)."""
+        if self.enabled:
+            self.stats.update(np.asarray(x).reshape(-1))
 
     def denorm(self, v: np.ndarray) -> np.ndarray:
         """Value-net outputs in return units."""
