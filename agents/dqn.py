@@ -65,6 +65,7 @@ from .common import (
     Progress,
     check,
     check_fraction,
+    check_obs,
     check_positive,
     clip_grad,
     final_obs,
@@ -301,6 +302,7 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
     rng = np_generator(ctx.seed, "dqn")
     N = cfg.num_envs
     env, obs = make_train_envs(ctx, N, "dqn")
+    check_obs(ctx.task.name, 0, obs)
     buffer = make_buffer(cfg, ctx, env, min(cfg.buffer_size, max(ctx.budget, cfg.batch_size)))
     n_actions = ctx.spec.action.n
     tracker = EpisodeTracker(N)
@@ -328,6 +330,7 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
             done = np.asarray(term) | np.asarray(trunc)
             ends = np.asarray(term if cfg.bootstrap_truncation else done, dtype=np.float32)
             last = final_obs(next_obs, info, done)
+            check_obs(ctx.task.name, steps + N, next_obs, *([last] if done.any() else []))
             if cfg.store_every == 1:
                 buffer.add(obs, actions, rew, last, ends)
             else:

@@ -35,11 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlsub.errors import ConfigError, NonFiniteReturn
+from rlsub.errors import ConfigError, NonFiniteObservation, NonFiniteReturn
 from rlsub.seeding import derive_seed, np_generator
 from rlsub.subspace import MLP_ACTIVATIONS, mlp_layers
 
-from .common import EpisodeTracker, Progress, linear_schedule, require_discrete
+from .common import EpisodeTracker, Progress, check_obs, linear_schedule, require_discrete
 from .dqn import DQNConfig, finish
 from .dqn_envs import train_envs
 from .replay_buffer import ReplayBuffer
@@ -131,6 +131,7 @@ class _Trial:
         self.obs: np.ndarray | None = None
         self.solved = False  # the official score reached the threshold: stop before training (dqn.train's break)
         self.done = ctx.budget < 1
+        self.error: NonFiniteObservation | None = None  # ends the trial (its outcome, not a result)
 
     def flat(self) -> torch.Tensor:
         """θ_0 + Pθ_d (with its graph to θ_d), projected once per change of θ_d: the greedy forward
@@ -163,8 +164,15 @@ class _Trial:
         if self.steps + 1 > self.ctx.budget:  # this round still trains and logs, as dqn.train's last step
             self.done = True
 
+    def fail_on(self, step: int, *observations: np.ndarray) -> None:
+        """End the trial with ``NonFiniteObservation`` if an observation is NaN/inf (``common.check_obs``)."""
+        try:
+            check_obs(self.ctx.task.name, step, *observations)
+        except NonFiniteObservation as e:
+            self.error, self.done = e, True
+
     def wants_training(self) -> bool:
-        return not self.solved and self.steps >= self.next_train and len(self.buffer) >= self.cfg.batch_size
+        return self.error is None and not self.solved and self.steps >= self.next_train and len(self.buffer) >= self.cfg.batch_size
 
     def step_target(self) -> None:
         """Count a gradient step; move the target θ_d when it is due."""
@@ -184,7 +192,7 @@ class _Trial:
         self.loss_val = loss
 
     def log(self) -> None:
-        if self.solved:
+        if self.solved or self.error is not None:
             return
         if self.steps >= self.next_log:
             self.next_log += 1000
@@ -218,6 +226,7 @@ class _Batch:
 
     def add(self, trial: _Trial) -> None:
         trial.obs = self.envs.add(trial.env_seed)
+        trial.fail_on(0, trial.obs)
         self.live.append(trial)
         self.params.append(trial.theta)
 
@@ -238,7 +247,12 @@ class _Batch:
         greedy = q.argmax(-1)[:, 0].tolist()
         actions = np.array([t.act(g) for t, g in zip(live, greedy)])
         next_obs, rew, term, trunc, last = self.envs.step(actions)
+        finite = bool(np.isfinite(next_obs).all() and np.isfinite(last).all())
         for i, t in enumerate(live):
+            if not finite:
+                t.fail_on(t.steps + 1, next_obs[i], last[i])
+                if t.error is not None:
+                    continue
             t.record(int(actions[i]), float(rew[i]), bool(term[i]), bool(trunc[i]), last[i], next_obs[i])
         training = [t for t in live if t.wants_training()]  # (not after an official solve)
         if training:
@@ -363,7 +377,7 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
             for t in [t for t in batch.live if t.done] or batch.round():
                 batch.remove(t)
                 try:
-                    outcome = t.result()
+                    outcome = t.error if t.error is not None else t.result()
                 except NonFiniteReturn as e:
                     outcome = e
                 finally:

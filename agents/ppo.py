@@ -38,6 +38,7 @@ from .common import (
     Progress,
     check,
     check_fraction,
+    check_obs,
     check_positive,
     clip_grad,
     final_obs,
@@ -224,6 +225,7 @@ def train(cfg: PPOConfig, ctx):
     N, T = cfg.num_envs, cfg.num_steps
     batch = N * T
     env, obs = make_train_envs(ctx, N, "ppo")
+    check_obs(ctx.task.name, 0, obs)
     obs_shape = tuple(ctx.spec.obs_shape)
     tracker = EpisodeTracker(N)
     progress = Progress(ctx, cfg.validation_episodes, early_stop=cfg.early_stop)
@@ -253,12 +255,14 @@ def train(cfg: PPOConfig, ctx):
                     obs, rew, term, trunc, info = env.step(head.to_env(raw))
                     term, trunc = np.asarray(term), np.asarray(trunc)
                     done = term | trunc
+                    last = final_obs(obs, info, done)
+                    check_obs(ctx.task.name, steps + (t + 1) * N, obs, *([last] if done.any() else []))
                     tracker.step(rew, done)
                     rew = np.asarray(rew, dtype=np.float64)
                     cut = trunc & ~term
                     if cut.any():  # time limit: bootstrap from the true last observation
-                        last = obs_tensor(final_obs(obs, info, done)[cut], dev)
-                        rew[cut] += cfg.gamma * vnorm.denorm(vsub.call(vp, last)[..., 0].cpu().numpy())
+                        v_last = vsub.call(vp, obs_tensor(last[cut], dev))[..., 0]
+                        rew[cut] += cfg.gamma * vnorm.denorm(v_last.cpu().numpy())
                     b_rew[t], b_done[t] = rew, done
                 next_v = vnorm.denorm(vsub.call(vp, obs_tensor(obs, dev))[..., 0].cpu().numpy())
             steps += batch
