@@ -149,8 +149,8 @@ class DQNConfig:
     """``single``: this module's loop, one trial per process. ``batched``: ``rlsub.agents.dqn_batched``,
     which trains the DQN trials of a sweep worker (any d, seed, projection) as one batched computation
     (plain MLP policies, one env per trial); a trial run alone is a batch of one, with the same numbers.
-    The engines run the same algorithm but may round differently (batched vs plain matrix products), so
-    a trial's numbers belong to its engine; the engine is part of its config."""
+    The engines run the same algorithm but may round differently (Adam's fused vs loop kernel; batched vs
+    plain matrix products), so a trial's numbers belong to its engine; the engine is part of its config."""
 
     def __post_init__(self) -> None:
         check_positive(self, "dqn", "lr", "buffer_size", "batch_size", "train_freq", "gradient_steps",

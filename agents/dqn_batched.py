@@ -17,9 +17,12 @@ Exactness: a row of a batched matrix product is computed alone (one GEMM per mat
 a sum of per-trial means, clipping is per trial and Adam is per tensor, so a trial's numbers do not
 depend on which trials share its batch or when they leave (``tests/test_dqn_batched.py`` checks
 trials against their runs alone, bit for bit). A trial run alone with this engine is a batch of
-one, so ``rlsub run`` and a sweep agree. This engine runs ``dqn.train``'s algorithm (the same
-draws, replay and updates; tested with ε = 1) but may round differently from ``engine=single``
-(batched vs plain matrix products), which is why the engine is part of the trial's config.
+one, so ``rlsub run`` and a sweep agree. This engine runs ``dqn.train``'s algorithm: the same
+greedy actions, ε draws, replay, early-stop checks and updates (``tests/test_dqn_engines.py``). It may
+round differently from ``engine=single``: Adam's kernel (fused here, torch's per-tensor loop there)
+rounds an occasional update differently, the one difference found on CartPole (with the loop kernel in
+both, the trials agree bit for bit), and batched and plain matrix products may differ in the last bit
+elsewhere; that is why the engine is part of the trial's config.
 
 Scope: plain MLP policies (``rlsub.subspace.mlp_layers``), one env per trial (``num_envs = 1``)
 and the plain replay buffer; anything else is refused with a ``ConfigError``.
