@@ -28,7 +28,7 @@ from rlsub.subspace import Subspace, count_parameters
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # CartPole-v0, Humanoid-v4
 
-NAMES = [kw["name"] for kw in LI2018_PRESETS]
+NAMES = [p.name for p in LI2018_PRESETS]
 
 
 @pytest.mark.parametrize(
@@ -67,10 +67,10 @@ def test_cartpole_v0_protocol():
 def test_method_params_are_valid_configs():
     configs = {"dqn": DQNConfig, "es": ESConfig}
     for kw in LI2018_PRESETS:
-        for method, params in kw["method_params"].items():
+        for method, params in kw.method_params.items():
             cls = configs[method]
             names = {f.name for f in dataclasses.fields(cls)}
-            assert set(params) <= names, (kw["name"], set(params) - names)
+            assert set(params) <= names, (kw.name, set(params) - names)
             cfg = cls(**params)  # validates ranges
             assert all(getattr(cfg, k) == v for k, v in params.items())
 
