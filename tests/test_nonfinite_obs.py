@@ -89,3 +89,38 @@ def test_the_cli_fails_the_trial_as_for_a_nan_reward(tmp_path, capsys):
     # exactly what a NaN reward gets: the same exit status and one line
     reward_code, reward_err = run("rlsub-test/NaNCli-v0", tmp_path / "reward")
     assert reward_code == code and len(reward_err) == 1 and "non-finite reward" in reward_err[0]
+
+
+class SometimesNaNEnv(NaNObsEnv):
+    """``NaNObsEnv`` whose observations turn NaN only in the streams of some seeds (half of them)."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        if seed is not None:  # the trial's first reset fixes its stream
+            self.value = float("nan") if self.np_random.random() < 0.5 else 0.5
+        return self._obs(), info
+
+
+def test_a_failing_trial_leaves_its_batch_mates_numbers_alone():
+    from rlsub.agents.dqn import resolve_config
+    from rlsub.agents.dqn_batched import run_batched
+    from rlsub.tasks import trial_context
+
+    def outcomes(configs):
+        items = ((c, ctx, *resolve_config(ctx)) for c in configs for ctx in [trial_context(c)])
+        return dict(run_batched(items, close_contexts=True))
+
+    configs = [TrialConfig("test_nonfinite_obs:SometimesNaNEnv", method="dqn", dim=2, seed=s, budget=120,
+                           eval_episodes=1, params=(("engine", "batched"), ("learning_starts", 40), ("train_freq", 8)))
+               for s in range(4)]
+    alone = {c: outcomes([c])[c] for c in configs}
+    failed = [c for c in configs if isinstance(alone[c], NonFiniteObservation)]
+    assert 0 < len(failed) < len(configs)  # seeds of both kinds
+    together = outcomes(configs)
+    for c in configs:
+        if c in failed:
+            assert isinstance(together[c], NonFiniteObservation)
+            assert str(together[c]).endswith(f"at training step {NAN_AT}")
+        else:
+            assert together[c].final_returns == alone[c].final_returns and together[c].curve == alone[c].curve
+            np.testing.assert_array_equal(together[c].theta_d, alone[c].theta_d)
