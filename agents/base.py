@@ -23,6 +23,7 @@ class DirectSearch(ABC):
     """
 
     name: str = "base"
+    # Subclasses keep ``self._mean`` (the ``mean`` property) current and call ``_note_best`` in ``tell``.
 
     def __init__(self, d: int, seed: int) -> None:
         self.d = int(d)
