@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from rlsub.errors import ConfigError
 
+from . import cmaes, dqn_engines, es, ppo, reinforce
 from .base import DirectSearch
 from .cmaes import CMAES, CMAESConfig
 from .dqn import DQNConfig
@@ -30,53 +31,15 @@ class Method:
     description: str = ""
 
 
-def _config(cls, params: dict, method: str):
-    try:
-        return cls(**params)
-    except TypeError as e:
-        raise ConfigError(f"{method}: bad hyper-parameter ({e})") from None
-
-
-def _run_cmaes(ctx):
-    from rlsub.direct import run_direct_search
-
-    cfg = _config(CMAESConfig, ctx.params, "cmaes")
-    return run_direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, cfg))
-
-
-def _run_es(ctx):
-    from .es import run
-
-    return run(ctx)
-
-
-def _run_dqn(ctx):
-    from .dqn import run
-
-    return run(ctx)
-
-
-def _run_reinforce(ctx):
-    from .reinforce import run
-
-    return run(ctx)
-
-
-def _run_ppo(ctx):
-    from .ppo import run
-
-    return run(ctx)
-
-
 METHODS: dict[str, Method] = {
-    "cmaes": Method("cmaes", "direct", _run_cmaes, CMAESConfig, "CMA-ES (pycma), sep-CMA at large d, IPOP restarts"),
-    "es": Method("es", "direct", _run_es, ESConfig,
+    "cmaes": Method("cmaes", "direct", cmaes.run, CMAESConfig, "CMA-ES (pycma), sep-CMA at large d, IPOP restarts"),
+    "es": Method("es", "direct", es.run, ESConfig,
                  "OpenAI-ES: mirrored sampling, centered ranks, Adam, L2 decay, optional obs normalisation"),
-    "dqn": Method("dqn", "gradient", _run_dqn, DQNConfig,
+    "dqn": Method("dqn", "gradient", dqn_engines.run, DQNConfig,
                   "DQN: replay, target θ_d copy, ε-greedy, Huber loss, optional Double DQN (discrete actions)"),
-    "reinforce": Method("reinforce", "gradient", _run_reinforce, ReinforceConfig,
+    "reinforce": Method("reinforce", "gradient", reinforce.run, ReinforceConfig,
                         "REINFORCE with a learned or running baseline (discrete and Gaussian heads)"),
-    "ppo": Method("ppo", "gradient", _run_ppo, PPOConfig,
+    "ppo": Method("ppo", "gradient", ppo.run, PPOConfig,
                   "PPO: clipped objective, GAE, minibatch epochs, value net in own or shared subspace"),
 }
 

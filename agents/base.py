@@ -23,10 +23,14 @@ class DirectSearch(ABC):
     """
 
     name: str = "base"
+    # Subclasses keep ``self._mean`` (the ``mean`` property) current and call ``_note_best`` in ``tell``.
 
     def __init__(self, d: int, seed: int) -> None:
         self.d = int(d)
         self.seed = int(seed)
+        self._mean = np.zeros(self.d)
+        self._best_x = np.zeros(self.d)
+        self._best_f = -np.inf
 
     @abstractmethod
     def ask(self) -> np.ndarray:
@@ -37,9 +41,20 @@ class DirectSearch(ABC):
         """Report the fitness (higher is better) of the candidates from the last ``ask``."""
 
     @property
-    @abstractmethod
     def mean(self) -> np.ndarray:
         """Centre of the search distribution: the optimizer's current estimate of θ_d."""
+        return self._mean
+
+    @property
+    def best(self) -> tuple[np.ndarray, float]:
+        """Best candidate seen so far and its (noisy, training) fitness."""
+        return self._best_x, self._best_f
+
+    def _note_best(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
+        """Keep the best of ``candidates`` if it beats every earlier one (call from ``tell``)."""
+        i = int(np.argmax(fitness))
+        if fitness[i] > self._best_f:
+            self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
 
     def stop(self) -> bool:
         """True when the optimizer has converged and cannot continue (no restart left)."""

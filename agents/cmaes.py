@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlsub.direct import direct_search, run_search
 from rlsub.errors import ConfigError
 from rlsub.seeding import derive_seed
 
 from .base import DirectSearch
+from .common import make_config
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,6 @@ class CMAES(DirectSearch):
         self.restarts_done = 0
         self.stop_reasons: list[str] = []
         self._popsize = self.config.popsize
-        self._best_x = np.zeros(d)
-        self._best_f = -np.inf
         self._finished = False
         self._start(np.zeros(d))
 
@@ -93,9 +93,7 @@ class CMAES(DirectSearch):
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         fitness = np.asarray(fitness, dtype=np.float64)
-        i = int(np.argmax(fitness))
-        if fitness[i] > self._best_f:
-            self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
+        self._note_best(candidates, fitness)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -118,15 +116,6 @@ class CMAES(DirectSearch):
         log.info("cmaes restart %d (%s), popsize %d", self.restarts_done, self.stop_reasons[-1], self._popsize)
         self._start(self._mean)
 
-    @property
-    def mean(self) -> np.ndarray:
-        return self._mean
-
-    @property
-    def best(self) -> tuple[np.ndarray, float]:
-        """Best candidate seen so far and its (noisy, training) fitness."""
-        return self._best_x, self._best_f
-
     def stop(self) -> bool:
         return self._finished
 
@@ -142,15 +131,9 @@ class CMAES(DirectSearch):
 
 def search(ctx):
     """A CMA-ES trial as a ``rlsub.direct.direct_search`` generator (run alone or in lockstep)."""
-    from rlsub.direct import direct_search
-
-    from .common import make_config
-
     return direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, make_config(CMAESConfig, ctx.params, "cmaes")))
 
 
 def run(ctx):
     """Run a CMA-ES trial alone."""
-    from rlsub.direct import run_search
-
     return run_search(ctx, search(ctx))

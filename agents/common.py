@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlsub.errors import ConfigError
+from rlsub.errors import ConfigError, NonFiniteObservation
 from rlsub.policies import ActionSpec, PolicySpec, build_mlp
 from rlsub.seeding import derive_seed
 
@@ -111,6 +111,18 @@ def final_obs(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray
     for i in np.nonzero(done)[0]:
         real[i] = infos["final_obs"][i]
     return real
+
+
+def check_obs(task_name: str, step: int, *observations: np.ndarray) -> None:
+    """Raise ``NonFiniteObservation`` (ending the trial as a NaN reward does) if any observation holds
+    NaN or ±inf; ``step`` is the trial's training env step that returned them (0: the first reset).
+    Integer observations (uint8 frames) are always finite and are not scanned."""
+    for obs in observations:
+        a = np.asarray(obs)
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            bad = a[~np.isfinite(a)].flat[0]
+            raise NonFiniteObservation(f"environment {task_name} returned a non-finite observation ({bad}) "
+                                       f"at training step {step}")
 
 
 class EpisodeTracker:

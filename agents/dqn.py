@@ -14,8 +14,9 @@ Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
   1000 gradient steps = 4000 env steps). Subspace trials get no overrides (``ATARI_SUBSPACE`` is
   empty), see below.
 
-``--param`` values override either table last. ``engine=batched`` (``rlsub.agents.dqn_batched``)
-trains the DQN trials of a sweep worker as one batched computation, each trial exactly as alone.
+``--param`` values override either table last (``rlsub.agents.dqn_engines.run`` resolves the config and
+picks the engine). ``engine=batched`` (``rlsub.agents.dqn_batched``) trains the DQN trials of a sweep
+worker as one batched computation, each trial exactly as alone.
 The trial records the resolved hyper-parameters (``info["dqn_config"]``), the table
 (``info["dqn_defaults"]``) and the replay buffer used (``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
 84×84 frame once (~7.2 kB per transition instead of 56 kB; 1M transitions in ~7.2 GB).
@@ -64,6 +65,7 @@ from .common import (
     Progress,
     check,
     check_fraction,
+    check_obs,
     check_positive,
     clip_grad,
     final_obs,
@@ -147,8 +149,8 @@ class DQNConfig:
     """``single``: this module's loop, one trial per process. ``batched``: ``rlsub.agents.dqn_batched``,
     which trains the DQN trials of a sweep worker (any d, seed, projection) as one batched computation
     (plain MLP policies, one env per trial); a trial run alone is a batch of one, with the same numbers.
-    The engines run the same algorithm but may round differently (batched vs plain matrix products), so
-    a trial's numbers belong to its engine; the engine is part of its config."""
+    The engines run the same algorithm but may round differently (Adam's fused vs loop kernel; batched vs
+    plain matrix products), so a trial's numbers belong to its engine; the engine is part of its config."""
 
     def __post_init__(self) -> None:
         check_positive(self, "dqn", "lr", "buffer_size", "batch_size", "train_freq", "gradient_steps",
@@ -300,6 +302,7 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
     rng = np_generator(ctx.seed, "dqn")
     N = cfg.num_envs
     env, obs = make_train_envs(ctx, N, "dqn")
+    check_obs(ctx.task.name, 0, obs)
     buffer = make_buffer(cfg, ctx, env, min(cfg.buffer_size, max(ctx.budget, cfg.batch_size)))
     n_actions = ctx.spec.action.n
     tracker = EpisodeTracker(N)
@@ -327,6 +330,7 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
             done = np.asarray(term) | np.asarray(trunc)
             ends = np.asarray(term if cfg.bootstrap_truncation else done, dtype=np.float32)
             last = final_obs(next_obs, info, done)
+            check_obs(ctx.task.name, steps + N, next_obs, *([last] if done.any() else []))
             if cfg.store_every == 1:
                 buffer.add(obs, actions, rew, last, ends)
             else:
@@ -389,13 +393,3 @@ def finish(cfg: DQNConfig, ctx, defaults: str | None, progress: Progress, tracke
                 solved_in_training=bool(history) and ctx.threshold is not None
                 and float(np.mean(history)) >= ctx.threshold)
     return ctx.result(theta_out, steps, progress.curve, info, final_returns=score, measure=TRAIN100_MEASURE)
-
-
-def run(ctx):
-    """``--method dqn``: resolve the config (``resolve_config``) and train with its engine."""
-    cfg, table = resolve_config(ctx)
-    if cfg.engine == "batched":
-        from .dqn_batched import train_batched
-
-        return train_batched([(ctx, cfg, table)])[0]
-    return train(cfg, ctx, table)

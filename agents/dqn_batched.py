@@ -17,9 +17,12 @@ Exactness: a row of a batched matrix product is computed alone (one GEMM per mat
 a sum of per-trial means, clipping is per trial and Adam is per tensor, so a trial's numbers do not
 depend on which trials share its batch or when they leave (``tests/test_dqn_batched.py`` checks
 trials against their runs alone, bit for bit). A trial run alone with this engine is a batch of
-one, so ``rlsub run`` and a sweep agree. This engine runs ``dqn.train``'s algorithm (the same
-draws, replay and updates; tested with ε = 1) but may round differently from ``engine=single``
-(batched vs plain matrix products), which is why the engine is part of the trial's config.
+one, so ``rlsub run`` and a sweep agree. This engine runs ``dqn.train``'s algorithm: the same
+greedy actions, ε draws, replay, early-stop checks and updates (``tests/test_dqn_engines.py``). It may
+round differently from ``engine=single``: Adam's kernel (fused here, torch's per-tensor loop there)
+rounds an occasional update differently, the one difference found on CartPole (with the loop kernel in
+both, the trials agree bit for bit), and batched and plain matrix products may differ in the last bit
+elsewhere; that is why the engine is part of the trial's config.
 
 Scope: plain MLP policies (``rlsub.subspace.mlp_layers``), one env per trial (``num_envs = 1``)
 and the plain replay buffer; anything else is refused with a ``ConfigError``.
@@ -35,13 +38,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlsub.errors import ConfigError, NonFiniteReturn
-from rlsub.rollout import has_slot_api
+from rlsub.errors import ConfigError, NonFiniteObservation, NonFiniteReturn
 from rlsub.seeding import derive_seed, np_generator
 from rlsub.subspace import MLP_ACTIVATIONS, mlp_layers
 
-from .common import EpisodeTracker, Progress, linear_schedule, require_discrete
+from .common import EpisodeTracker, Progress, check_obs, linear_schedule, require_discrete
 from .dqn import DQNConfig, finish
+from .dqn_envs import train_envs
 from .replay_buffer import ReplayBuffer
 
 #: Trials trained at once by ``run_batched`` unless the caller says otherwise (the others wait).
@@ -84,80 +87,6 @@ class StackedMLP:
             if act is not None:
                 x = act(x)
         return x
-
-
-# ---------------------------------------------------------------------------------------------
-# one env per trial
-# ---------------------------------------------------------------------------------------------
-class _CopyEnvs:
-    """The trials' envs as copies ``0..n-1`` of one slot env (``CartPoleBatch``), in live order."""
-
-    def __init__(self, vec) -> None:
-        self.vec, self.n = vec, 0
-
-    def add(self, seed: int) -> np.ndarray:
-        self.vec.grow(self.n + 1)
-        obs = self.vec.reset_copies([self.n], [seed])[0]
-        self.n += 1
-        return obs
-
-    def remove(self, i: int) -> None:
-        if i + 1 < self.n:  # later copies shift down one place (live order is kept)
-            self.vec.move(np.arange(i + 1, self.n), np.arange(i, self.n - 1))
-        self.n -= 1
-
-    def step(self, actions: np.ndarray):
-        obs, rew, term, trunc = self.vec.step_copies(self.n, actions)
-        obs = np.array(obs, dtype=np.float32)
-        done = term | trunc
-        last = obs.copy()
-        idx = np.flatnonzero(done)
-        if len(idx):  # SAME_STEP autoreset: the next episode continues each copy's own stream
-            obs[idx] = self.vec.reset_copies(idx, [None] * len(idx))
-        return obs, np.asarray(rew, dtype=np.float64), term, trunc, last
-
-    def close(self) -> None:
-        self.vec.close()
-
-
-class _SingleEnvs:
-    """The trials' envs as single Gymnasium envs (``task.make``), in live order."""
-
-    def __init__(self, make) -> None:
-        self.make, self.envs = make, []
-
-    def add(self, seed: int) -> np.ndarray:
-        env = self.make()
-        self.envs.append(env)
-        return np.asarray(env.reset(seed=seed)[0], dtype=np.float32)
-
-    def remove(self, i: int) -> None:
-        self.envs.pop(i).close()
-
-    def step(self, actions: np.ndarray):
-        n = len(self.envs)
-        obs, last = [], []
-        rew, term, trunc = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        for i, (env, a) in enumerate(zip(self.envs, actions.tolist())):
-            o, rew[i], term[i], trunc[i], _ = env.step(a)
-            o = np.asarray(o, dtype=np.float32)
-            last.append(o)
-            obs.append(np.asarray(env.reset()[0], dtype=np.float32) if term[i] or trunc[i] else o)
-        return np.stack(obs), rew, term, trunc, np.stack(last)
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-def _train_envs(task, single: bool = False):
-    """The task's slot env when it has one (CartPole), else single envs; ``single`` forces the latter."""
-    if not single:
-        vec = task.make_vec(1)
-        if has_slot_api(vec):
-            return _CopyEnvs(vec)
-        vec.close()
-    return _SingleEnvs(task.make)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +134,7 @@ class _Trial:
         self.obs: np.ndarray | None = None
         self.solved = False  # the official score reached the threshold: stop before training (dqn.train's break)
         self.done = ctx.budget < 1
+        self.error: NonFiniteObservation | None = None  # ends the trial (its outcome, not a result)
 
     def flat(self) -> torch.Tensor:
         """θ_0 + Pθ_d (with its graph to θ_d), projected once per change of θ_d: the greedy forward
@@ -237,8 +167,15 @@ class _Trial:
         if self.steps + 1 > self.ctx.budget:  # this round still trains and logs, as dqn.train's last step
             self.done = True
 
+    def fail_on(self, step: int, *observations: np.ndarray) -> None:
+        """End the trial with ``NonFiniteObservation`` if an observation is NaN/inf (``common.check_obs``)."""
+        try:
+            check_obs(self.ctx.task.name, step, *observations)
+        except NonFiniteObservation as e:
+            self.error, self.done = e, True
+
     def wants_training(self) -> bool:
-        return not self.solved and self.steps >= self.next_train and len(self.buffer) >= self.cfg.batch_size
+        return self.error is None and not self.solved and self.steps >= self.next_train and len(self.buffer) >= self.cfg.batch_size
 
     def step_target(self) -> None:
         """Count a gradient step; move the target θ_d when it is due."""
@@ -258,7 +195,7 @@ class _Trial:
         self.loss_val = loss
 
     def log(self) -> None:
-        if self.solved:
+        if self.solved or self.error is not None:
             return
         if self.steps >= self.next_log:
             self.next_log += 1000
@@ -281,7 +218,7 @@ class _Batch:
     def __init__(self, first: _Trial, single_envs: bool = False) -> None:
         self.net = StackedMLP(first.policy)
         self.cfg = first.cfg
-        self.envs = _train_envs(first.ctx.task, single_envs)
+        self.envs = train_envs(first.ctx.task, single_envs)
         self.live: list[_Trial] = []
         # One Adam over every trial's θ_d, one parameter group (fused: each tensor is updated by its own
         # kernel call, so alone and batched agree); trials that do not train in a round have no
@@ -292,6 +229,7 @@ class _Batch:
 
     def add(self, trial: _Trial) -> None:
         trial.obs = self.envs.add(trial.env_seed)
+        trial.fail_on(0, trial.obs)
         self.live.append(trial)
         self.params.append(trial.theta)
 
@@ -312,7 +250,12 @@ class _Batch:
         greedy = q.argmax(-1)[:, 0].tolist()
         actions = np.array([t.act(g) for t, g in zip(live, greedy)])
         next_obs, rew, term, trunc, last = self.envs.step(actions)
+        finite = bool(np.isfinite(next_obs).all() and np.isfinite(last).all())
         for i, t in enumerate(live):
+            if not finite:
+                t.fail_on(t.steps + 1, next_obs[i], last[i])
+                if t.error is not None:
+                    continue
             t.record(int(actions[i]), float(rew[i]), bool(term[i]), bool(trunc[i]), last[i], next_obs[i])
         training = [t for t in live if t.wants_training()]  # (not after an official solve)
         if training:
@@ -437,7 +380,7 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
             for t in [t for t in batch.live if t.done] or batch.round():
                 batch.remove(t)
                 try:
-                    outcome = t.result()
+                    outcome = t.error if t.error is not None else t.result()
                 except NonFiniteReturn as e:
                     outcome = e
                 finally:
@@ -451,49 +394,4 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
             close(ctx)
 
 
-def run_group(configs: list, context) -> Iterator[tuple[object, object]]:
-    """The DQN trials of a sweep worker (``rlsub.lockstep.run_lockstep``): those whose resolved
-    config has ``engine=batched`` train together, the others alone afterwards; yields
-    ``(config, outcome)`` as each finishes (outcome: TrialResult or NonFiniteReturn). ``context``
-    builds a trial's ``TrialContext``."""
-    from .dqn import resolve_config, train
-
-    alone: list = []
-
-    def items():
-        for config in configs:
-            ctx = context(config)
-            try:
-                cfg, table = resolve_config(ctx)
-            except BaseException:
-                ctx.close()
-                raise
-            if cfg.engine == "batched":
-                yield config, ctx, cfg, table
-            else:  # rebuilt when its turn comes: a context holds θ_0, P and envs
-                ctx.close()
-                alone.append(config)
-
-    yield from run_batched(items(), close_contexts=True)
-    for config in alone:
-        ctx = context(config)
-        try:
-            cfg, table = resolve_config(ctx)
-            yield config, train(cfg, ctx, table)
-        except NonFiniteReturn as e:
-            yield config, e
-        finally:
-            ctx.close()
-
-
-def train_batched(trials: list[tuple[object, DQNConfig, str | None]]) -> list:
-    """TrialResults of ``(ctx, cfg, defaults)`` trials trained together, in their order (raises the
-    first ``NonFiniteReturn``)."""
-    out: dict[int, object] = dict(run_batched((i, *t) for i, t in enumerate(trials)))
-    for i in range(len(trials)):
-        if isinstance(out[i], NonFiniteReturn):
-            raise out[i]
-    return [out[i] for i in range(len(trials))]
-
-
-__all__ = ["MAX_ACTIVE", "StackedMLP", "batch_key", "run_batched", "run_group", "train_batched"]
+__all__ = ["MAX_ACTIVE", "StackedMLP", "batch_key", "run_batched"]

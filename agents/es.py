@@ -15,14 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from gymnasium.wrappers.utils import RunningMeanStd
 
+from rlsub.direct import direct_search, run_search
+from rlsub.errors import ConfigError
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.rollout import vector_env
-from rlsub.errors import ConfigError
 from rlsub.seeding import np_generator
 
 from .base import DirectSearch
-from .common import check, check_fraction
+from .common import check, check_fraction, make_config
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,11 @@ class ES(DirectSearch):
         self.config = config or ESConfig()
         self.sigma = self.config.sigma if self.config.sigma is not None else min(4.0, 8.0 / np.sqrt(d))
         self.lr = self.config.lr if self.config.lr is not None else 0.3 * self.sigma
-        self._theta = np.zeros(d, dtype=np.float64)
         self._m = np.zeros(d)
         self._v = np.zeros(d)
         self._t = 0
         self._eps: np.ndarray | None = None
         self.generation = 0
-        self._best_x = np.zeros(d)
-        self._best_f = -np.inf
         self.last_grad_norm = 0.0
 
     def ask(self) -> np.ndarray:
@@ -91,8 +90,8 @@ class ES(DirectSearch):
         eps = rng.standard_normal((c.popsize // 2, self.d))
         self._eps = eps
         X = np.empty((c.popsize, self.d))
-        X[0::2] = self._theta + self.sigma * eps
-        X[1::2] = self._theta - self.sigma * eps
+        X[0::2] = self._mean + self.sigma * eps
+        X[1::2] = self._mean - self.sigma * eps
         return X
 
     def gradient(self, fitness: np.ndarray) -> np.ndarray:
@@ -105,56 +104,24 @@ class ES(DirectSearch):
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         c = self.config
         fitness = np.asarray(fitness, dtype=np.float64)
-        i = int(np.argmax(fitness))
-        if fitness[i] > self._best_f:
-            self._best_f, self._best_x = float(fitness[i]), np.array(candidates[i])
-        g = self.gradient(fitness) - c.l2 * self._theta
+        self._note_best(candidates, fitness)
+        g = self.gradient(fitness) - c.l2 * self._mean
         self.last_grad_norm = float(np.linalg.norm(g))
         # Adam, ascent.
         self._t += 1
         self._m = c.beta1 * self._m + (1 - c.beta1) * g
         self._v = c.beta2 * self._v + (1 - c.beta2) * g * g
         a = self.lr * np.sqrt(1 - c.beta2**self._t) / (1 - c.beta1**self._t)
-        self._theta = self._theta + a * self._m / (np.sqrt(self._v) + 1e-8)
+        self._mean = self._mean + a * self._m / (np.sqrt(self._v) + 1e-8)
         self.generation += 1
 
-    @property
-    def mean(self) -> np.ndarray:
-        return self._theta
-
-    @property
-    def best(self) -> tuple[np.ndarray, float]:
-        """Best candidate seen so far and its (noisy, training) fitness."""
-        return self._best_x, self._best_f
-
     def info(self) -> dict:
-        return {"sigma": self.sigma, "lr": self.lr, "theta_norm": float(np.linalg.norm(self._theta))}
+        return {"sigma": self.sigma, "lr": self.lr, "theta_norm": float(np.linalg.norm(self._mean))}
 
 
 # ---------------------------------------------------------------------------------------------
 # observation normalisation (frozen per generation)
 # ---------------------------------------------------------------------------------------------
-class RunningStats:
-    """Running mean/variance (parallel Welford), as in Salimans et al.'s observation normaliser."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.mean = np.zeros(shape, dtype=np.float64)
-        self.var = np.ones(shape, dtype=np.float64)
-        self.count = 1e-4
-
-    def update(self, x: np.ndarray) -> None:
-        x = np.asarray(x, dtype=np.float64).reshape(-1, *self.mean.shape)
-        if len(x) == 0:
-            return
-        bm, bv, n = x.mean(0), x.var(0), len(x)
-        delta = bm - self.mean
-        tot = self.count + n
-        self.mean = self.mean + delta * n / tot
-        m2 = self.var * self.count + bv * n + delta**2 * self.count * n / tot
-        self.var = m2 / tot
-        self.count = tot
-
-
 class _NormalizedVec:
     """Vector-env proxy: standardises observations with frozen stats and records the raw ones."""
 
@@ -185,7 +152,9 @@ class NormalizedEvaluator(PopulationEvaluator):
     def __init__(self, base: PopulationEvaluator, clip_std: float = 1e-2) -> None:
         super().__init__(base.task, base.subspace, base.spec, base.device)
         shape = tuple(base.spec.obs_shape)
-        self.stats = RunningStats(shape)
+        # Salimans et al.'s normaliser is the parallel (Chan et al.) update from a prior count of 1e-4:
+        # gymnasium's RunningMeanStd (the same float64 arithmetic as rlsub's former own copy, bit for bit).
+        self.stats = RunningMeanStd(epsilon=1e-4, shape=shape)
         self.clip_std = clip_std
         self.frozen_mean = np.zeros(shape)
         self.frozen_std = np.ones(shape)
@@ -211,7 +180,9 @@ class NormalizedEvaluator(PopulationEvaluator):
     def refresh(self) -> None:
         """Fold the observations seen since the last refresh into the stats and freeze them."""
         for obs in self.seen:
-            self.stats.update(obs)
+            x = np.asarray(obs, dtype=np.float64).reshape(-1, *self.stats.mean.shape)
+            if len(x):
+                self.stats.update(x)
         self.seen = []
         self.frozen_mean = self.stats.mean.copy()
         self.frozen_std = np.sqrt(np.maximum(self.stats.var, self.clip_std**2))
@@ -241,10 +212,6 @@ def search(ctx):
     With ``obs_norm`` every evaluation of the trial (training, checks, final test) goes through a
     ``NormalizedEvaluator``; after training its stats stay frozen: the final test must not move them.
     """
-    from rlsub.direct import direct_search
-
-    from .common import make_config
-
     cfg = make_config(ESConfig, ctx.params, "es")
     if not cfg.obs_norm:
         return direct_search(ctx, ES(ctx.policy.d, ctx.seed, cfg))
@@ -259,6 +226,4 @@ def search(ctx):
 
 def run(ctx) -> object:
     """Run an ES trial alone (same evaluator, early stop and final test as every direct search)."""
-    from rlsub.direct import run_search
-
     return run_search(ctx, search(ctx))

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from gymnasium.wrappers.utils import RunningMeanStd
 
-from rlsub.seeding import torch_generator
+from rlsub.seeding import derive_seed, torch_generator
 from rlsub.subspace import Subspace
 
 from .common import (
@@ -37,6 +38,7 @@ from .common import (
     Progress,
     check,
     check_fraction,
+    check_obs,
     check_positive,
     clip_grad,
     final_obs,
@@ -104,23 +106,29 @@ class ValueNorm:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.count = 0
-        self.mean = 0.0
-        self.var = 1.0
+        # No prior count: the first batch's moments replace the initial (0, 1).
+        self.stats = RunningMeanStd(epsilon=0, shape=())
+
+    @property
+    def count(self) -> int:
+        return self.stats.count
+
+    @property
+    def mean(self) -> float:
+        return float(self.stats.mean)
+
+    @property
+    def var(self) -> float:
+        return float(self.stats.var)
 
     @property
     def std(self) -> float:
         return max(float(np.sqrt(self.var)), 1e-4)
 
     def update(self, x: np.ndarray) -> None:
-        if not self.enabled:
-            return
-        n, m, v = x.size, float(np.mean(x)), float(np.var(x))
-        total = self.count + n
-        delta = m - self.mean
-        self.var = (self.var * self.count + v * n + delta**2 * self.count * n / total) / total
-        self.mean += delta * n / total
-        self.count = total
+        """Merge the moments of every value in ``x`` (any shape)."""
+        if self.enabled:
+            self.stats.update(np.asarray(x).reshape(-1))
 
     def denorm(self, v: np.ndarray) -> np.ndarray:
         """Value-net outputs in return units."""
@@ -198,8 +206,6 @@ def make_value_subspace(ctx, cfg: PPOConfig, policy: Subspace) -> Subspace:
             vsub.projection = policy.projection
         return vsub
     net = value_network(ctx)
-    from rlsub.seeding import derive_seed
-
     return Subspace(net, policy.d, policy.projection_kind, derive_seed(ctx.seed, "value")).to(ctx.device)
 
 
@@ -219,6 +225,7 @@ def train(cfg: PPOConfig, ctx):
     N, T = cfg.num_envs, cfg.num_steps
     batch = N * T
     env, obs = make_train_envs(ctx, N, "ppo")
+    check_obs(ctx.task.name, 0, obs)
     obs_shape = tuple(ctx.spec.obs_shape)
     tracker = EpisodeTracker(N)
     progress = Progress(ctx, cfg.validation_episodes, early_stop=cfg.early_stop)
@@ -248,12 +255,14 @@ def train(cfg: PPOConfig, ctx):
                     obs, rew, term, trunc, info = env.step(head.to_env(raw))
                     term, trunc = np.asarray(term), np.asarray(trunc)
                     done = term | trunc
+                    last = final_obs(obs, info, done)
+                    check_obs(ctx.task.name, steps + (t + 1) * N, obs, *([last] if done.any() else []))
                     tracker.step(rew, done)
                     rew = np.asarray(rew, dtype=np.float64)
                     cut = trunc & ~term
                     if cut.any():  # time limit: bootstrap from the true last observation
-                        last = obs_tensor(final_obs(obs, info, done)[cut], dev)
-                        rew[cut] += cfg.gamma * vnorm.denorm(vsub.call(vp, last)[..., 0].cpu().numpy())
+                        v_last = vsub.call(vp, obs_tensor(last[cut], dev))[..., 0]
+                        rew[cut] += cfg.gamma * vnorm.denorm(v_last.cpu().numpy())
                     b_rew[t], b_done[t] = rew, done
                 next_v = vnorm.denorm(vsub.call(vp, obs_tensor(obs, dev))[..., 0].cpu().numpy())
             steps += batch

@@ -34,8 +34,10 @@ from .common import (
     Progress,
     check,
     check_fraction,
+    check_obs,
     check_positive,
     clip_grad,
+    final_obs,
     trial_config,
     make_train_envs,
     obs_tensor,
@@ -113,6 +115,7 @@ def train(cfg: ReinforceConfig, ctx):
     try:
         while steps < ctx.budget:
             obs, _ = env.reset(seed=derive_seed(ctx.seed, "reinforce-episodes", updates) % 2**31)
+            check_obs(ctx.task.name, steps, obs)
             xs, raws, rews, masks = [], [], [], []
             alive = np.ones(N, dtype=bool)
             ep_ret = np.zeros(N)
@@ -121,7 +124,7 @@ def train(cfg: ReinforceConfig, ctx):
                 for _ in range(max_t + 1):
                     x = obs_tensor(obs, dev)
                     raw = head.sample(policy.call(pp, x), gen)
-                    obs, rew, term, trunc, _ = env.step(head.to_env(raw))
+                    obs, rew, term, trunc, info = env.step(head.to_env(raw))
                     r = np.where(alive, np.asarray(rew, dtype=np.float64), 0.0)
                     xs.append(x)
                     raws.append(raw)
@@ -129,7 +132,10 @@ def train(cfg: ReinforceConfig, ctx):
                     masks.append(alive.copy())
                     ep_ret += r
                     steps += int(alive.sum())
-                    alive &= ~(np.asarray(term) | np.asarray(trunc))
+                    done = np.asarray(term) | np.asarray(trunc)
+                    ended = alive & done  # episodes that ended now; later ones (autoresets) are ignored
+                    alive &= ~done
+                    check_obs(ctx.task.name, steps, obs[alive], *([final_obs(obs, info, ended)[ended]] if ended.any() else []))
                     if not alive.any():
                         break
             rew_a, mask_a = np.stack(rews), np.stack(masks)

@@ -11,8 +11,8 @@ starter) allow, and says where every setting comes from (``sources`` of each pre
 * ``Humanoid-li2018``: ES, MLP 376-256-256-17 with tanh on Humanoid-v4, D = 166,673, paper 700.
 * ``Pong-li2018``: ES, the ES Atari CNN with virtual batch norm, D = 1,005,974, paper 6,000.
 
-The presets are plain data (``LI2018_PRESETS``: keyword arguments of ``envs.presets.EnvPreset``) so that
-``envs/presets.py`` can register them without this module importing it. ``UniformBins`` is the
+The presets (``LI2018_PRESETS``) are ``EnvPreset`` values like every other table's
+(``envs/preset_types.py``); ``envs/presets.py`` adds them to ``PRESETS``. ``UniformBins`` is the
 pendulum's action wrapper and ``reference_batch``/``attach_reference`` build the fixed observation
 batch that the Pong network's virtual batch norm needs.
 
@@ -28,6 +28,8 @@ import gymnasium as gym
 import numpy as np
 
 from rlsub.seeding import derive_seed
+
+from .preset_types import AtariSettings, EnvPreset
 
 if TYPE_CHECKING:
     from torch import nn
@@ -112,7 +114,7 @@ _PAPER = "Li et al. 2018, summary table / official notebook intrinsic_dim/plots/
 _ES_STARTER = "openai/evolution-strategies-starter es_distributed/policies.py (MujocoPolicy)"
 _ES_ATARI = "uber-research/deep-neuroevolution es_distributed/policies.py (ESAtariPolicy)"
 
-CARTPOLE_V0 = dict(
+CARTPOLE_V0 = EnvPreset(
     name="CartPole-v0-li2018",
     env_id="CartPole-v0",
     revision=2,
@@ -199,7 +201,7 @@ CARTPOLE_V0 = dict(
     },
 )
 
-INVERTED_PENDULUM = dict(
+INVERTED_PENDULUM = EnvPreset(
     name="InvertedPendulum-li2018",
     env_id="InvertedPendulum-v5",
     hidden=(20, 20),
@@ -237,7 +239,7 @@ INVERTED_PENDULUM = dict(
     },
 )
 
-HUMANOID = dict(
+HUMANOID = EnvPreset(
     name="Humanoid-li2018",
     env_id="Humanoid-v4",
     hidden=(256, 256),
@@ -281,7 +283,7 @@ HUMANOID = dict(
     },
 )
 
-PONG = dict(
+PONG = EnvPreset(
     name="Pong-li2018",
     env_id="PongNoFrameskip-v4",
     family="vbn_cnn",
@@ -293,7 +295,7 @@ PONG = dict(
     return_best=21.0,
     budget=5_000_000,
     episodes=1,
-    atari={"game": "pong", "repeat_action_probability": 0.0, "noop_max": 30},
+    atari=AtariSettings(game="pong", repeat_action_probability=0.0, noop_max=30),
     description="Li et al. (2018) Pong ES protocol: ES Atari CNN (conv 16 8x8/4, conv 32 4x4/2, fc 256, "
     "virtual batch norm, SAME padding; D = 1,005,974), no sticky actions, d_int90 = 6,000 in the paper",
     protocol_method="es",
@@ -329,8 +331,8 @@ PONG = dict(
     },
 )
 
-#: Keyword arguments of ``EnvPreset`` for each protocol (``atari`` as ``AtariSettings`` kwargs).
-LI2018_PRESETS: tuple[dict[str, Any], ...] = (CARTPOLE_V0, INVERTED_PENDULUM, HUMANOID, PONG)
+#: The protocols' presets (``envs/presets.py`` adds them to ``PRESETS``).
+LI2018_PRESETS: tuple[EnvPreset, ...] = (CARTPOLE_V0, INVERTED_PENDULUM, HUMANOID, PONG)
 
 #: Settings every preset here documents in ``sources``.
 REQUIRED_SOURCES = ("env_id", "hidden", "activation", "action_head", "max_episode_steps", "solved_threshold",

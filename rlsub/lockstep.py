@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from rlsub.agents import cmaes, es
-from rlsub.agents.dqn_batched import run_group
+from rlsub.agents.dqn_engines import run_group
 from rlsub.direct import Evaluation, Search, run_search
 from rlsub.envs import register_from_config, resolve_env
 from rlsub.errors import NonFiniteReturn

@@ -87,10 +87,10 @@ def test_other_options_batch_exactly_too():
 
 def test_a_run_is_a_batch_of_one_and_engines_are_part_of_the_config():
     c = _config(8, 0, budget=1200)
-    ran = run_trial(c)  # rlsub run: dqn.run dispatches on the engine
+    ran = run_trial(c)  # rlsub run: dqn_engines.run dispatches on the engine
     assert_same(ran, _run([c])[0])
     assert ran.info["dqn_config"]["engine"] == "batched"
-    # the engines round differently in the last bits (batched vs plain matrix products): never pooled
+    # the engines may round differently in the last bits (Adam's kernel, tests/test_dqn_engines.py): never pooled
     single = _config(8, 0, budget=1200, engine="single")
     assert single.fingerprint() != c.fingerprint() and single.key() != c.key()
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rlsub.agents.es import ES, ESConfig, RunningStats, centered_ranks
+from rlsub.agents.es import ES, ESConfig, centered_ranks
 from rlsub.errors import ConfigError
 from rlsub.tasks import run_trial, trial_context
 from rlsub.trial import TrialConfig
@@ -42,13 +42,39 @@ def test_es_optimises_a_quadratic():
     assert es.best[1] > -0.1
 
 
-def test_running_stats_match_numpy():
-    x = np.random.default_rng(0).normal(3.0, 2.0, size=(1000, 3))
-    s = RunningStats((3,))
-    for chunk in np.array_split(x, 7):
-        s.update(chunk)
-    np.testing.assert_allclose(s.mean, x.mean(0), atol=1e-3)
-    np.testing.assert_allclose(s.var, x.var(0), rtol=1e-3)
+def _parallel_moments(chunks, count):
+    """The normaliser's update written out (Chan et al.'s merge, float64): what stored ES obs_norm trials
+    were computed with; gymnasium's RunningMeanStd must keep giving these bits."""
+    mean, var = np.zeros(chunks[0].shape[1:]), np.ones(chunks[0].shape[1:])
+    for x in chunks:
+        bm, bv, n = x.mean(0), x.var(0), len(x)
+        delta, tot = bm - mean, count + n
+        mean = mean + delta * n / tot
+        var = (var * count + bv * n + delta**2 * count * n / tot) / tot
+        count = tot
+    return mean, var
+
+
+def test_obs_norm_refresh_folds_every_observation_in_bit_for_bit():
+    from rlsub.agents.es import NormalizedEvaluator
+
+    ctx = trial_context(_cfg(1000, obs_norm=True))
+    try:
+        norm = NormalizedEvaluator(ctx.evaluator, clip_std=0.5)
+        x = np.random.default_rng(0).normal(3.0, 2.0, size=(1000, 4))
+        x[:, 3] *= 0.1  # a coordinate whose std (0.2) is below clip_std
+        chunks = np.array_split(x, 7)
+        norm.seen = [*chunks[:3], np.zeros((0, 4)), *chunks[3:]]  # an empty chunk changes nothing
+        norm.refresh()
+        assert norm.seen == []
+        mean, var = _parallel_moments(chunks, 1e-4)
+        np.testing.assert_array_equal(norm.frozen_mean, mean)
+        np.testing.assert_array_equal(norm.frozen_std, np.sqrt(np.maximum(var, 0.25)))
+        np.testing.assert_allclose(norm.frozen_mean, x.mean(0), atol=1e-3)
+        np.testing.assert_allclose(norm.frozen_std[:3], x.std(0)[:3], rtol=1e-3)
+        assert norm.frozen_std[3] == 0.5
+    finally:
+        ctx.close()
 
 
 @pytest.mark.parametrize("kw, msg", [

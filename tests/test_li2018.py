@@ -29,7 +29,7 @@ from rlsub.subspace import Subspace, count_parameters
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # CartPole-v0, Humanoid-v4
 
-NAMES = [kw["name"] for kw in LI2018_PRESETS]
+NAMES = [p.name for p in LI2018_PRESETS]
 
 
 @pytest.mark.parametrize(
@@ -71,8 +71,8 @@ class _Built(Exception):
 
 def _built_config(monkeypatch, tmp_path, name: str, method: str, dim: str):
     """The method config (and optimizer, for ES) that ``rlsub run --env name --method method`` trains with."""
-    import rlsub.agents.dqn as dqn
-    import rlsub.agents.dqn_batched as dqn_batched
+    import rlsub.agents.dqn_engines as dqn_engines
+    import rlsub.agents.es as es
     import rlsub.direct as direct
     from rlsub.cli import main
 
@@ -90,9 +90,10 @@ def _built_config(monkeypatch, tmp_path, name: str, method: str, dim: str):
         seen["cfg"], seen["optimizer"] = optimizer.config, optimizer
         raise _Built
 
-    monkeypatch.setattr(dqn_batched, "train_batched", dqn_spy)
-    monkeypatch.setattr(dqn, "train", dqn_engine_spy)
+    monkeypatch.setattr(dqn_engines, "train_batched", dqn_spy)
+    monkeypatch.setattr(dqn_engines, "train", dqn_engine_spy)
     monkeypatch.setattr(direct, "direct_search", es_spy)
+    monkeypatch.setattr(es, "direct_search", es_spy)  # es imports it by name
     with pytest.raises(_Built):
         main(["run", "--env", name, "--method", method, "--dim", dim, "--out", str(tmp_path)])
     return seen

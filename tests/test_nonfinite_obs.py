@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rlsub.cli import main
-from rlsub.envs import resolve_env
+from rlsub.tasks.rl import env_task
 from rlsub.errors import NonFiniteObservation, NonFiniteReturn
 from rlsub.evaluate import PopulationEvaluator
 from rlsub.store import Store
@@ -100,7 +100,7 @@ class _SendRecv(gym.vector.SyncVectorEnv):
 
 
 def _evaluator(env: str, vec: type | None = None, pipeline: bool = True) -> PopulationEvaluator:
-    task = resolve_env(env)
+    task = env_task(env)
     if vec is not None:
         task.make_vec = lambda n: vec([task.make for _ in range(n)])
     spec = task.policy_spec(hidden=(4,))

@@ -161,3 +161,21 @@ def test_shared_value_subspace_learns_with_normalised_values():
 def test_shared_value_subspace_without_value_norm_barely_learns():
     raw = run_trial(_shared(norm_values=False))
     assert not raw.info["norm_values"] and raw.final_mean < 150
+
+
+def test_value_norm_moments_are_the_former_merge_bit_for_bit():
+    """ValueNorm runs on gymnasium's RunningMeanStd (no prior count); stored PPO trials were computed with
+    this merge written out in Python floats over whole ``[T, N]`` target arrays."""
+    from rlsub.agents.ppo import ValueNorm
+
+    rng = np.random.default_rng(1)
+    vn, count, mean, var = ValueNorm(True), 0, 0.0, 1.0
+    for T, N in [(128, 4), (32, 8), (5, 3), (128, 4)]:
+        x = rng.normal(40.0, 25.0, size=(T, N))
+        vn.update(x)
+        n, m, v = x.size, float(np.mean(x)), float(np.var(x))
+        total, delta = count + n, m - mean
+        var = (var * count + v * n + delta**2 * count * n / total) / total
+        mean += delta * n / total
+        count = total
+        assert (vn.mean, vn.var, vn.count) == (mean, var, count)
