@@ -23,13 +23,13 @@ covers the truth about half the time on solve/fail data:
 The baseline's own seeds (the ``full`` trials) are resampled the same way in every replicate and the
 curve is rescaled by the replicate baseline mean, so an uncertain baseline widens the CI.
 
-Calibration (``benchmarks/coverage.py``, ``tests/test_estimate.py``): over simulated sweeps whose
+Calibration (``benchmarks/dint_coverage.py``, ``tests/test_estimate.py``): over simulated sweeps whose
 truth is known (bimodal solve/fail outcomes with logistic, Gompertz and step-like solve rates, smooth
 ramps with Gaussian noise, crossings between grid points and beyond the grid), the nominal 90% CI
 covers the true crossing in at least 85% of studies at 5 seeds (96-100% per model; 90-99% at 10).
 The price is width: five solve/fail seeds cannot place a 90% crossing closely, and the median CI
 spans hi/lo of 16-64 there (the paired bootstrap's 2, at 45% coverage). ``PRIOR`` is the one
-calibrated constant; ``benchmarks/coverage.py --prior`` shows coverage and width around it.
+calibrated constant; ``benchmarks/dint_coverage.py --prior`` shows coverage and width around it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import numpy as np
 from rlsub.perfmatrix import MIN_SEEDS, as_matrix, few_seeds_note, nanmean
 
 #: Weight of each pseudo-seed (one failing, one reaching the baseline) relative to one real seed.
-#: Chosen on the simulations of ``rlsub.simulate`` (``benchmarks/coverage.py`` sweeps it): 0.05 leaves
+#: Chosen on the simulations of ``rlsub.simulate`` (``benchmarks/dint_coverage.py`` sweeps it): 0.05 leaves
 #: correlated solve/fail curves under-covered at 5 seeds, 0.2 makes most upper bounds "beyond the grid".
 PRIOR = 0.1
 #: Bootstrap replicates per estimate.

@@ -3,7 +3,7 @@
 A model draws one study: ``perf[seed, d]`` normalised by the study's own (noisy) baseline mean, the
 baseline's per-seed values in the same units, and the truth: the d where the population's mean
 performance (relative to the population's baseline mean) crosses the threshold, ``inf`` beyond the
-grid's reach. Used by ``benchmarks/coverage.py`` and ``tests/test_estimate.py``.
+grid's reach. Used by ``benchmarks/dint_coverage.py`` and ``tests/test_estimate.py``.
 
 Families (each with a curve of d drawn per study: centre and slope in ln d):
 

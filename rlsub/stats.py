@@ -3,7 +3,7 @@
 ``estimate_dint`` (see ``rlsub.estimate``) is what ``rlsub dint`` reports: a crossing of a monotone fit
 with a CI calibrated on simulated sweeps, and ``compare_estimates`` the test behind "N× easier". The
 grid-valued bootstraps below are kept for comparison and for existing callers: on solve/fail outcomes
-their nominal 90% CI covers the truth about half the time at 5 seeds (``benchmarks/coverage.py``).
+their nominal 90% CI covers the truth about half the time at 5 seeds (``benchmarks/dint_coverage.py``).
 
 Pure functions over numpy arrays; nothing here reads a store or prints.
 

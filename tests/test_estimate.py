@@ -209,4 +209,4 @@ def test_old_ci_under_covers_solve_fail_outcomes():
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
 def test_new_ci_coverage_large(model):
     assert coverage(model, 5, 1000, _new(2000), seed=1).covered >= 0.85
-    assert coverage(model, 10, 1000, _new(2000), seed=1).covered >= 0.80  # see benchmarks/coverage.py
+    assert coverage(model, 10, 1000, _new(2000), seed=1).covered >= 0.80  # see benchmarks/dint_coverage.py

@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from rlsub.report import comparisons, reference_rows, write_report
 from rlsub.store import Store
 from tests_helpers import stored
@@ -45,7 +47,11 @@ def test_report_files_and_content(tmp_path, monkeypatch):
         ds = [1, 2, 4, 8, 16, 32, 64]
         assert list(line.get_xdata()) == ds
         assert list(line.get_ydata()) == [1.0 if d >= dint else 0.3 for d in ds]
-        assert any(list(ln.get_xdata()) == [dint, dint] for ln in panels[task].lines)  # the d_int90 mark
+        # the d_int90 mark, at the estimate: the fit steps from 0.3 at dint/2 to 1.0 at dint, so it crosses
+        # 0.9 at (0.9 - 0.3) / 0.7 of that step in ln d
+        cross = dint / 2 * 2 ** ((0.9 - 0.3) / 0.7)
+        assert any(len(ln.get_xdata()) == 2 and ln.get_xdata()[0] == ln.get_xdata()[1] == pytest.approx(cross)
+                   for ln in panels[task].lines)
     # The bars: each task's measured d_int90, smallest first.
     bars, _ = figures["dint_bars.png"]
     measured = next(c for c in bars.axes[0].containers if c.get_label().startswith("measured"))

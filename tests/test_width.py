@@ -60,7 +60,10 @@ def test_report_plots_dint_against_D_for_several_widths(tmp_path, monkeypatch):
     (ax,) = fig.axes
     (series,) = ax.containers  # one task: one d_int90-vs-D series with a point per width
     data = series.lines[0]
-    assert list(data.get_xdata()) == [300, 20000] and list(data.get_ydata()) == [8, 8]
+    # plotted at the estimate: the fit steps from 0.3 at d = 4 to 0.95 at d = 8, crossing 0.9 at
+    # (0.9 - 0.3) / 0.65 of that step in ln d
+    cross = 4 * 2 ** ((0.9 - 0.3) / 0.65)
+    assert list(data.get_xdata()) == [300, 20000] and list(data.get_ydata()) == pytest.approx([cross, cross])
     assert ax.get_xscale() == ax.get_yscale() == "log"
     rows = list(csv.DictReader((tmp_path / "r" / "dint.csv").open()))
     assert sorted(r["experiment"] for r in rows) == ["hidden 128-128", "hidden 8"]

@@ -1,6 +1,6 @@
 """Coverage of d_int CIs on simulated sweeps whose truth is known: the old paired bootstrap vs the estimate.
 
-    python benchmarks/coverage.py [--studies 200] [--seeds 5,10] [--grid 2] [--prior 0.1] [--boot 1000]
+    python benchmarks/dint_coverage.py [--studies 200] [--seeds 5,10] [--grid 2] [--prior 0.1] [--boot 1000]
 
 For every model of ``rlsub.simulate.MODELS`` (bimodal solve/fail and smooth noisy outcomes over
 logistic, Gompertz and step-like curves, true crossings uniform in ln d from 1.5 to 100 on the grid
