@@ -55,7 +55,7 @@ def test_report_files_and_content(tmp_path, monkeypatch):
     # The bars: each task's measured d_int90, smallest first.
     bars, _ = figures["dint_bars.png"]
     measured = next(c for c in bars.axes[0].containers if c.get_label().startswith("measured"))
-    assert [p.get_height() for p in measured.patches] == [4, 32]
+    assert [p.get_height() for p in measured.patches] == pytest.approx([c / 2 * 2 ** ((0.9 - 0.3) / 0.7) for c in (4, 32)])  # the estimates
     assert index == rep / "index.html"
     rows = {r["task"]: r for r in csv.DictReader((rep / "dint.csv").open())}
     # estimate first: the fit crosses 0.9 between d = 2 (0.3) and d = 4 (1.0); the grid value beside it
