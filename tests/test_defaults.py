@@ -128,3 +128,20 @@ def test_run_defaults_to_auto(tmp_path, capsys):
     assert main(["run", "--env", "CartPole-v1", "--dim", "2", "--budget", "300", "--eval-episodes", "1",
                  "--out", str(tmp_path / "o")]) == 0
     assert "CartPole-v1 cmaes dense d=2" in capsys.readouterr().out
+
+
+def test_report_paper_column_says_what_the_reference_says(tmp_path):
+    """The paper column names the env, network and D the reference gives (no 'D=?')."""
+    import csv
+
+    from rlsub.report import reference_rows, write_report
+    from tests_helpers import stored
+
+    assert all(r.measured_on for r in reference_rows())
+    with Store(tmp_path / "s") as s:
+        for d in (1, 2, 4):
+            s.add(f"cp-{d}", **stored(env="CartPole-v0-li2018", kind="rl", d=d, D=562, seed=0, fingerprint="cp",
+                                      network="MLP 20-20", r_low=0.0, r_best=200.0, final_returns=[200.0]))
+    write_report([tmp_path / "s"], tmp_path / "rep", n_boot=50)
+    (row,) = csv.DictReader((tmp_path / "rep" / "dint.csv").open())
+    assert row["paper d_int90 (Li et al. 2018)"] == "25 (DQN, CartPole-v0, FC 4-20-20-2, D = 562)"
