@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from rlsub.console import plain_warnings
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.lockstep import group_for_lockstep, lockstep_key
-from rlsub.projections import explain_projection
+from rlsub.projection_choice import projection_notes
 from rlsub.runner import commit
 from rlsub.store import Store
 from rlsub.tasks import resolve_projection, resolve_task, typed_params
@@ -152,23 +152,6 @@ class SweepSpec:
     def projection_names(self) -> list[str]:
         """The projections asked for (``auto`` when none was)."""
         return self.projections or [DEFAULT_PROJECTION]
-
-    def projection_choices(self) -> list[tuple[str, str, tuple[int, ...] | None, str, str]]:
-        """``(env, method, hidden, projection, why)`` for each experiment whose projection ``auto`` picks:
-        the same rule as ``trials`` (``choose_projection`` for the sweep's largest d), with its reason."""
-        d_top = max((d for d in self.dims if d is not None), default=None)
-        if "auto" not in self.projection_names() or d_top is None:
-            return []
-        out = []
-        for env in self.envs:
-            task = resolve_task(env, self.env_defs.get(env))
-            for method in self.methods:
-                for hidden in self.widths():
-                    D = task.native_dimension(hidden, self.family)
-                    proj, why = explain_projection(D, d_top, task.is_population_method(method))
-                    net = task.network_label(hidden, self.family)
-                    out.append((env, method, hidden, proj, f"{net}, D = {D:,}, largest d = {d_top:,}: {why}"))
-        return out
 
     def widths(self) -> list[tuple[int, ...] | None]:
         """The hidden sizes swept (one entry when ``hidden`` is a single size or None)."""
@@ -478,30 +461,6 @@ def run_sweep(
         bar.close()
         store.close()
     return counts
-
-
-def projection_notes(spec: SweepSpec, trials: list[TrialConfig], store: Store) -> list[str]:
-    """One line for each experiment whose projection ``auto`` chose (which one and why), and one more
-    where ``store`` holds that experiment's subspace trials under other projections only: the new
-    trials are their own group (``compute_dint`` never pools projections), not a silent repeat."""
-    choices = spec.projection_choices()
-    if not choices:
-        return []
-    stored: dict[str, set[str]] = {}
-    for row in store.rows(status=None):
-        if not row.is_full:
-            stored.setdefault(row.fingerprint, set()).add(row.projection)
-    lines = []
-    for env, method, hidden, proj, why in choices:
-        lines.append(f"projection: auto chose {proj} for {env} {method} ({why})")
-        fp = next((t.fingerprint() for t in trials
-                   if (t.env, t.method, t.hidden) == (env, method, hidden) and not t.is_full), None)
-        before = sorted(stored.get(fp, set()))
-        if before and proj not in before:
-            lines.append(f"projection: the store's {env} {method} subspace trials used {', '.join(before)}, "
-                         f"not {proj}: these {proj} trials are a group of their own (never pooled with them; "
-                         f"the full-space baseline is shared); --projection {before[0]} extends those instead")
-    return lines
 
 
 def _progress(total: int, initial: int, enabled: bool):

@@ -9,6 +9,7 @@ from rlsub.adaptive import adaptive_search
 from rlsub.cli import main
 from rlsub.dint import compute_dint
 from rlsub.errors import ConfigError
+from rlsub.projection_choice import projection_choices
 from rlsub.projections import choose_projection, explain_projection
 from rlsub.store import Store
 from rlsub.sweep import SweepSpec, load_sweep_config, parse_seeds
@@ -44,12 +45,12 @@ def test_default_is_auto_resolved_before_keys():
 
 def test_projection_choices_say_which_and_why():
     spec = SweepSpec(**CARTPOLE)
-    choices = {(env, method): (proj, why) for env, method, _, proj, why in spec.projection_choices()}
+    choices = {(env, method): (proj, why) for env, method, _, proj, why in projection_choices(spec)}
     assert choices[("CartPole-v1", "cmaes")][0] == "sparse" and "a population" in choices[("CartPole-v1", "cmaes")][1]
     assert "one θ_d with gradients" in choices[("CartPole-v1", "dqn")][1]
     assert "D = 4,610, largest d = 300: D·d = 1,383,000 > 10^6" in choices[("CartPole-v1", "cmaes")][1]
     # An explicit projection is the user's choice: nothing to announce.
-    assert SweepSpec(**CARTPOLE, projections=["dense"]).projection_choices() == []
+    assert projection_choices(SweepSpec(**CARTPOLE, projections=["dense"])) == []
 
 
 @pytest.mark.parametrize("D,d,population", [(4610, 64, True), (4610, 1000, True), (4610, 1000, False),
