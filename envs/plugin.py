@@ -81,6 +81,27 @@ def load_plugin(path: str) -> str:
     return env_id
 
 
+# -- optional dependencies -----------------------------------------------------------------
+#: Gymnasium env families with optional dependencies: entry-point prefix → (what, how to install it).
+_OPTIONAL_DEPENDENCIES = {
+    "gymnasium.envs.box2d": ("Box2D", "pip install swig, then pip install 'gymnasium[box2d]'"),
+    "gymnasium.envs.mujoco": ("MuJoCo", "pip install 'gymnasium[mujoco]'"),
+}
+
+
+def make_gym(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make``, with a missing optional dependency (Box2D, MuJoCo, ...) raised as one ConfigError
+    naming what to install instead of an import traceback."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as e:
+        entry = gym.spec(env_id).entry_point
+        for prefix, (what, how) in _OPTIONAL_DEPENDENCIES.items():
+            if isinstance(entry, str) and entry.startswith(prefix):
+                raise ConfigError(f"{env_id} needs {what}: {how}") from None
+        raise ConfigError(f"{env_id} needs a package that is not installed: {plain(str(e))}") from None
+
+
 # -- env checker ---------------------------------------------------------------------------
 def check_env_once(key: str, make: Callable[[], gym.Env]) -> None:
     """Run ``gymnasium.utils.env_checker.check_env`` on a fresh env once per process.
@@ -94,6 +115,8 @@ def check_env_once(key: str, make: Callable[[], gym.Env]) -> None:
 
     try:
         env = make()
+    except ConfigError:  # already says what is wrong (a missing dependency)
+        raise
     except Exception as e:
         raise ConfigError(f"environment {key!r} could not be created: {type(e).__name__}: {e}") from None
     try:

@@ -18,7 +18,7 @@ from rlsub.errors import ConfigError
 
 from .cartpole_batch import CartPoleBatch
 from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
-from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin
+from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin, make_gym
 from .presets import PRESETS, EnvPreset
 
 #: Entry point of Gymnasium's CartPole (v0 and v1), whose copies ``CartPoleBatch`` steps with their own seeds.
@@ -83,7 +83,7 @@ class EnvFactory:
         if self.preset.atari is not None:
             env = make_atari(self.env_id, self.preset.atari, self.max_episode_steps, **kw)
         else:
-            env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kw)
+            env = make_gym(self.env_id, max_episode_steps=self.max_episode_steps, **kw)
         return apply_wrappers(env, self.preset.wrappers)
 
     def make_vec(self, num_envs: int) -> gym.vector.VectorEnv:

@@ -75,7 +75,7 @@ def adaptive_search(
                 one = replace(spec, envs=[env], methods=[method], hidden=hidden)
                 if None in spec.dims:
                     run(replace(one, dims=[None]))
-                for proj in spec.projections:
+                for proj in spec.projections or ["dense"]:  # auto needs the largest d, unknown here
                     results.append(_search(replace(one, projections=[proj]), out_dir, run, d_min, d_max, resolution,
                                            threshold))
     return results

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
@@ -86,19 +87,21 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--task", help="alias of --env (supervised tasks: digits-fc, digits-lenet, mnist-fc, mnist-lenet)")
     p.add_argument("--method", help="optimizer of θ_d (see 'rlsub methods'; default cmaes, adam for supervised)"
                    + (" (comma-separated for several)" if sweep else ""))
-    p.add_argument("--projection", default="dense",
-                   help="dense | sparse | fastfood | auto (the fastest for this D, d and method on a CPU, "
-                   "see rlsub.projections.choose_projection)" + (" (comma-separated for several)" if sweep else ""))
+    p.add_argument("--projection",
+                   help="auto (default: the fastest for this D, d and method on a CPU, see "
+                   "rlsub.projections.choose_projection" + ("; one per experiment, for the largest d; "
+                   "--adaptive: dense" if sweep else "") + ") | dense | sparse | fastfood"
+                   + (" (comma-separated for several)" if sweep else ""))
     p.add_argument("--budget", type=int, help="training env steps per trial (default: the task preset's)")
     p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
-    p.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes on fresh seeds")
+    p.add_argument("--eval-episodes", type=int, help="final evaluation episodes on fresh seeds (default 20)")
     p.add_argument("--hidden", action="append",
                    help="policy hidden layer sizes, e.g. 64,64" + (
                        "; repeat it (or separate sizes by ';') to sweep network widths, e.g. --hidden 16,16 "
                        "--hidden 64,64 --hidden 256,256" if sweep else ""))
     p.add_argument("--family", help="policy network family: mlp or cnn (default: from the observation space)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="method hyper-parameter (repeatable)")
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--device", help="torch device (cpu, cuda; default cpu)")
     p.add_argument("--data-dir", help="directory with MNIST IDX files (supervised mnist-* tasks)")
     # --- ray backend hook
     p.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -133,11 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "Finished trials are stored at once; rerunning the same sweep skips them. " + DINT_HELP)
     _trial_options(p, sweep=True)
     p.add_argument("--dims", help="comma-separated d values; 'full' adds the full-space baseline")
-    p.add_argument("--seeds", default="3", help="number of seeds (0..N-1) or a comma-separated list")
-    p.add_argument("--config", help="TOML sweep file ([sweep] table); command-line options are ignored")
+    p.add_argument("--seeds", help="number of seeds N (seeds 0..N-1; default 3), a range A-B (A..B inclusive) "
+                   "or a comma-separated list")
+    p.add_argument("--config", help="TOML sweep file ([sweep] table); options given on the command line "
+                   "override the file's values")
     p.add_argument("--out", help="output directory (required unless the config gives 'out')")
     p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
-    p.add_argument("--batch-seeds", type=int, default=1, metavar="N",
+    p.add_argument("--batch-seeds", type=int, metavar="N",
                    help="supervised tasks: train N seeds of one configuration together (stacked θ_d; most useful on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-lockstep", action="store_true",
@@ -247,10 +252,11 @@ def cmd_run(args) -> int:
     if dim is not None and dim > (D := task.native_dimension(hidden, args.family)):
         raise ConfigError(f"subspace dimension d={dim} exceeds the network's parameter count D={D} ({task.name})")
     config = TrialConfig(
-        env=task.name, method=method, dim=dim, projection=resolve_projection(args.projection, task, dim, method, hidden,
-                                                                             args.family),
-        seed=args.seed, budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
-        hidden=hidden, params=tuple(sorted(params.items())), device=args.device, family=args.family,
+        env=task.name, method=method, dim=dim,
+        projection=resolve_projection(args.projection or "auto", task, dim, method, hidden, args.family),
+        seed=args.seed, budget=args.budget, episodes=args.episodes,
+        eval_episodes=20 if args.eval_episodes is None else args.eval_episodes,
+        hidden=hidden, params=tuple(sorted(params.items())), device=args.device or "cpu", family=args.family,
         revision=task.revision,
     )
     with Store(args.out) as store:
@@ -285,30 +291,25 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from rlsub.dint import compute_dint, format_table
     from rlsub.store import Store
-    from rlsub.sweep import SweepSpec, load_sweep_config, parse_dims, parse_seeds, run_sweep
+    from rlsub.sweep import SweepSpec, load_sweep_config, run_sweep
 
     opts: dict[str, Any] = {}
+    given = _sweep_fields(args)
     if args.config:
         spec, opts = load_sweep_config(args.config)
+        if args.param:  # merged into the file's hyper-parameters of each method
+            given["params"] = {**spec.params, **{m: {**spec.params.get(m, {}), **_params(args.param)}
+                                                 for m in given.get("methods", spec.methods)}}
+        spec = replace(spec, **given)
     else:
         if not args.dims and not args.adaptive:
             raise ConfigError("give --dims (e.g. 1,2,4,8,full) or --config FILE")
-        seeds: Any = int(args.seeds) if args.seeds.strip().isdigit() else args.seeds
         from rlsub.tasks import resolve_task
 
-        envs = [e.strip() for e in _env_arg(args).split(",") if e.strip()]
-        methods = [m.strip() for m in (args.method or resolve_task(envs[0]).method_names()[0]).split(",") if m.strip()]
-        spec = SweepSpec(
-            envs=envs,
-            methods=methods,
-            dims=parse_dims(args.dims) if args.dims else [],
-            seeds=parse_seeds(seeds),
-            projections=[p.strip() for p in args.projection.split(",") if p.strip()],
-            budget=args.budget, episodes=args.episodes, eval_episodes=args.eval_episodes,
-            hidden=_widths(args.hidden), family=args.family, device=args.device,
-            params={m: _params(args.param) for m in methods} if args.param else {},
-            batch_seeds=args.batch_seeds,
-        )
+        envs = given.pop("envs", None) or [_env_arg(args)]
+        methods = given.pop("methods", None) or [resolve_task(envs[0]).method_names()[0]]
+        spec = SweepSpec(envs=envs, methods=methods, dims=given.pop("dims", []), seeds=given.pop("seeds", [0, 1, 2]),
+                         params={m: _params(args.param) for m in methods} if args.param else {}, **given)
     out = args.out or opts.get("out")
     if not out:
         raise ConfigError("give --out DIR (or 'out' in the config)")
@@ -325,6 +326,7 @@ def cmd_sweep(args) -> int:
             print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
         return 0
     counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress, lockstep=not args.no_lockstep,
+                       notify=print,
                        backend=args.backend, address=args.address,  # --- ray backend hook
                        data_dir=args.data_dir or opts.get("data_dir"))
     print(f"trials: {counts['total']} total, {counts['skipped']} already stored, {counts['done']} done, "
@@ -332,6 +334,32 @@ def cmd_sweep(args) -> int:
     with Store(out, create=False) as store:
         print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
     return 1 if counts["crashed"] else 0
+
+
+def _sweep_fields(args) -> dict[str, Any]:
+    """The ``SweepSpec`` fields given on the command line (with ``--config``, they override the file's)."""
+    from rlsub.sweep import parse_dims, parse_seeds
+
+    def names(text: str) -> list[str]:
+        return [t.strip() for t in text.split(",") if t.strip()]
+
+    out: dict[str, Any] = {}
+    if args.env or args.task:
+        out["envs"] = names(_env_arg(args))
+    if args.method:
+        out["methods"] = names(args.method)
+    if args.dims:
+        out["dims"] = parse_dims(args.dims)
+    if args.seeds is not None:
+        out["seeds"] = parse_seeds(args.seeds)
+    if args.projection:
+        out["projections"] = names(args.projection)
+    if args.hidden:
+        out["hidden"] = _widths(args.hidden)
+    for name in ("budget", "episodes", "eval_episodes", "family", "device", "batch_seeds"):
+        if getattr(args, name) is not None:
+            out[name] = getattr(args, name)
+    return out
 
 
 def cmd_dint(args) -> int:

@@ -48,6 +48,8 @@ class ReferenceRow:
     D: int | None
     dint: str
     note: str
+    measured_on: str = ""
+    """The env, network and D the number was measured on, as the reference states them."""
 
 
 def reference_rows() -> list[ReferenceRow]:
@@ -56,7 +58,8 @@ def reference_rows() -> list[ReferenceRow]:
     out = []
     for r in csv.DictReader(io.StringIO(text)):
         out.append(ReferenceRow(r["task"], r["kind"], r["method"], r["network"],
-                                int(r["D"]) if r["D"] else None, r["d_int90"], r["source_note"]))
+                                int(r["D"]) if r["D"] else None, r["d_int90"], r["source_note"],
+                                r.get("measured_on") or ""))
     return out
 
 
@@ -172,9 +175,7 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "floor": r.floor.describe() if r.floor else "-",
         }
         if reference:
-            row["paper d_int90 (Li et al. 2018)"] = (
-                f"{ref.dint} ({ref.method.upper()}, {ref.network}, D={ref.D or '?'})" if ref else "-"
-            )
+            row["paper d_int90 (Li et al. 2018)"] = f"{ref.dint} ({ref.method.upper()}, {ref.measured_on})" if ref else "-"
         table.append(row)
     return table
 

@@ -23,6 +23,7 @@ from rlsub.console import plain_warnings
 from rlsub.envs import register_from_config
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.lockstep import group_for_lockstep, lockstep_key
+from rlsub.projection_choice import projection_notes
 from rlsub.projections import PROJECTIONS
 from rlsub.ray_backend import cluster_cpus, ray_session, run_trials
 from rlsub.runner import commit, execute_group_safely
@@ -38,6 +39,8 @@ except ModuleNotFoundError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FULL = "full"
+#: What a sweep or ``rlsub run`` uses when no projection is asked for: ``choose_projection``'s pick.
+DEFAULT_PROJECTION = "auto"
 
 
 def parse_dims(text: str | Iterable[Any], option: str = "--dims") -> list[int | None]:
@@ -66,19 +69,35 @@ def parse_dims(text: str | Iterable[Any], option: str = "--dims") -> list[int | 
 
 
 def parse_seeds(value: int | str | list) -> list[int]:
-    """``5`` → seeds 0..4; ``"3,7"`` or ``[3, 7]`` → those seeds."""
+    """``5`` or ``"5"`` → seeds 0..4; ``"100-104"`` → seeds 100..104; ``"3,7"`` or ``[3, 7]`` → those
+    seeds (list items may be ranges too: ``"0-2,9"``)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise ConfigError(f"--seeds must be >= 1, got {value}")
         return list(range(value))
     items = value.split(",") if isinstance(value, str) else value
     try:
-        seeds = [int(s) for s in items]
+        seeds = [seed for item in items for seed in _seed_item(item)]
     except (TypeError, ValueError):
-        raise ConfigError(f"invalid seeds {value!r}: give a count or a comma-separated list of integers") from None
+        raise ConfigError(f"invalid seeds {value!r}: give a count (5 = seeds 0..4), a range (100-104) "
+                          "or a comma-separated list of integers") from None
     if not seeds:
         raise ConfigError("no seeds given")
     return seeds
+
+
+def _seed_item(item: Any) -> list[int]:
+    """One list entry: an integer, or ``A-B`` (A..B inclusive)."""
+    if isinstance(item, bool) or isinstance(item, float):
+        raise ValueError(item)
+    if isinstance(item, str) and "-" in item.strip()[1:]:
+        lo, hi = (int(x) for x in item.strip().split("-", 1))
+        if lo < 0 or hi < lo:
+            raise ValueError(item)
+        return list(range(lo, hi + 1))
+    return [int(item)]
 
 
 @dataclass
@@ -89,7 +108,8 @@ class SweepSpec:
     methods: list[str]
     dims: list[int | None]
     seeds: list[int]
-    projections: list[str] = field(default_factory=lambda: ["dense"])
+    projections: list[str] = field(default_factory=list)
+    """Projection names (or ``auto``); empty: the default, ``auto`` (adaptive search: ``dense``)."""
     budget: int | None = None
     episodes: int | None = None
     eval_episodes: int = 20
@@ -116,7 +136,7 @@ class SweepSpec:
                 params = tuple(sorted(typed_params(task, method, self.params.get(method, {})).items()))
                 for hidden in self.widths():
                     for dim in self.dims:
-                        for proj in self.projections if dim is not None else ["identity"]:
+                        for proj in self.projection_names() if dim is not None else ["identity"]:
                             # 'auto' picks one projection per (env, method, width) from the largest d,
                             # so a d_int curve never mixes projections.
                             proj = resolve_projection(proj, task, d_top, method, hidden, self.family)
@@ -131,6 +151,10 @@ class SweepSpec:
                                 )
                                 out.setdefault(cfg.key(), cfg)
         return list(out.values())
+
+    def projection_names(self) -> list[str]:
+        """The projections asked for (``auto`` when none was)."""
+        return self.projections or [DEFAULT_PROJECTION]
 
     def widths(self) -> list[tuple[int, ...] | None]:
         """The hidden sizes swept (one entry when ``hidden`` is a single size or None)."""
@@ -148,7 +172,7 @@ class SweepSpec:
             for hidden in self.widths():
                 if d_top and d_top > (D := task.native_dimension(hidden, self.family)):
                     raise ConfigError(f"subspace dimension d={d_top} exceeds the network's parameter count D={D} ({env})")
-        for p in self.projections:
+        for p in self.projection_names():
             if p not in PROJECTIONS and p != "auto":
                 raise ConfigError(f"unknown projection {p!r}; choose one of auto, {', '.join(PROJECTIONS)}")
         if isinstance(self.batch_seeds, bool) or not isinstance(self.batch_seeds, int) or self.batch_seeds < 1:
@@ -202,8 +226,8 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
         env = "CartPole-v1"          # or envs = [...]
         method = "cmaes"             # or methods = [...]
         dims = [1, 2, 4, 8, "full"]
-        seeds = 5                    # or a list
-        projection = "dense"         # or projections = [...]
+        seeds = 5                    # or a range "100-104", or a list
+        projection = "dense"         # or projections = [...]; left out: auto
         budget = 100000
         workers = 2
         batch_seeds = 8              # supervised tasks: train 8 seeds of a configuration together
@@ -253,7 +277,7 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
             methods=listed("method", "methods", [resolve_task(envs[0], env_defs.get(envs[0])).method_names()[0]]),
             dims=parse_dims(table["dims"]),
             seeds=parse_seeds(table.get("seeds", 3)),
-            projections=listed("projection", "projections", ["dense"]),
+            projections=listed("projection", "projections") if {"projection", "projections"} & set(table) else [],
             budget=_opt_int(table, "budget", path),
             episodes=_opt_int(table, "episodes", path),
             eval_episodes=_opt_int(table, "eval_episodes", path) or 20,
@@ -341,6 +365,7 @@ def run_sweep(
     address: str | None = None,
     ray_options: dict[str, Any] | None = None,
     lockstep: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Run every trial of ``spec`` not yet in ``out_dir``'s store; returns counts.
 
@@ -350,6 +375,7 @@ def run_sweep(
     finishes, so a killed sweep loses only unfinished trials.
     ``backend="ray"`` runs the trials as Ray tasks instead (on the cluster at ``address``, else a
     local Ray), see ``rlsub.ray_backend.run_trials`` (``ray_options`` are passed to it).
+    ``notify`` gets ``projection_notes``' lines before any trial runs (default: logged at INFO).
     """
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
@@ -358,6 +384,8 @@ def run_sweep(
     out_dir = Path(out_dir)
     store = Store(out_dir)
     trials = spec.trials()
+    for line in projection_notes(spec, trials, store):
+        (notify or log.info)(line)
     done = store.keys()
     todo = [t for t in trials if t.key() not in done]
     workers = max(1, workers or os.cpu_count() or 1)

@@ -184,3 +184,65 @@ def test_auto_projection_resolves_to_a_concrete_one(tmp_path, capsys):
     proc = in_process(capsys, "sweep", "--adaptive", "--env", "CartPole-v1", "--projection", "auto",
                       "--out", str(tmp_path / "a"))
     one_error_line(proc, "--adaptive needs a concrete --projection")
+
+
+def test_missing_optional_dependency_is_one_line(tmp_path, capsys):
+    """LunarLander without Box2D: what to install, exit 2, nothing stored (run and sweep)."""
+    pytest.importorskip("gymnasium")
+    try:
+        import Box2D  # noqa: F401
+        pytest.skip("Box2D is installed here")
+    except ImportError:
+        pass
+    out = tmp_path / "ll"
+    proc = in_process(capsys, "run", "--env", "LunarLander-v3", "--method", "cmaes", "--dim", "2", "--budget", "100",
+                      "--out", str(out))
+    line = one_error_line(proc, "LunarLander-v3 needs Box2D")
+    assert "pip install 'gymnasium[box2d]'" in line and not out.exists()
+    proc = in_process(capsys, "sweep", "--env", "LunarLander-v3", "--dims", "2", "--out", str(out))
+    one_error_line(proc, "LunarLander-v3 needs Box2D")
+    assert not out.exists()
+
+
+def test_missing_dependency_of_another_env_quotes_gymnasium(tmp_path, capsys):
+    import gymnasium as gym
+
+    def needs_thing(**kwargs):
+        raise gym.error.DependencyNotInstalled("thing is not installed, run `pip install thing`")
+
+    gym.register(id="rlsub-test/NeedsThing-v0", entry_point=needs_thing)
+    proc = in_process(capsys, "run", "--env", "rlsub-test/NeedsThing-v0", "--dim", "2", "--out", str(tmp_path / "o"))
+    one_error_line(proc, "rlsub-test/NeedsThing-v0 needs a package that is not installed: thing is not installed")
+    assert not (tmp_path / "o").exists()
+
+
+def test_command_line_overrides_the_config(tmp_path, capsys, monkeypatch):
+    """With --config, options given on the command line win; options left out keep the file's values."""
+    import rlsub.sweep
+    from rlsub.store import Store
+
+    seen = {}
+
+    def fake_run_sweep(spec, out, **kw):
+        seen["spec"], seen["out"], seen["kw"] = spec, out, kw
+        Store(out).close()
+        return {"total": 0, "skipped": 0, "done": 0, "failed": 0, "crashed": 0}
+
+    monkeypatch.setattr(rlsub.sweep, "run_sweep", fake_run_sweep)
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[sweep]\nenv = "CartPole-v1"\nmethod = "cmaes"\ndims = [2, 4]\nseeds = 5\nbudget = 60000\n'
+                   f'out = "{tmp_path / "file_out"}"\nworkers = 2\n[sweep.params.cmaes]\nsigma0 = 0.5\npopsize = 8\n')
+    assert main(["sweep", "--config", str(cfg), "--no-progress"]) == 0
+    spec = seen["spec"]
+    assert (spec.seeds, spec.budget, spec.dims, spec.projections, spec.params) == (
+        [0, 1, 2, 3, 4], 60000, [2, 4], [], {"cmaes": {"sigma0": 0.5, "popsize": 8}})
+    assert (seen["out"], seen["kw"]["workers"]) == (str(tmp_path / "file_out"), 2)
+    assert main(["sweep", "--config", str(cfg), "--seeds", "100-104", "--budget", "1000", "--projection", "dense",
+                 "--param", "sigma0=2", "--eval-episodes", "3", "--workers", "1", "--out", str(tmp_path / "cli_out"),
+                 "--no-progress"]) == 0
+    spec = seen["spec"]
+    assert spec.seeds == [100, 101, 102, 103, 104] and spec.budget == 1000 and spec.projections == ["dense"]
+    assert spec.eval_episodes == 3 and spec.dims == [2, 4] and spec.envs == ["CartPole-v1"]
+    assert spec.params == {"cmaes": {"sigma0": "2", "popsize": 8}}  # merged: the file's popsize stays
+    assert (seen["out"], seen["kw"]["workers"]) == (str(tmp_path / "cli_out"), 1)
+    capsys.readouterr()

@@ -36,13 +36,25 @@ def choose_projection(D: int, d: int, population: bool) -> str:
     * one θ_d with gradients (gradient agents, supervised): ``sparse`` below D = 3·10^5,
       ``fastfood`` above (Fastfood's O(D log d) wins at large D and needs only ~7·D bytes).
     """
+    return explain_projection(D, d, population)[0]
+
+
+def explain_projection(D: int, d: int, population: bool) -> tuple[str, str]:
+    """``choose_projection``'s pick and, in a few words, the rule that picked it."""
     check_dims(D, d)
     if D * d <= 1_000_000:
-        return "dense"
-    sparse_ok = 16 * d * D**0.5 <= SPARSE_MAX_BYTES
+        return "dense", f"D·d = {D * d:,} <= 10^6"
+    sparse_mib = 16 * d * D**0.5 / 2**20
+    sparse_ok = sparse_mib <= SPARSE_MAX_BYTES / 2**20
+    who = "a population (forward only)" if population else "one θ_d with gradients"
+    why = f"D·d = {D * d:,} > 10^6, {who}"
+    if not sparse_ok:
+        return "fastfood", f"{why}, sparse P would need {sparse_mib:,.0f} MiB > {SPARSE_MAX_BYTES >> 20:,} MiB"
     if population:
-        return "sparse" if sparse_ok else "fastfood"
-    return "sparse" if D < 300_000 and sparse_ok else "fastfood"
+        return "sparse", f"{why}, sparse P needs {sparse_mib:,.1f} MiB"
+    if D < 300_000:
+        return "sparse", f"{why}, D < 300,000"
+    return "fastfood", f"{why}, D >= 300,000"
 
 
 def make_projection(kind: str, D: int, d: int, seed: int) -> Projection:
@@ -65,6 +77,7 @@ __all__ = [
     "SparseProjection",
     "check_dims",
     "choose_projection",
+    "explain_projection",
     "fwht",
     "make_projection",
 ]
