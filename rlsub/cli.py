@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, default=0.1, help="adaptive: stop when hi/lo <= 1 + this")
     p.add_argument("--dmin", type=int, default=1, help="adaptive: first d probed")
     p.add_argument("--dmax", type=int, help="adaptive: give up above this d")
+    p.add_argument("--until-ci", type=float, metavar="R",
+                   help="then add seeds where the crossing is decided (and a d between grid points where that helps) "
+                   "until the d_int CI's hi/lo <= R or --max-trials (rlsub.sharpen)")
+    p.add_argument("--max-trials", type=int, metavar="N",
+                   help="--until-ci: at most N trials per experiment, grid included (default: 4x the grid)")
 
     p = sub.add_parser("dint", help="print d_int90 (with CIs) from a results directory",
                        description="Compute d_int for each experiment (trials that differ only in d, seed and projection) and "
@@ -322,6 +327,18 @@ def cmd_sweep(args) -> int:
         results = adaptive_search(spec, out, d_min=args.dmin, d_max=args.dmax, resolution=args.resolution,
                                   threshold=args.threshold, workers=workers, progress=not args.no_progress)
         print(format_adaptive(results, args.threshold))
+        if args.until_ci:
+            if isinstance(spec.hidden, list):
+                raise ConfigError("--until-ci with --adaptive takes one network width")
+            for r in results:
+                grid = sorted(d for d, _ in r.probes) + ([None] if None in spec.dims else [])
+                _sharpen(replace(spec, envs=[r.env], methods=[r.method], projections=[r.projection], dims=grid),
+                         out, args, workers, opts)
+        with Store(out, create=False) as store:
+            print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
+        return 0
+    if args.until_ci:
+        _sharpen(spec, out, args, workers, opts)
         with Store(out, create=False) as store:
             print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
         return 0
@@ -334,6 +351,16 @@ def cmd_sweep(args) -> int:
     with Store(out, create=False) as store:
         print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
     return 1 if counts["crashed"] else 0
+
+
+def _sharpen(spec, out, args, workers, opts) -> None:
+    from rlsub.sharpen import format_sharpen, sharpen
+
+    results = sharpen(spec, out, ratio=args.until_ci, max_trials=args.max_trials, threshold=args.threshold,
+                      workers=workers, progress=not args.no_progress, lockstep=not args.no_lockstep, notify=print,
+                      backend=args.backend, address=args.address,  # --- ray backend hook
+                      data_dir=args.data_dir or opts.get("data_dir"))
+    print(format_sharpen(results, args.until_ci))
 
 
 def _sweep_fields(args) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def sharpen(
     for env in spec.envs:
         for method in spec.methods:
             for hidden in spec.widths():
-                for proj in spec.projections:
+                for proj in spec.projection_names():
                     one = replace(spec, envs=[env], methods=[method], hidden=hidden, projections=[proj])
                     out.append(_sharpen_one(one, out_dir, ratio, max_trials, threshold, run))
     return out
@@ -100,7 +100,7 @@ def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenRes
     # The projection the grid really uses ('auto' resolved from the grid's largest d), kept for every
     # added d so that a d between grid points never resolves to another projection.
     proj = next(t.projection for t in initial if t.dim is not None)
-    spec = replace(spec, projections=[proj])
+    grid_spec, spec = spec, replace(spec, projections=[proj])
     planned: dict[str, TrialConfig] = {t.key(): t for t in initial}
     cap = max_trials or 4 * len(initial)
     fingerprint = initial[0].fingerprint()
@@ -108,7 +108,7 @@ def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenRes
     n_add = len(spec.seeds)
     grid = {d for d in spec.dims if d is not None}
     report = SharpenResult(title, None, "", initial_trials=len(initial))
-    run(spec)
+    run(grid_spec)  # as given: a sweep of 'auto' says once which projection it chose
     while True:
         report.trials = len(planned)
         res = _analyse(out_dir, planned, fingerprint, proj, threshold)
