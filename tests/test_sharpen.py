@@ -127,3 +127,23 @@ def test_the_sharpened_ci_still_covers(tmp_path):
         lo, hi = res.result.estimate_ci
         hits += lo <= truth <= (hi if hi is not None else math.inf)
     assert hits >= 32
+
+
+def test_cli_until_ci_stores_ordinary_trials_and_resumes(tmp_path, capsys):
+    from rlsub.cli import main
+
+    argv = ["sweep", "--env", "CartPole-v1", "--method", "cmaes", "--dims", "1,4", "--seeds", "2", "--budget", "2000",
+            "--eval-episodes", "2", "--workers", "1", "--no-progress", "--out", str(tmp_path), "--until-ci", "1.5",
+            "--max-trials", "7", "--threshold", "0.1"]  # a threshold this small budget reaches
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "until-ci 1.5: CartPole-v1 | cmaes | dense: 4 grid trials + 3 added (7 in all" in first
+    assert "round 1:" in first and "stopped: trial cap 7 reached" in first
+    with Store(tmp_path) as store:
+        keys = store.keys()
+        assert len(keys) == 7 and {r.status for r in store.rows()} == {"done"}
+    assert main(argv) == 0  # a rerun plans the same trials, all stored: nothing runs, the same answer
+    again = capsys.readouterr().out
+    with Store(tmp_path) as store:
+        assert store.keys() == keys
+    assert again.split("until-ci")[1] == first.split("until-ci")[1]
