@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlsub.errors import ConfigError
+from rlsub.imports import import_without
 from rlsub.seeding import derive_seed
 
 from .base import DirectSearch
@@ -62,9 +63,10 @@ class CMAES(DirectSearch):
         self._start(np.zeros(d))
 
     def _start(self, x0: np.ndarray) -> None:
-        # pycma is imported here, not at module level: it pulls in scipy.stats and matplotlib (~1 s),
-        # which a sweep's driver process (planning, storing, analysis) never needs.
-        import cma
+        # pycma is imported here, not at module level, and without the scipy.stats and matplotlib it
+        # would pull in (~1 s; used by its plots and surrogate models only): a sweep's driver process
+        # (planning, storing, analysis) never needs pycma, a worker never needs those.
+        cma = import_without("cma", ("matplotlib", "scipy"))
 
         # pycma treats seed 0/None as "time": always a positive seed.
         seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1
