@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+
+#: Set inside ``numpy_forms()``: every ``LazyJit.get()`` answers None, so callers run their numpy forms.
+_NUMPY_ONLY = False
 
 
 class LazyJit:
@@ -16,6 +20,8 @@ class LazyJit:
         self._tried = False
 
     def get(self) -> Callable | None:
+        if _NUMPY_ONLY:
+            return None
         if not self._tried:
             self._tried = True
             try:
@@ -29,4 +35,17 @@ class LazyJit:
         return self._compiled
 
 
-__all__ = ["LazyJit"]
+@contextlib.contextmanager
+def numpy_forms() -> Iterator[None]:
+    """Run every kernel's numpy form inside the block (same bits, tested with each kernel), never
+    importing numba there: for work so small that importing numba and loading its cached kernels
+    (~0.5–1 s a process) would cost more than the compiled loops save."""
+    global _NUMPY_ONLY
+    before, _NUMPY_ONLY = _NUMPY_ONLY, True
+    try:
+        yield
+    finally:
+        _NUMPY_ONLY = before
+
+
+__all__ = ["LazyJit", "numpy_forms"]
