@@ -66,7 +66,7 @@ class CMAES(DirectSearch):
         # pycma is imported here, not at module level, and without the scipy.stats and matplotlib it
         # would pull in (~1 s; used by its plots and surrogate models only): a sweep's driver process
         # (planning, storing, analysis) never needs pycma, a worker never needs those.
-        cma = import_without("cma", ("matplotlib", "scipy"))
+        cma = import_without("cma", ("matplotlib", "scipy.stats"))
 
         # pycma treats seed 0/None as "time": always a positive seed.
         seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1

@@ -15,7 +15,7 @@ def import_without(name: str, unneeded: tuple[str, ...]) -> ModuleType:
     pycma imports matplotlib (for ``cma.plot``) and scipy.stats (for a surrogate model's rank
     correlation, with its own fallback), over a second of a sweep worker's start-up that rlsub's CMA-ES
     never uses. Afterwards ``unneeded`` import normally again; only ``name``'s own optional features that
-    need them stay off in this process. Example: ``cma = import_without("cma", ("matplotlib", "scipy"))``.
+    need them stay off in this process. Example: ``cma = import_without("cma", ("matplotlib", "scipy.stats"))``.
     """
     if name in sys.modules:
         return sys.modules[name]
