@@ -17,6 +17,13 @@ from .base import DirectSearch
 log = logging.getLogger(__name__)
 
 
+def import_pycma():
+    """pycma, imported on first use, not with this module, and without the scipy.stats and matplotlib it
+    would pull in (~1 s; used by its plots and surrogate models only): a sweep's driver process (planning,
+    storing, analysis) never needs pycma, a worker never needs those."""
+    return import_without("cma", ("matplotlib", "scipy.stats"))
+
+
 @dataclass(frozen=True)
 class CMAESConfig:
     """Hyper-parameters of the CMA-ES adapter."""
@@ -63,10 +70,7 @@ class CMAES(DirectSearch):
         self._start(np.zeros(d))
 
     def _start(self, x0: np.ndarray) -> None:
-        # pycma is imported here, not at module level, and without the scipy.stats and matplotlib it
-        # would pull in (~1 s; used by its plots and surrogate models only): a sweep's driver process
-        # (planning, storing, analysis) never needs pycma, a worker never needs those.
-        cma = import_without("cma", ("matplotlib", "scipy.stats"))
+        cma = import_pycma()
 
         # pycma treats seed 0/None as "time": always a positive seed.
         seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
 import queue
 import sys
@@ -24,6 +23,7 @@ from rlsub.console import plain_warnings
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.jit import numpy_forms
 from rlsub.lockstep import group_for_lockstep, lockstep_key
+from rlsub.pool import pool_context
 from rlsub.runner import commit
 from rlsub.store import Store
 from rlsub.tasks import resolve_projection, resolve_task, typed_params
@@ -308,12 +308,12 @@ def _opt_int(table: dict, key: str, path) -> int | None:
 _RESULTS: Any = None
 
 
-def _init_worker(results: Any = None) -> None:
+def _init_worker(results: Any = None, kill: bool = False) -> None:
     import torch
 
     global _RESULTS
     _RESULTS = results
-    if os.environ.get("RLSUB_TEST_KILL_WORKER"):  # tests: simulate a worker killed by the OS
+    if kill:  # tests: simulate a worker killed by the OS
         os.kill(os.getpid(), 9)
 
     # One torch thread per worker: the workers already use every core.
@@ -406,10 +406,12 @@ def run_sweep(
                 for unit in units:
                     execute_group_safely(unit, data_dir, emit=lambda i, row, unit=unit: record(unit[i], row))
         else:
-            ctx = mp.get_context("spawn")
+            ctx = pool_context()
             results = ctx.Queue()
+            # The driver's environment, read now: forked workers see the fork server's, from when it started.
+            kill = bool(os.environ.get("RLSUB_TEST_KILL_WORKER"))
             with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(results,)) as pool:
+                                     initializer=_init_worker, initargs=(results, kill)) as pool:
                 pending = {pool.submit(_run_unit, unit, data_dir, uid): uid for uid, unit in enumerate(units)}
                 left = sum(len(u) for u in units)
                 try:
