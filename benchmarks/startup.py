@@ -145,10 +145,11 @@ def run(args) -> list[Result]:
     try:
         ref = args.ref or _git("merge-base", "HEAD", "main")
         old = None if args.quick else stage(ref)
-    except subprocess.CalledProcessError as e:
+    except (OSError, subprocess.CalledProcessError) as e:
         old = None
         if not args.quick:
-            return [skipped("startup", "old vs new", f"cannot export the old code ({e.stderr.strip()[:120]})")]
+            why = e.stderr.strip()[:120] if isinstance(e, subprocess.CalledProcessError) else str(e)
+            return [skipped("startup", "old vs new", f"cannot export the old code ({why})")]
     sides = {"new": None} if old is None else {"old": old, "new": None}
     check_imports(None, ROOT)
     if old is not None:
@@ -179,7 +180,7 @@ def run(args) -> list[Result]:
                                   extra={"old_s": times[case, "old"], "new_s": times[case, "new"], "identical": same}))
             if not same:
                 raise SystemExit(f"startup benchmark: {case}: stored trials differ between old and new code")
-    for name, t in import_times(reps).items():
+    for name, t in ({} if args.quick else import_times(reps)).items():
         results.append(Result("startup", "where it goes (fresh interpreter)", name, "s", t))
     return results
 

@@ -448,8 +448,7 @@ SMALL_SWEEP_STEPS = 5000
 
 def _small(units: list[list[TrialConfig]]) -> bool:
     budgets = [c.budget for unit in units for c in unit]
-    return ("numba" not in sys.modules  # numba already paid for: its kernels are the faster form
-            and all(b is not None for b in budgets) and sum(budgets) <= SMALL_SWEEP_STEPS)
+    return all(b is not None for b in budgets) and sum(budgets) <= SMALL_SWEEP_STEPS
 
 
 def _progress(total: int, initial: int, enabled: bool):
