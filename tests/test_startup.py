@@ -118,3 +118,16 @@ def test_preload_imports_cleanly_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [True, True]
+
+
+def test_load_cached_loads_cached_kernels_without_calling_or_compiling_them():
+    pytest.importorskip("numba")
+    run = ("import numpy as np; from rlsub import mlp_kernel as mk; f = np.float32; "
+           "mk.layer(np.ones((2, 3), f), np.ones((2, 3, 4), f), np.zeros((2, 4), f), np.zeros((2, 4), f), 2, mk.TANH)")
+    subprocess.run([sys.executable, "-c", run], check=True)  # compiles (first time) and caches it
+    probe = ("import json; from rlsub import jit, mlp_kernel as mk; n = jit.load_cached(); d = mk._kernel.get(); "
+             "print(json.dumps([n, len(d.signatures), sum(d.stats.cache_misses.values())]))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    n, signatures, misses = json.loads(proc.stdout)
+    assert n >= 1 and signatures >= 1 and misses == 0
