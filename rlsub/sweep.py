@@ -7,7 +7,6 @@ only the trials that were still running.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -21,9 +20,8 @@ from collections.abc import Callable, Iterable
 
 from rlsub.console import plain_warnings
 from rlsub.errors import ConfigError, RlsubError
-from rlsub.jit import numpy_forms
 from rlsub.lockstep import group_for_lockstep, lockstep_key
-from rlsub.pool import pool_context
+from rlsub.pool import in_process_kernels, pool_context
 from rlsub.runner import commit
 from rlsub.store import Store
 from rlsub.tasks import resolve_projection, resolve_task, typed_params
@@ -402,7 +400,7 @@ def run_sweep(
                            workers=ray_workers,
                            **(ray_options or {}))
         elif workers == 1 or len(units) <= 1:
-            with numpy_forms() if _small(units) else contextlib.nullcontext():
+            with in_process_kernels(units):
                 for unit in units:
                     execute_group_safely(unit, data_dir, emit=lambda i, row, unit=unit: record(unit[i], row))
         else:
@@ -438,17 +436,6 @@ def run_sweep(
         bar.close()
         store.close()
     return counts
-
-
-#: An in-process sweep of at most this many training env steps in all runs the compiled kernels' numpy
-#: forms (the same bits): importing numba and loading its cached kernels takes ~0.5–1 s, more than the
-#: compiled loops save on a few thousand CartPole steps (one 2,000-step CMA-ES trial: ~0.7 s less wall).
-SMALL_SWEEP_STEPS = 5000
-
-
-def _small(units: list[list[TrialConfig]]) -> bool:
-    budgets = [c.budget for unit in units for c in unit]
-    return all(b is not None for b in budgets) and sum(budgets) <= SMALL_SWEEP_STEPS
 
 
 def _progress(total: int, initial: int, enabled: bool):

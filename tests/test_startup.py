@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import rlsub.sweep as sweep_mod
+import rlsub.pool as pool_mod
 from rlsub import jit
 from rlsub.cli import _pooled, build_parser
 from rlsub.imports import import_without
@@ -70,10 +70,10 @@ def test_tiny_in_process_sweep_runs_numpy_forms_with_the_same_results(tmp_path, 
                      eval_episodes=3)
     calls = []
     real = jit.numpy_forms
-    monkeypatch.setattr(sweep_mod, "numpy_forms", lambda: calls.append(1) or real())
+    monkeypatch.setattr(pool_mod, "numpy_forms", lambda: calls.append(1) or real())
     run_sweep(spec, tmp_path / "numpy", workers=1, progress=False)
     assert calls, "a 2,400-step sweep should have run the numpy forms"
-    monkeypatch.setattr(sweep_mod, "SMALL_SWEEP_STEPS", 0)
+    monkeypatch.setattr(pool_mod, "SMALL_SWEEP_STEPS", 0)
     calls.clear()
     run_sweep(spec, tmp_path / "numba", workers=1, progress=False)
     assert not calls
