@@ -10,12 +10,20 @@ import numpy as np
 
 from rlsub.direct import direct_search, run_search
 from rlsub.errors import ConfigError
+from rlsub.imports import import_without
 from rlsub.seeding import derive_seed
 
 from .base import DirectSearch
 from .common import make_config
 
 log = logging.getLogger(__name__)
+
+
+def import_pycma():
+    """pycma, imported on first use, not with this module, and without the scipy.stats and matplotlib it
+    would pull in (~1 s; used by its plots and surrogate models only): a sweep's driver process (planning,
+    storing, analysis) never needs pycma, a worker never needs those."""
+    return import_without("cma", ("matplotlib", "scipy.stats"))
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,7 @@ class CMAES(DirectSearch):
         self._start(np.zeros(d))
 
     def _start(self, x0: np.ndarray) -> None:
-        # pycma is imported here, not at module level: it pulls in scipy.stats and matplotlib (~1 s),
-        # which a sweep's driver process (planning, storing, analysis) never needs.
-        import cma
+        cma = import_pycma()
 
         # pycma treats seed 0/None as "time": always a positive seed.
         seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1

@@ -1,5 +1,5 @@
 """Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, batched DQN,
-sweep, Pong on GPU) and print all ratios with their baselines.
+sweep, start-up, Pong on GPU) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -21,6 +21,7 @@ import pong
 import projections
 import replay_memory
 import rollout
+import startup
 import supervised
 import sweep
 import torch
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     results += dqn_batched.run(argparse.Namespace(quick=args.quick, budget=3000, seeds=2, rounds=1))
     results += sweep.run(argparse.Namespace(quick=args.quick, slots=128, blas_threads=1, skip_pendulum=False, no_warmup=False,
                                             pendulum_dims="2,8", pendulum_seeds=1, pendulum_budget=10_000))
+    # --quick: this code's one-trial sweep only (no old code to export and compile numba for)
+    results += startup.run(argparse.Namespace(quick=args.quick, ref=None, reps=3, skip_main=False))
     if torch.cuda.is_available():
         if os.environ.get("RLSUB_DATA_DIR"):
             results += supervised.run(supervised.defaults(quick=args.quick, task="mnist-fc", device="cuda", dim=750,

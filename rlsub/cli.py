@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -225,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem:
             print(f"rlsub: error: {problem}", file=sys.stderr)
             return 2
+    if args.command == "sweep" and _pooled(args):
+        from rlsub.pool import start_early  # a light module: the workers' server imports while this process does
+
+        start_early()
     import torch
 
     from rlsub.console import plain_warnings
@@ -242,6 +247,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
         return 0
+
+
+def _pooled(args) -> bool:
+    """Whether a sweep will likely run in worker processes (more than one trial, more than one worker)."""
+    if args.backend != "local" or (args.workers or os.cpu_count() or 1) <= 1:
+        return False
+    if args.config:
+        return True
+    count = 1
+    for text in (args.env or args.task or "", args.method or "", args.projection, args.dims or ""):
+        count *= max(1, len([t for t in text.split(",") if t.strip()]))
+    seeds = args.seeds.strip()
+    return count * (int(seeds) if seeds.isdigit() else len(seeds.split(","))) > 1
 
 
 def cmd_run(args) -> int:

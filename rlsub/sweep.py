@@ -8,7 +8,6 @@ only the trials that were still running.
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 import queue
 import sys
@@ -23,6 +22,7 @@ from rlsub.console import plain_warnings
 from rlsub.envs import register_from_config
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.lockstep import group_for_lockstep, lockstep_key
+from rlsub.pool import in_process_kernels, pool_context
 from rlsub.projection_choice import projection_notes
 from rlsub.projections import PROJECTIONS
 from rlsub.ray_backend import cluster_cpus, ray_session, run_trials
@@ -329,12 +329,12 @@ def _opt_int(table: dict, key: str, path) -> int | None:
 _RESULTS: Any = None
 
 
-def _init_worker(results: Any = None) -> None:
+def _init_worker(results: Any = None, kill: bool = False) -> None:
     import torch
 
     global _RESULTS
     _RESULTS = results
-    if os.environ.get("RLSUB_TEST_KILL_WORKER"):  # tests: simulate a worker killed by the OS
+    if kill:  # tests: simulate a worker killed by the OS
         os.kill(os.getpid(), 9)
 
     # One torch thread per worker: the workers already use every core.
@@ -419,13 +419,16 @@ def run_sweep(
                            workers=ray_workers,
                            **(ray_options or {}))
         elif workers == 1 or len(units) <= 1:
-            for unit in units:
-                execute_group_safely(unit, data_dir, emit=lambda i, row, unit=unit: record(unit[i], row))
+            with in_process_kernels(units):
+                for unit in units:
+                    execute_group_safely(unit, data_dir, emit=lambda i, row, unit=unit: record(unit[i], row))
         else:
-            ctx = mp.get_context("spawn")
+            ctx = pool_context()
             results = ctx.Queue()
+            # The driver's environment, read now: forked workers see the fork server's, from when it started.
+            kill = bool(os.environ.get("RLSUB_TEST_KILL_WORKER"))
             with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(results,)) as pool:
+                                     initializer=_init_worker, initargs=(results, kill)) as pool:
                 pending = {pool.submit(_run_unit, unit, data_dir, uid): uid for uid, unit in enumerate(units)}
                 left = sum(len(u) for u in units)
                 try:
