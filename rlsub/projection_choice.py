@@ -6,16 +6,16 @@ a d_int curve never mixes projections and every stored row names the projection 
 
 from __future__ import annotations
 
-from typing import Any
 
 from rlsub.projections import explain_projection
 from rlsub.store import Store
+from rlsub.sweep_spec import SweepSpec
 from rlsub.tasks import resolve_task
 from rlsub.trial import TrialConfig
 
 
 
-def projection_choices(spec: Any) -> list[tuple[str, str, tuple[int, ...] | None, str, str]]:  # spec: a SweepSpec (rlsub.sweep imports this module)
+def projection_choices(spec: SweepSpec) -> list[tuple[str, str, tuple[int, ...] | None, str, str]]:
     """``(env, method, hidden, projection, why)`` for each experiment whose projection ``auto`` picks:
     the rule ``spec.trials()`` applies (``choose_projection`` for the largest d), with its reason."""
     d_top = max((d for d in spec.dims if d is not None), default=None)
@@ -33,7 +33,7 @@ def projection_choices(spec: Any) -> list[tuple[str, str, tuple[int, ...] | None
     return out
 
 
-def projection_notes(spec: Any, trials: list[TrialConfig], store: Store) -> list[str]:
+def projection_notes(spec: SweepSpec, trials: list[TrialConfig], store: Store) -> list[str]:
     """One line for each experiment whose projection ``auto`` chose (which one and why), and one more
     where ``store`` holds that experiment's subspace trials under other projections only: the new
     trials are their own group (``compute_dint`` never pools projections), not a silent repeat."""
