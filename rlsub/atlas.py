@@ -213,11 +213,12 @@ class Estimate:
 
 def estimate(result: DintResult) -> Estimate:
     """d_int90, its CI and the grid's d_int90 for one experiment: the one place the atlas computes
-    them. Today the estimate is the grid's (the smallest tested d whose mean reaches 90%) with the
-    paired-bootstrap CI of ``rlsub.dint``; a finer estimator replaces the first three here."""
+    them. The estimate and CI are ``rlsub.estimate``'s (the crossing of an isotonic fit in ln d, its
+    calibrated bootstrap CI; ``inf`` beyond the largest tested d); the grid value is the paper's."""
     grid = float(result.dint) if result.dint is not None else INF
-    lo, hi = result.dint_ci
-    return Estimate(grid, float(lo) if lo is not None else INF, float(hi) if hi is not None else INF, grid)
+    est = float(result.estimate) if result.estimate is not None else INF
+    lo, hi = result.estimate_ci or (None, None)
+    return Estimate(est, float(lo) if lo is not None else INF, float(hi) if hi is not None else INF, grid)
 
 
 def baseline_ok(baseline: float, reference: float | None) -> bool | None:

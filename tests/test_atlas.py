@@ -187,6 +187,10 @@ def test_export_matches_the_store(tiny_store):
     assert row.baseline == pytest.approx(np.mean(full))
     assert row.baseline_ok is (row.baseline >= 475.0)
     assert row.grid_dint90 == (r.dint if r.dint is not None else math.inf)
+    # dint90 and its CI are the estimator's (rlsub.estimate), not the grid's
+    assert row.dint90 == (r.estimate if r.estimate is not None else math.inf)
+    lo, hi = r.estimate_ci or (None, None)
+    assert (row.ci_lo, row.ci_hi) == (lo if lo is not None else math.inf, hi if hi is not None else math.inf)
     assert row.cpu_hours == pytest.approx(recorded_cpu_seconds(root / p.store) / 3600, abs=1e-4)  # one experiment
     assert row.d_max == 2
     assert row.command == f"rlsub atlas run {p.path.as_posix()}"
