@@ -146,3 +146,21 @@ def test_report_paper_column_says_what_the_reference_says(tmp_path):
     write_report([tmp_path / "s"], tmp_path / "rep", n_boot=50)
     (row,) = csv.DictReader((tmp_path / "rep" / "dint.csv").open())
     assert row["paper d_int90 (Li et al. 2018)"] == "25 (DQN, CartPole-v0, FC 4-20-20-2, D = 562)"
+
+
+def test_run_full_space_with_the_default_projection(tmp_path):
+    """``rlsub run --dim full`` without --projection: the baseline runs (it ignores the projection) and is
+    stored exactly as under the old default (--projection dense): same key, same stored config."""
+    import json
+    import sqlite3
+
+    from rlsub.cli import main
+
+    common = ["run", "--env", "CartPole-v1", "--method", "es", "--dim", "full", "--budget", "300",
+              "--eval-episodes", "1"]
+    assert main([*common, "--out", str(tmp_path / "default")]) == 0
+    assert main([*common, "--projection", "dense", "--out", str(tmp_path / "dense")]) == 0
+    rows = [sqlite3.connect(tmp_path / d / "results.sqlite").execute(
+        "select key, config, projection, final_returns from trials").fetchall() for d in ("default", "dense")]
+    assert rows[0] == rows[1] and len(rows[0]) == 1
+    assert json.loads(rows[0][0][1])["projection"] == "dense" and rows[0][0][2] == "identity"

@@ -46,8 +46,10 @@ def typed_params(task: Task, method: str, raw: dict[str, Any]) -> dict[str, Any]
 def resolve_projection(projection: str, task: Task, dim: int | None, method: str,
                        hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
     """``projection``, with ``auto`` replaced by ``choose_projection``'s pick for this trial."""
-    if projection != "auto" or dim is None:
+    if projection != "auto":
         return projection
+    if dim is None:  # a full-space trial runs the identity whatever it names; "dense" is what the old default stored
+        return "dense"
     return choose_projection(task.native_dimension(hidden, family), dim, task.is_population_method(method))
 
 
