@@ -80,6 +80,11 @@ def stage(ref: str) -> Path:
     return dest
 
 
+#: Where the timed processes start: not the repository root, whose rlsub/ would shadow PYTHONPATH's copy
+#: of the old code (a script's or ``-m``'s own directory comes first on sys.path).
+NEUTRAL = tempfile.gettempdir()
+
+
 def _env(pythonpath: Path | None) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
@@ -94,7 +99,7 @@ def check_imports(pythonpath: Path | None, root: Path) -> None:
             "print(json.dumps({n: getattr(m, '__file__', None) for n, m in sys.modules.items() "
             "if n == 'rlsub' or n.startswith('rlsub.')}))")
     out = subprocess.run([sys.executable, "-c", code], env=_env(pythonpath), check=True, capture_output=True,
-                         text=True).stdout
+                         text=True, cwd=NEUTRAL).stdout
     stray = {n: f for n, f in json.loads(out).items() if f and not Path(f).resolve().is_relative_to(root.resolve())}
     if stray:
         raise SystemExit(f"startup benchmark: modules imported from outside {root}: {stray}")
@@ -104,8 +109,8 @@ def run_once(argv: list[str], pythonpath: Path | None, out: Path) -> float:
     """Wall seconds of one ``python -m rlsub.cli ARGV --out OUT`` (a fresh OUT: nothing to skip)."""
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rlsub.cli", *argv, "--out", str(out)], env=_env(pythonpath),
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "rlsub.cli", *argv, "--out", str(out.resolve())],
+                          env=_env(pythonpath), capture_output=True, text=True, cwd=NEUTRAL)
     dt = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"startup benchmark: {' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -135,7 +140,7 @@ def import_times(reps: int) -> dict[str, float]:
     for _ in range(reps):
         for name, code in snippets.items():
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], env=_env(None), check=True, capture_output=True)
+            subprocess.run([sys.executable, "-c", code], env=_env(None), check=True, capture_output=True, cwd=NEUTRAL)
             times[name].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
 
