@@ -318,44 +318,72 @@ def fmt_ratio(r: float) -> str:
     return f"{r:.2g}" if r < 10 else f"{r:.0f}"
 
 
+def _censored(est: DintEstimate, log_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each replicate crossing as an interval in ln d: ``(c, c)`` inside the tested range; ``(ln d_max,
+    inf)`` when it is not reached (only "beyond the largest tested d" is known); ``(-inf, ln d_min)``
+    when the smallest tested d already passes (only "at or below it" is known)."""
+    tested = est.dims[est.seeds_per_d > 0]
+    top, bottom = math.log(float(tested.max())), math.log(float(tested.min()))
+    lo = np.where(np.isinf(log_c), top, log_c)
+    lo = np.where(log_c <= bottom, -np.inf, lo)
+    hi = np.where(log_c <= bottom, bottom, log_c)
+    return lo, hi
+
+
 def compare_estimates(a: tuple[str, DintEstimate], b: tuple[str, DintEstimate], seed: int = 0) -> RatioTest:
     """Test whether two tasks' d_int estimates differ: the ratio d_int(B) / d_int(A) with a percentile CI from
     their replicates, paired at random (the two bootstraps are independent samples, ``seed`` shuffles).
 
-    A replicate whose crossing is beyond the tested dims is +inf; a replicate pair where both are
-    beyond gives no ratio and counts against the claim at both ends (0 for the lower bound, +inf for
-    the upper). "X is N× easier than Y" is said only when the CI excludes 1.
+    A replicate crossing outside its own tested range is censored there: beyond the largest d (not
+    reached) it is only known to exceed that d, at the smallest d (already passing) only to lie at or
+    below it. Each pair of replicates then bounds the ratio by an interval, and the CI takes the end
+    that counts against a claim: its lower bound from the pairs' lowest ratios, its upper bound from
+    their highest. So two tasks swept over different grids are never called apart by a "beyond the
+    grid" alone. "X is N× easier than Y" is said only when the CI excludes 1.
     """
     (na, ea), (nb, eb) = a, b
-    if ea.level != eb.level:
-        raise ValueError(f"estimates at different levels: {ea.level} and {eb.level}")
+    if ea.level != eb.level or ea.target != eb.target:
+        raise ValueError(f"estimates of different criteria: level {ea.level} / {eb.level}, target {ea.target} / {eb.target}")
     level, pct = ea.level, int(round(ea.target * 100))
     rng = np.random.default_rng(seed)
-    la = ea.boot_log
-    lb = rng.permutation(eb.boot_log)[np.arange(len(la)) % len(eb.boot_log)]
+    a_lo, a_hi = _censored(ea, ea.boot_log)
+    pick = rng.permutation(len(eb.boot_log))[np.arange(len(ea.boot_log)) % len(eb.boot_log)]
+    b_lo, b_hi = _censored(eb, eb.boot_log[pick])
     with np.errstate(invalid="ignore"):
-        log_r = lb - la  # inf - inf is NaN: no ratio
-        point = math.log(eb.estimate) - math.log(ea.estimate) if not (
-            math.isinf(ea.estimate) and math.isinf(eb.estimate)) else math.nan
+        r_lo = np.nan_to_num(b_lo - a_hi, nan=-np.inf)  # (-inf) - (-inf) or inf - inf: no bound at all
+        r_hi = np.nan_to_num(b_hi - a_lo, nan=np.inf)
     alpha = (1 - level) / 2
-    lo = float(np.quantile(np.where(np.isnan(log_r), -np.inf, log_r), alpha, method="inverted_cdf"))
-    hi = float(np.quantile(np.where(np.isnan(log_r), np.inf, log_r), 1 - alpha, method="inverted_cdf"))
+    lo = float(np.quantile(r_lo, alpha, method="inverted_cdf"))
+    hi = float(np.quantile(r_hi, 1 - alpha, method="inverted_cdf"))
+    (pa_lo, pa_hi), (pb_lo, pb_hi) = (_censored(e, np.array([math.log(e.estimate) if math.isfinite(e.estimate)
+                                                              else math.inf])) for e in (ea, eb))
+    with np.errstate(invalid="ignore"):
+        p_lo, p_hi = float(pb_lo[0] - pa_hi[0]), float(pb_hi[0] - pa_lo[0])
+    # the point ratio of the estimates; where one is censored, the bound nearest 1 (shown with >= / <=)
+    bounded = not (p_lo == p_hi)
+    point = math.nan if math.isnan(p_lo) or math.isnan(p_hi) else (
+        p_lo if p_lo > 0 else p_hi if p_hi < 0 else 0.0 if bounded else p_lo)
     flip = point < 0
     if flip:  # report harder / easier >= 1
         point, lo, hi = -point, -hi, -lo
     easy, hard = (nb, na) if flip else (na, nb)
-    ratio, ci = float(np.exp(point)), (float(np.exp(lo)), float(np.exp(hi)))
+    with np.errstate(over="ignore"):
+        ratio, ci = float(np.exp(point)), (float(np.exp(lo)), float(np.exp(hi)))
     sep = lo > 0
-    both_out = math.isnan(point)
-    words = (f"d_int{pct}({hard})/d_int{pct}({easy}) = {fmt_ratio(ratio)}x [{fmt_ratio(ci[0])}, "
+    undetermined = math.isnan(point) or (bounded and point == 0.0)
+    shown = "?" if undetermined else (">=" if bounded else "") + fmt_ratio(ratio)
+    words = (f"d_int{pct}({hard})/d_int{pct}({easy}) = {shown}x [{fmt_ratio(ci[0])}, "
              f"{fmt_ratio(ci[1])}] ({int(round(level * 100))}% two-sample bootstrap CI)")
-    if both_out:
+    if math.isinf(ea.estimate) and math.isinf(eb.estimate):
         sentence = f"{na} and {nb} are not distinguishable: neither reaches the threshold within the tested dims."
+    elif undetermined and not sep:
+        sentence = (f"{na} and {nb} are not distinguishable: their crossings lie outside the tested dims in a way "
+                    f"that bounds no ratio ({words}).")
     elif sep:
-        sentence = f"{easy} is {fmt_ratio(ratio)}x easier than {hard}: {words}, which excludes 1."
+        sentence = f"{easy} is {shown}x easier than {hard}: {words}, which excludes 1."
     else:
         sentence = f"{na} and {nb} are not distinguishable: {words} contains 1."
-    return RatioTest(na, nb, easy if sep else None, hard if sep else None, ratio if not both_out else math.nan,
+    return RatioTest(na, nb, easy if sep else None, hard if sep else None, math.nan if undetermined else ratio,
                      ci, bool(sep), level, sentence)
 
 

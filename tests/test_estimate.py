@@ -210,3 +210,21 @@ def test_old_ci_under_covers_solve_fail_outcomes():
 def test_new_ci_coverage_large(model):
     assert coverage(model, 5, 1000, _new(2000), seed=1).covered >= 0.85
     assert coverage(model, 10, 1000, _new(2000), seed=1).covered >= 0.80  # see benchmarks/dint_coverage.py
+
+
+def test_beyond_one_grid_is_not_harder_than_a_crossing_on_another():
+    """A sweep that never reaches the threshold on 1..64 is only known to cross beyond 64: against a task
+    crossing near 400 on a 64..1024 grid that bounds no ratio, so no "easier" claim either way (it was
+    "infx easier" when a not-reached replicate counted as +inf)."""
+    rng = np.random.default_rng(0)
+    never = estimate_dint(0.5 + rng.normal(0, 0.02, (5, 7)), [1, 2, 4, 8, 16, 32, 64], n_boot=400)
+    far = estimate_dint(np.array([[0.3, 0.5, 0.8, 0.95, 0.99]] * 5) + rng.normal(0, 0.02, (5, 5)),
+                        [64, 128, 256, 512, 1024], n_boot=400)
+    assert math.isinf(never.estimate) and 256 < far.estimate < 512
+    r = compare_estimates(("A", never), ("B", far))
+    assert not r.distinguishable and "bounds no ratio" in r.sentence
+    # on the same grid, not reached at 64 is harder than a crossing near 7, by at least 64/7 at the point
+    near = estimate_dint(np.array([[0.2, 0.4, 0.7, 0.95, 0.98, 0.99, 0.99]] * 5) + rng.normal(0, 0.02, (5, 7)),
+                         [1, 2, 4, 8, 16, 32, 64], n_boot=400)
+    r = compare_estimates(("A", never), ("C", near))
+    assert r.distinguishable and r.easier == "C" and ">=" in r.sentence and r.ci[0] > 1
