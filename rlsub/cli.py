@@ -210,6 +210,10 @@ def cmd_sweep(args) -> int:
     if not out:
         raise ConfigError("give --out DIR (or 'out' in the config)")
     workers = args.workers or opts.get("workers")
+    if args.until_ci is not None and not args.until_ci > 1:
+        raise ConfigError(f"--until-ci must be > 1 (a ratio hi/lo of the CI), got {args.until_ci}")
+    if args.max_trials is not None and args.until_ci is None:
+        raise ConfigError("--max-trials caps --until-ci: give --until-ci R too")
     if args.adaptive:
         if args.backend != "local":  # --- ray backend hook
             raise ConfigError("--adaptive runs with --backend local only")
@@ -218,21 +222,21 @@ def cmd_sweep(args) -> int:
         results = adaptive_search(spec, out, d_min=args.dmin, d_max=args.dmax, resolution=args.resolution,
                                   threshold=args.threshold, workers=workers, progress=not args.no_progress)
         print(format_adaptive(results, args.threshold))
-        if args.until_ci:
+        crashed = 0
+        if args.until_ci is not None:
             if isinstance(spec.hidden, list):
                 raise ConfigError("--until-ci with --adaptive takes one network width")
-            for r in results:
-                grid = sorted(d for d, _ in r.probes) + ([None] if None in spec.dims else [])
-                _sharpen(replace(spec, envs=[r.env], methods=[r.method], projections=[r.projection], dims=grid),
-                         out, args, workers, opts)
+            crashed = sum(_sharpen(replace(spec, envs=[r.env], methods=[r.method], projections=[r.projection],
+                                           dims=sorted(d for d, _ in r.probes) + ([None] if None in spec.dims else [])),
+                                   out, args, workers, opts) for r in results)
         with Store(out, create=False) as store:
             print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
-        return 0
-    if args.until_ci:
-        _sharpen(spec, out, args, workers, opts)
+        return 1 if crashed else 0
+    if args.until_ci is not None:
+        crashed = _sharpen(spec, out, args, workers, opts)
         with Store(out, create=False) as store:
             print(format_table(compute_dint(store.rows(), threshold=args.threshold)))
-        return 0
+        return 1 if crashed else 0
     counts = run_sweep(spec, out, workers=workers, progress=not args.no_progress, lockstep=not args.no_lockstep,
                        notify=print,
                        backend=args.backend, address=args.address,  # --- ray backend hook
@@ -244,7 +248,8 @@ def cmd_sweep(args) -> int:
     return 1 if counts["crashed"] else 0
 
 
-def _sharpen(spec, out, args, workers, opts) -> None:
+def _sharpen(spec, out, args, workers, opts) -> int:
+    """Run ``--until-ci``; returns how many trials crashed."""
     from rlsub.sharpen import format_sharpen, sharpen
 
     results = sharpen(spec, out, ratio=args.until_ci, max_trials=args.max_trials, threshold=args.threshold,
@@ -252,6 +257,7 @@ def _sharpen(spec, out, args, workers, opts) -> None:
                       backend=args.backend, address=args.address,  # --- ray backend hook
                       data_dir=args.data_dir or opts.get("data_dir"))
     print(format_sharpen(results, args.until_ci))
+    return sum(r.crashed for r in results)
 
 
 def _sweep_fields(args) -> dict[str, Any]:

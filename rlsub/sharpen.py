@@ -14,7 +14,8 @@ analysed with the others (never pooled with another experiment). d's added this 
 after seeing results, and the report says so (``SharpenResult.added_dims``).
 
 Resumable: round k's decision is made from the trials *planned* in rounds before k only, so a sweep
-killed mid-round and rerun plans exactly the same trials and skips the stored ones.
+killed mid-round and rerun plans exactly the same trials and skips the stored ones (as long as no trial
+crashed: a crashed trial is not stored, so a rerun runs it again, and the loop stops on a crash).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class SharpenResult:
     """Trials planned in all (initial grid included), each run or found stored."""
     added_dims: list[int] = field(default_factory=list)
     """d's that were not in the spec's grid (a grid refined after seeing results)."""
+    crashed: int = 0
+    """Trials that crashed (not stored): the loop stops at the first round with one."""
 
     @property
     def added(self) -> int:
@@ -108,14 +111,21 @@ def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenRes
     n_add = len(spec.seeds)
     grid = {d for d in spec.dims if d is not None}
     report = SharpenResult(title, None, "", initial_trials=len(initial))
-    run(grid_spec)  # as given: a sweep of 'auto' says once which projection it chose
+    report.crashed += run(grid_spec).get("crashed", 0)  # as given: a sweep of 'auto' says which projection it chose
     while True:
         report.trials = len(planned)
+        if report.crashed:
+            report.reason = f"stopped: {report.crashed} trial(s) crashed (not stored; a rerun runs them again)"
+            return report
         res = _analyse(out_dir, planned, fingerprint, proj, threshold)
         report.result = res
         if res is None or not res.computable or res.estimate is None:
-            why = "d_int not reached within the tested d's" if res is not None and res.computable else "no estimate"
-            report.reason = f"stopped: {why}; more seeds cannot narrow it (extend --dims)"
+            report.reason = ("stopped: d_int not reached within the tested d's on these seeds (extend --dims upward)"
+                             if res is not None and res.computable else "stopped: no estimate (see the notes below)")
+            return report
+        if res.at_lowest:
+            report.reason = ("stopped: the crossing is at or below the smallest tested d; more seeds or d's above "
+                             "it cannot place it (extend --dims downward)")
             return report
         if res.baseline_below_reference:
             report.reason = "stopped: the baseline is below the task's reference, so there is no d_int to sharpen"
@@ -138,7 +148,7 @@ def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenRes
         report.rounds.append(f"round {len(report.rounds) + 1}: CI {_fmt_ci(res)} (hi/lo {r:.3g}); {why}: "
                              f"+{len(batch)} trials")
         for dims, seeds in _runs(batch):
-            run(replace(spec, dims=dims, seeds=seeds))
+            report.crashed += run(replace(spec, dims=dims, seeds=seeds)).get("crashed", 0)
 
 
 def _runs(batch: list[TrialConfig]) -> list[tuple[list, list[int]]]:

@@ -138,7 +138,7 @@ def test_cli_until_ci_stores_ordinary_trials_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert "until-ci 1.5: CartPole-v1 | cmaes | dense: 4 grid trials + 3 added (7 in all" in first
-    assert "round 1:" in first and "stopped: trial cap 7 reached" in first
+    assert "round 1: CI [1, 4]" in first and "stopped: the crossing is at or below the smallest tested d" in first
     with Store(tmp_path) as store:
         keys = store.keys()
         assert len(keys) == 7 and {r.status for r in store.rows()} == {"done"}
@@ -147,3 +147,31 @@ def test_cli_until_ci_stores_ordinary_trials_and_resumes(tmp_path, capsys):
     with Store(tmp_path) as store:
         assert store.keys() == keys
     assert again.split("until-ci")[1] == first.split("until-ci")[1]
+
+
+def test_a_crossing_below_the_grid_stops_at_once(tmp_path):
+    """Every tested d already passes: only d's below the grid could place the crossing (it spent the whole
+    cap adding d's above the bottom before)."""
+    run = FakeRun(tmp_path, centre=0.3)
+    (res,) = sharpen(_spec(dims=[4, 8, 16, 32, 64]), tmp_path, ratio=2, max_trials=60, run=run)
+    assert "at or below the smallest tested d" in res.reason and res.added == 0 and len(run.calls) == 1
+
+
+def test_a_crash_stops_the_loop_and_says_so(tmp_path):
+    class Crashing(FakeRun):
+        def __call__(self, spec):
+            counts = super().__call__(spec)
+            return {**counts, "crashed": 1 if len(self.calls) == 2 else 0}
+
+    (res,) = sharpen(_spec(), tmp_path, ratio=1.01, max_trials=400, run=Crashing(tmp_path))
+    assert res.crashed == 1 and "crashed" in res.reason and len(res.rounds) == 1
+
+
+@pytest.mark.parametrize("extra, message", [(["--until-ci", "0"], "must be > 1"),
+                                             (["--max-trials", "9"], "give --until-ci")])
+def test_cli_refuses_a_bad_until_ci_before_running(tmp_path, capsys, extra, message):
+    from rlsub.cli import main
+
+    argv = ["sweep", "--env", "CartPole-v1", "--dims", "1,4", "--seeds", "2", "--out", str(tmp_path / "s"), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "s" / "results.sqlite").exists()
