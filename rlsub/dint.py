@@ -382,7 +382,9 @@ def format_table(results: list[DintResult]) -> str:
                        + (f" and the baseline's {r.baseline.seeds}" if r.baseline.source == "measured" else "")
                        + ", bounds at tested dims")
             if r.compression and not r.baseline_below_reference:
-                out.append(f"  compression D/d = {r.compression:.0f}x (from the estimate)")
+                # at the smallest tested d the crossing may lie lower: the compression is a lower bound
+                at_least = ">= " if r.at_lowest else ""
+                out.append(f"  compression D/d = {at_least}{r.compression:.0f}x (from the estimate)")
             out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'} (grid)")
             out.append(f"  P(seed reaches {pct}% of baseline) = 1/2 at d {_fmt_cross(r.reach_d50, r.reach_ci, top)}")
         if r.dims[0].p_success is not None:

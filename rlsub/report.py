@@ -81,13 +81,18 @@ def label(r: DintResult) -> str:
 def comparisons(results: list[DintResult], limit: int = 40) -> list[str]:
     """Sentences comparing pairs of d_int estimates by a test (``rlsub.estimate.compare_estimates``): "X is N×
     easier than Y" only when the two-sample bootstrap CI of d_int(Y)/d_int(X) excludes 1, else "not
-    distinguishable". Groups whose baseline is below the task's reference are left out (no d_int).
-    Pairs of different tasks come first; at most ``limit`` pairs."""
+    distinguishable". Groups whose baseline is below the task's reference are left out (no d_int), and so
+    are pairs in which neither task reaches the threshold (no ratio to test). Pairs of different tasks
+    come first; at most ``limit`` pairs, and a last line says how many were left out."""
     measured = [r for r in results if r.computable and r.estimator is not None and not r.baseline_below_reference]
-    pairs = [(a, b) for i, a in enumerate(measured) for b in measured[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(measured) for b in measured[i + 1:]
+             if a.estimate is not None or b.estimate is not None]
     pairs.sort(key=lambda p: p[0].env == p[1].env)
-    return [compare_estimates((label(a), a.estimator), (label(b), b.estimator), seed=k).sentence
-            for k, (a, b) in enumerate(pairs[:limit])]
+    out = [compare_estimates((label(a), a.estimator), (label(b), b.estimator), seed=k).sentence
+           for k, (a, b) in enumerate(pairs[:limit])]
+    if len(pairs) > limit:
+        out.append(f"({len(pairs) - limit} more pair(s) not tested here: at most {limit} comparisons are made.)")
+    return out
 
 
 def comparisons_note(n: int, level: float = 0.9) -> str:
@@ -133,7 +138,7 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
         plots.append(_plot_widths(widths, out / "dint_vs_D.png"))
     sentences = comparisons(results)
     if sentences:
-        sentences.insert(0, comparisons_note(len(sentences)))
+        sentences.insert(0, comparisons_note(sum(not s.startswith("(") for s in sentences)))
     _write_markdown(out / "index.md", table, plots, sentences, threshold, dirs)
     _write_html(out / "index.html", table, plots, sentences, threshold)
     return out / "index.html"
@@ -158,12 +163,12 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "network": r.network,
             "D": str(r.D),
             "d_int90 (estimate)": fmt_estimate(r) if r.computable else "-",
-            "90% CI": fmt_ci(r.estimate_ci, r.dims[-1].d),
-            "grid d_int90": str(r.dint) if r.dint else f">{r.dims[-1].d}",
+            "90% CI": fmt_ci(r.estimate_ci, r.dims[-1].d) if r.computable else "-",
+            "grid d_int90": "-" if not r.computable else str(r.dint) if r.dint else f">{r.dims[-1].d}",
             "baseline vs reference": (BELOW_REFERENCE if r.baseline_below_reference else
-                                      ("-" if r.reference is None else "at or above")),
+                                      ("-" if r.reference is None or not r.computable else "at or above")),
             "moved at d_int90": str(at.moved) if at else "-",
-            "compression D/d_int90": f"{r.compression:.0f}x" if r.compression else "-",
+            "compression D/d_int90": (f"{'>=' if r.at_lowest else ''}{r.compression:.0f}x" if r.compression else "-"),
             "seeds": str(r.seeds),
             "P(reach 90% of baseline) = 1/2 at d": (
                 "-" if not r.computable else f"{_fmt_d(r.reach_d50, r.dims[-1].d)} "

@@ -98,3 +98,19 @@ def test_an_untrained_baseline_is_named_and_not_compared(tmp_path):
     assert rows["CartPole-v1"]["compression D/d_int90"] == "-"
     assert rows["InvertedPendulum-v5"]["baseline vs reference"] == "at or above"
     assert "## Comparisons" not in (tmp_path / "rep" / "index.md").read_text()  # the only pair has no d_int
+
+
+def test_pairs_with_no_ratio_to_test_are_not_counted(tmp_path):
+    """Two tasks that never reach the threshold give no ratio: that pair is not a comparison, and the
+    note counts only the tests made; past the limit a line says how many pairs were left out."""
+    from rlsub.dint import compute_dint
+
+    with Store(tmp_path / "s") as s:
+        fill(s, "CartPole-v1", "rl", 4, 4610)
+        fill(s, "Acrobot-v1", "rl", 1000, 4803)  # never reaches 0.9 on 1..64
+        fill(s, "Pendulum-v1", "rl", 1000, 4481)
+    with Store(tmp_path / "s", create=False) as s:
+        results = compute_dint(s.rows(), n_boot=200)
+    sentences = comparisons(results)
+    assert len(sentences) == 2 and all("CartPole-v1" in x for x in sentences)
+    assert comparisons(results, limit=1)[-1].startswith("(1 more pair(s) not tested here")
