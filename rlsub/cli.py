@@ -126,12 +126,13 @@ def _pooled(args) -> bool:
 def _seed_count(text: str | None) -> int:
     """How many seeds ``--seeds`` names (``N``, ``A-B`` ranges, lists; default 3), without importing the sweep."""
     text = (text or "3").strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     n = 0
     for item in (t.strip() for t in text.split(",")):
         lo, _, hi = item.partition("-")
-        n += int(hi) - int(lo) + 1 if hi.isdigit() and lo.isdigit() else 1
+        ok = lo.isascii() and hi.isascii() and lo.isdigit() and hi.isdigit()
+        n += max(1, int(hi) - int(lo) + 1) if ok else 1  # a bad item is refused later, by the sweep's parser
     return n
 
 

@@ -11,6 +11,8 @@ import logging
 import os
 import queue
 import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -19,6 +21,7 @@ from typing import Any
 from collections.abc import Callable
 
 from rlsub.console import plain_warnings
+from rlsub.datasets import DATA_DIR_ENV
 from rlsub.errors import ConfigError, RlsubError
 from rlsub.lockstep import group_for_lockstep, lockstep_key
 from rlsub.pool import in_process_kernels, pool_context
@@ -69,13 +72,15 @@ def group_trials(todo: list[TrialConfig], batch_seeds: int) -> list[list[TrialCo
 _RESULTS: Any = None
 
 
-def _init_worker(results: Any = None, kill: bool = False) -> None:
+def _init_worker(results: Any = None, kill: bool = False, driver: int | None = None) -> None:
     import torch
 
     global _RESULTS
     _RESULTS = results
     if kill:  # tests: simulate a worker killed by the OS
         os.kill(os.getpid(), 9)
+    if driver is not None:
+        threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
 
     # One torch thread per worker: the workers already use every core.
     torch.set_num_threads(1)
@@ -87,6 +92,19 @@ def _init_worker(results: Any = None, kill: bool = False) -> None:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - speed only
         pass
+
+
+def _exit_with(driver: int, every: float = 1.0) -> None:
+    """End this worker once the driver is gone (killed with -9, say): a forked worker's parent is the fork
+    server, and its queues never reach end-of-file, so nothing else would end it."""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # pragma: no cover - the pid was reused by another user's process
+            os._exit(1)
 
 
 def _run_unit(unit: list[TrialConfig], data_dir: str | None, uid: int) -> None:
@@ -167,8 +185,9 @@ def run_sweep(
             results = ctx.Queue()
             # The driver's environment, read now: forked workers see the fork server's, from when it started.
             kill = bool(os.environ.get("RLSUB_TEST_KILL_WORKER"))
-            with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(results, kill)) as pool:
+            data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
+            with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx, initializer=_init_worker,
+                                     initargs=(results, kill, os.getpid())) as pool:
                 pending = {pool.submit(_run_unit, unit, data_dir, uid): uid for uid, unit in enumerate(units)}
                 left = sum(len(u) for u in units)
                 try:

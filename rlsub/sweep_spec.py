@@ -53,7 +53,7 @@ def parse_dims(text: str | Iterable[Any], option: str = "--dims") -> list[int | 
 def parse_seeds(value: int | str | list) -> list[int]:
     """``5`` or ``"5"`` → seeds 0..4; ``"100-104"`` → seeds 100..104; ``"3,7"`` or ``[3, 7]`` → those
     seeds (list items may be ranges too: ``"0-2,9"``)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
@@ -79,6 +79,10 @@ def _seed_item(item: Any) -> list[int]:
         if lo < 0 or hi < lo:
             raise ValueError(item)
         return list(range(lo, hi + 1))
+    if isinstance(item, str) and not (item.strip().isascii() and item.strip().isdigit()):
+        raise ValueError(item)  # "-3", "²": int() would take them
+    if int(item) < 0:
+        raise ValueError(item)
     return [int(item)]
 
 
@@ -240,6 +244,12 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
     except TypeError as e:
         raise ConfigError(f"{path}: {e}") from None
     opts = {k: table[k] for k in ("workers", "out", "data_dir") if k in table}
+    w = opts.get("workers")
+    if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+        raise ConfigError(f"{path}: workers must be an integer >= 1, got {w!r}")
+    for k in ("out", "data_dir"):
+        if k in opts and not (isinstance(opts[k], str) and opts[k].strip()):
+            raise ConfigError(f"{path}: {k} must be a path (a non-empty string), got {opts[k]!r}")
     return spec, opts
 
 

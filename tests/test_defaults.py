@@ -164,3 +164,23 @@ def test_run_full_space_with_the_default_projection(tmp_path):
         "select key, config, projection, final_returns from trials").fetchall() for d in ("default", "dense")]
     assert rows[0] == rows[1] and len(rows[0]) == 1
     assert json.loads(rows[0][0][1])["projection"] == "dense" and rows[0][0][2] == "identity"
+
+
+@pytest.mark.parametrize("seeds", ["²", "-3", "1,-2", "5-2", "a-b"])
+def test_bad_seeds_are_one_error_line(tmp_path, capsys, seeds):
+    from rlsub.cli import main
+
+    assert main(["sweep", "--env", "CartPole-v1", "--dims", "1", f"--seeds={seeds}", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlsub: error: ") and not (tmp_path / "s" / "results.sqlite").exists()
+
+
+@pytest.mark.parametrize("line, message", [('workers = "x"', "workers must be an integer"), ("workers = 0", "workers must"),
+                                            ("out = 5", "out must be a path")])
+def test_bad_run_options_in_a_config_are_one_error_line(tmp_path, capsys, line, message):
+    from rlsub.cli import main
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f'[sweep]\nenv = "CartPole-v1"\ndims = [1]\nseeds = 1\n{line}\n')
+    assert main(["sweep", "--config", str(cfg), "--out", str(tmp_path / "s")]) == 2
+    assert message in capsys.readouterr().err

@@ -109,7 +109,18 @@ def test_workers_come_from_the_preloaded_fork_server():
     ctx = pool_context()
     assert ctx.get_start_method() == "forkserver"
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        assert pool.submit(_loaded, ["torch", "rlsub.lockstep", "cma"]).result() == [True, True, True]
+        # rlsub.preload is imported by the server alone (unpickling _loaded imports this test module,
+        # which imports torch and rlsub itself, so those two say little on their own)
+        assert pool.submit(_loaded, ["rlsub.preload", "torch", "rlsub.lockstep", "cma"]).result() == [True] * 4
+
+
+def test_a_worker_ends_itself_once_its_driver_is_gone():
+    """A sweep killed with -9 leaves its forked workers parentless (their parent is the fork server) and
+    blocked on queues that never close: each one watches the driver's pid and exits when it is gone."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    code = f"from rlsub.sweep import _exit_with; _exit_with({int(gone.stdout)}, every=0.01); print('still here')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1 and "still here" not in proc.stdout
 
 
 def test_preload_imports_cleanly_in_a_fresh_interpreter():
