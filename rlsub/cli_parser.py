@@ -25,7 +25,8 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
     p.add_argument("--projection",
                    help="auto (default: the fastest for this D, d and method on a CPU, see "
                    "rlsub.projections.choose_projection" + ("; one per experiment, for the largest d; "
-                   "--adaptive: dense" if sweep else "") + ") | dense | sparse | fastfood"
+                   "--adaptive: dense" if sweep else "; from this trial's own d, so it may differ from a sweep's pick, which "
+                   "uses the sweep's largest d: name the projection to match one") + ") | dense | sparse | fastfood"
                    + (" (comma-separated for several)" if sweep else ""))
     p.add_argument("--budget", type=int, help="training env steps per trial (default: the task preset's)")
     p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
