@@ -86,7 +86,7 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
         ax.set_xscale("log", base=2)
         ax.grid(axis="x", alpha=0.3)
         ax.set_title(_TITLES[panel], fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("d_int90 (subspace dimension; open > : not reached, drawn past the largest d)")
+    axes[-1, 0].set_xlabel("d_int90 (subspace dimension)\nopen > : not reached, drawn past the largest tested d")
     used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
     axes[0, 0].legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=7,
                       loc="lower right")
