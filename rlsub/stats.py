@@ -13,9 +13,8 @@ The unit of replication is therefore the seed's whole curve ``perf[seed, :]``. R
 independently (what ``independent_bootstrap_dint`` does, kept here
 for comparison) breaks that correlation and can give intervals that are too narrow.
 
-**Comparison rule (old).** ``compare_dint`` says "X is N× easier than Y" when the two d_int confidence
-intervals are disjoint. Two disjoint 90% CIs are not a 90% test (far stricter, and its ratio has no
-interval); ``compare_estimates`` tests the ratio itself.
+**Comparisons** are a test on the ratio of two estimates: ``compare_estimates`` (``rlsub.estimate``).
+The former rule here (disjoint CIs) was not a 90% test and has been removed.
 
 **Success probability** (Larsen et al., ICLR 2022): the fraction of seeds that solve the task at
 each d, and the d where that fraction first reaches 1/2 (``success_crossing``).
@@ -191,84 +190,6 @@ def independent_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold:
 # ----------------------------------------------------------------------------------------------
 # 2. comparison rule
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Comparison:
-    """Verdict of ``compare_dint``.
-
-    ``verdict`` is ``"distinguishable"`` (CIs disjoint; ``easier``/``harder`` name the tasks) or
-    ``"not distinguishable"``. ``ratio`` is d_int(harder) / d_int(easier) from the point estimates
-    (None when a point estimate is "not reached"); ``ratio_at_least`` the conservative ratio of the CI
-    bounds that face each other, lo(harder) / hi(easier) (None when lo(harder) is not reached).
-    """
-
-    verdict: str
-    easier: str | None
-    harder: str | None
-    ratio: float | None
-    ratio_at_least: float | None
-    level: float
-    sentence: str
-
-
-def _fmt_dint(name: str, dint: int | None, ci: tuple[int | None, int | None], pct: int) -> str:
-    f = lambda v: "not reached" if v is None else str(v)  # noqa: E731
-    return f"{name} (d_int{pct} {f(dint)}, CI [{f(ci[0])}, {f(ci[1])}])"
-
-
-def _bounds(ci: tuple[int | None, int | None]) -> tuple[float, float]:
-    lo, hi = ci
-    lo_f = math.inf if lo is None else float(lo)
-    hi_f = math.inf if hi is None else float(hi)
-    if lo_f > hi_f:
-        raise ValueError(f"confidence interval {ci} has lo > hi")
-    return lo_f, hi_f
-
-
-def _ratio_text(r: float) -> str:
-    return f"{r:.3g}" if r < 100 else f"{r:.0f}"
-
-
-def compare_dint(a: tuple[str, int | None, tuple[int | None, int | None]],
-                 b: tuple[str, int | None, tuple[int | None, int | None]],
-                 level: float = 0.9, threshold: float = 0.9) -> Comparison:
-    """Compare two d_int estimates, each ``(name, d_int, (lo, hi))``; ``None`` = not reached.
-
-    The rule: X is declared easier than Y only when X's CI lies entirely below Y's (hi_X < lo_Y;
-    sharing a tested d counts as overlap). Then the sentence reads "X is N× easier than Y", N the
-    ratio of the point estimates. A CI bound of ``None`` is +∞, so a task whose CI starts beyond the
-    tested range is harder than any task whose CI ends inside it, and the ratio is then only a
-    lower bound.
-    """
-    pct_l, pct_t = int(round(level * 100)), int(round(threshold * 100))
-    (na, da, ca), (nb, db, cb) = a, b
-    la, ha = _bounds(ca)
-    lb, hb = _bounds(cb)
-    desc_a, desc_b = _fmt_dint(na, da, ca, pct_t), _fmt_dint(nb, db, cb, pct_t)
-    if ha < lb:
-        easy, hard = (na, da, ha), (nb, db, lb)
-    elif hb < la:
-        easy, hard = (nb, db, hb), (na, da, la)
-    else:
-        both_out = math.isinf(la) and math.isinf(lb)
-        why = ("neither reaches the threshold within the tested dims" if both_out
-               else f"their {pct_l}% CIs overlap")
-        return Comparison("not distinguishable", None, None, None, None, level,
-                          f"{desc_a} and {desc_b} are not distinguishable at {pct_l}%: {why}.")
-    (en, ed, e_hi), (hn, hd, h_lo) = easy, hard
-    ratio = hd / ed if (ed is not None and hd is not None and ed > 0) else None
-    at_least = h_lo / e_hi if (math.isfinite(h_lo) and e_hi > 0) else None
-    desc = {na: desc_a, nb: desc_b}
-    if ratio is not None and ratio > 1:
-        head = f"{en} is {_ratio_text(ratio)}x easier than {hn}"
-    else:
-        # Disjoint CIs but no usable point ratio (the harder task never passed on average): say only
-        # which is easier.
-        head, ratio = f"{en} is easier than {hn}", None
-    tail = f" (at least {_ratio_text(at_least)}x from the facing CI bounds)" if at_least is not None else ""
-    sentence = (f"{head}{tail}: {desc[en]} lies entirely below {desc[hn]} at {pct_l}%.")
-    return Comparison("distinguishable", en, hn, ratio, at_least, level, sentence)
-
-
 # ----------------------------------------------------------------------------------------------
 # 3. success probability (Larsen et al. 2022)
 # ----------------------------------------------------------------------------------------------
@@ -369,7 +290,7 @@ def success_crossing(solved: np.ndarray, dims: Sequence[int], target: float = 0.
 
 
 __all__ = [
-    "MIN_SEEDS", "Comparison", "DintBootstrap", "DintEstimate", "RatioTest", "SuccessCrossing", "compare_dint",
+    "MIN_SEEDS", "DintBootstrap", "DintEstimate", "RatioTest", "SuccessCrossing",
     "compare_estimates", "deciding_dims", "estimate_dint", "independent_bootstrap_dint", "paired_bootstrap_dint",
     "reach_estimate", "success_crossing",
 ]

@@ -9,7 +9,6 @@ import pytest
 
 from rlsub.stats import (
     MIN_SEEDS,
-    compare_dint,
     independent_bootstrap_dint,
     paired_bootstrap_dint,
     success_crossing,
@@ -128,50 +127,6 @@ def test_input_validation():
         paired_bootstrap_dint(np.zeros((3, 2)), [2, 2])
     with pytest.raises(ValueError, match="matrix"):
         paired_bootstrap_dint(np.zeros(3), [1, 2, 3])
-
-
-# -- 2. comparison rule --------------------------------------------------------------------------
-def test_disjoint_cis_give_a_ratio_sentence():
-    c = compare_dint(("CartPole", 16, (8, 32)), ("MNIST-FC", 750, (500, 1000)))
-    assert c.verdict == "distinguishable" and c.easier == "CartPole" and c.harder == "MNIST-FC"
-    assert c.ratio == pytest.approx(750 / 16)
-    assert c.ratio_at_least == pytest.approx(500 / 32)
-    assert c.sentence.startswith("CartPole is 46.9x easier than MNIST-FC")
-    # argument order does not matter
-    r = compare_dint(("MNIST-FC", 750, (500, 1000)), ("CartPole", 16, (8, 32)))
-    assert (r.easier, r.harder, r.ratio) == ("CartPole", "MNIST-FC", c.ratio)
-
-
-def test_overlapping_or_touching_cis_are_not_distinguishable():
-    c = compare_dint(("A", 16, (8, 64)), ("B", 32, (16, 128)))
-    assert c.verdict == "not distinguishable" and c.ratio is None and c.easier is None
-    assert "not distinguishable at 90%" in c.sentence and "overlap" in c.sentence
-    # sharing one tested d is overlap, not separation
-    assert compare_dint(("A", 8, (4, 16)), ("B", 32, (16, 64))).verdict == "not distinguishable"
-
-
-def test_not_reached_bounds():
-    # B's CI starts beyond the tested dims: disjoint from A's, but no point ratio exists.
-    c = compare_dint(("A", 8, (4, 16)), ("B", None, (None, None)))
-    assert c.verdict == "distinguishable" and c.easier == "A" and c.ratio is None and c.ratio_at_least is None
-    assert c.sentence.startswith("A is easier than B:") and "not reached" in c.sentence
-    # an open upper bound on the easier side can never be below anything
-    assert compare_dint(("A", 8, (4, None)), ("B", 512, (256, 1024))).verdict == "not distinguishable"
-    # open upper bound on the harder side still separates, with a lower-bounded ratio
-    h = compare_dint(("A", 8, (4, 16)), ("B", 256, (128, None)))
-    assert h.verdict == "distinguishable" and h.ratio == pytest.approx(32) and h.ratio_at_least == pytest.approx(8)
-    both = compare_dint(("A", None, (None, None)), ("B", None, (None, None)))
-    assert both.verdict == "not distinguishable" and "neither reaches" in both.sentence
-    with pytest.raises(ValueError, match="lo > hi"):
-        compare_dint(("A", 8, (16, 4)), ("B", 8, (4, 16)))
-
-
-def test_comparison_of_bootstrap_results():
-    easy = paired_bootstrap_dint(np.where(DIMS[None, :] >= 4, 0.95, 0.2).repeat(6, axis=0), DIMS, n_boot=200)
-    hard = paired_bootstrap_dint(np.where(DIMS[None, :] >= 256, 0.95, 0.2).repeat(6, axis=0), DIMS, n_boot=200)
-    c = compare_dint(("easy", easy.dint, easy.ci), ("hard", hard.dint, hard.ci))
-    assert c.verdict == "distinguishable" and c.ratio == pytest.approx(64)
-    assert c.sentence.startswith("easy is 64x easier than hard")
 
 
 # -- 3. success probability ----------------------------------------------------------------------
