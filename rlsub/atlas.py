@@ -12,24 +12,30 @@ before its sweep runs. The sweep loader ignores ``[atlas]``; ``load_protocol`` r
     expect = "reach"            # "reach", "under-trained" or "unknown": what the budget is expected to give
     linear_params = 5           # mujoco rows: a linear policy's parameter count (obs × act + act)
     needs = "..."               # where the budget cannot train the baseline: what it would take
+    budget_ladder = [1000000, 5000000]  # optional: budgets tried in turn while the baseline misses the reference
 
-``run_protocol`` runs a row's sweep and records its CPU time, ``export_rows`` turns the protocols'
+``run_protocol`` runs each row's full-space baseline first, and its d grid only where the baseline
+reaches the reference (a d_int against an untrained baseline is not one); while it misses, the
+budget climbs the protocol's ``budget_ladder``. A row still below at the top says so and keeps no grid.
+
+``run_protocol`` also records the CPU time, ``export_rows`` turns the protocols'
 stores into ``atlas.csv`` rows, ``rlsub.atlas_figure.draw_figure`` redraws the figure from the CSV alone.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 import resource
-from dataclasses import dataclass, fields
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rlsub.atlas_csv import COLUMNS, AtlasRow, read_csv, write_csv
 from rlsub.atlas_figure import FAMILIES, draw_figure
-from rlsub.dint import DintResult, compute_dint
+from rlsub.dint import Baseline, DintResult, compute_dint, experiment
 from rlsub.errors import ConfigError
 from rlsub.store import Store, TrialRow
 from rlsub.sweep import SweepSpec, load_sweep_config, run_sweep
@@ -41,9 +47,11 @@ except ModuleNotFoundError:  # pragma: no cover
 
 EXPECT = ("reach", "under-trained", "unknown")
 _REQUIRED = {"family", "network", "reference_source", "cpu_hours", "expect"}
-_OPTIONAL = {"reference", "linear_params", "needs"}
+_OPTIONAL = {"reference", "linear_params", "needs", "budget_ladder"}
 THRESHOLD = 0.9
 INF = math.inf
+__all__ = ["COLUMNS", "AtlasRow", "Protocol", "check_protocol", "export_rows", "load_protocol", "read_csv",
+           "recorded_cpu_seconds", "rows_for", "run_protocol", "write_csv"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,13 @@ class Protocol:
     expect: str
     linear_params: int | None = None
     needs: str = ""
+    ladder: tuple[int, ...] = ()
+    """Budgets tried in turn while the baseline misses the reference (empty: the sweep's budget only)."""
+
+    @property
+    def budgets(self) -> tuple[int | None, ...]:
+        """The budgets ``run_protocol`` may try, in order."""
+        return self.ladder or (self.spec.budget,)
 
     @property
     def row(self) -> str:
@@ -103,8 +118,18 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
         raise ConfigError(f"{path}: [atlas] linear_params must be a positive integer, got {lin!r}")
     if not str(table["reference_source"]).strip():
         raise ConfigError(f"{path}: [atlas] reference_source is empty: say where the reference comes from (or why none)")
+    ladder = table.get("budget_ladder", [])
+    if ladder:
+        if (not isinstance(ladder, list) or len(ladder) < 2 or ladder != sorted(set(ladder))
+                or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in ladder)):
+            raise ConfigError(f"{path}: [atlas] budget_ladder must be two or more increasing step counts, got {ladder!r}")
+        if ladder[0] != spec.budget:
+            raise ConfigError(f"{path}: [atlas] budget_ladder must start at [sweep] budget ({spec.budget}), got {ladder[0]}")
+        if ref is None:
+            raise ConfigError(f"{path}: [atlas] budget_ladder needs a reference (the score that stops the climb)")
     return Protocol(path, spec, opts, table["family"], str(table["network"]), None if ref is None else float(ref),
-                    str(table["reference_source"]), float(hours), table["expect"], lin, str(table.get("needs", "")))
+                    str(table["reference_source"]), float(hours), table["expect"], lin, str(table.get("needs", "")),
+                    tuple(ladder))
 
 
 def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
@@ -150,18 +175,55 @@ def recorded_cpu_seconds(store_dir: str | os.PathLike) -> float | None:
 
 
 def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None = None,
-                 progress: bool = True) -> dict[str, int]:
+                 progress: bool = True, whole_grid: bool = False) -> dict[str, Any]:
     """Run (or resume) a protocol's sweep and add the CPU time it took to its store's record.
+
+    The full-space baseline runs first; the d grid runs only for the (env, method) pairs whose
+    baseline reaches the reference, climbing ``p.budgets`` while it does not. ``whole_grid`` (or a
+    row with no reference) runs the whole sweep at its budget regardless. Returns the trial counts
+    and ``notes``: one line per pair whose grid was not run, or whose budget was raised.
 
     Trials' own ``wall_time`` cannot give CPU hours: direct-search trials run in lockstep, so
     each one's wall time includes the trials it ran beside. Processes' CPU time can.
     """
     check_protocol(p)
     store_dir = Path(root) / p.store
+    counts: dict[str, Any] = defaultdict(int)
+    notes: list[str] = []
+
+    def sweep(spec: SweepSpec) -> None:
+        for k, v in run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
+                              data_dir=p.opts.get("data_dir")).items():
+            counts[k] += v
+
     before = _cpu_seconds()
     try:
-        return run_sweep(p.spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
-                         data_dir=p.opts.get("data_dir"))
+        if whole_grid or p.reference is None:
+            sweep(p.spec)
+        else:
+            pending = [(e, m) for e in p.spec.envs for m in p.spec.methods]
+            grid = [d for d in p.spec.dims if d is not None]  # the baseline is stored already
+            for i, budget in enumerate(p.budgets):
+                rung = replace(p.spec, budget=budget)
+                for env, method in pending:
+                    sweep(replace(rung, envs=[env], methods=[method], dims=[None]))
+                base = measured_baselines(replace(rung, dims=[None]), store_dir)
+                for env, method in list(pending):
+                    value = base.get((env, method), math.nan)
+                    if baseline_ok(value, p.reference):
+                        if i:
+                            notes.append(f"{env} ({method}): budget raised to {budget:,} steps, where the baseline "
+                                         f"({value:.4g}) reaches the reference ({p.reference:g})")
+                        sweep(replace(rung, envs=[env], methods=[method], dims=grid))
+                        pending.remove((env, method))
+                if not pending:
+                    break
+            top = p.budgets[-1]
+            for env, method in pending:
+                at = f" at the largest budget tried ({top:,} steps)" if top is not None else ""
+                value = base.get((env, method), math.nan)
+                notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
+                             "the d grid is not run (a d_int against an untrained baseline is not one)")
     finally:  # an interrupted run still counts what it spent (its finished trials are stored)
         spent = _cpu_seconds() - before
         if (store_dir / "results.sqlite").exists():
@@ -169,40 +231,22 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
             tmp = store_dir / (CPU_FILE + ".tmp")
             tmp.write_text(json.dumps({"cpu_seconds": round(total, 3)}) + "\n")
             tmp.replace(store_dir / CPU_FILE)
+    counts["notes"] = notes
+    return dict(counts)
 
 
-# -- the CSV -----------------------------------------------------------------------------------
-@dataclass
-class AtlasRow:
-    """One line of atlas.csv (``inf``: not reached within the grid)."""
-
-    env: str
-    family: str
-    method: str
-    network: str
-    D: int
-    budget: int | None
-    seeds: int
-    baseline: float
-    baseline_source: str
-    reference: float | None
-    reference_source: str
-    baseline_ok: bool | None
-    dint90: float
-    ci_lo: float
-    ci_hi: float
-    grid_dint90: float
-    cpu_hours: float
-    protocol: str
-    command: str
-    linear_params: int | None
-    d_max: int
-    """The largest d the grid tested (where the figure draws 'not reached')."""
+def measured_baselines(spec: SweepSpec, store_dir: str | os.PathLike) -> dict[tuple[str, str], float]:
+    """Mean final evaluation of the stored, finished trials of ``spec``, per (env, method)."""
+    want = {c.key(): (c.env, c.method) for c in spec.trials()}
+    found: dict[tuple[str, str], list[float]] = defaultdict(list)
+    with Store(store_dir, create=False) as store:
+        for t in store.rows():
+            if t.key in want and t.final_mean is not None:
+                found[want[t.key]].append(t.final_mean)
+    return {k: sum(v) / len(v) for k, v in found.items()}
 
 
-COLUMNS = [f.name for f in fields(AtlasRow)]
-
-
+# -- the CSV's rows ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Estimate:
     dint90: float
@@ -244,74 +288,83 @@ def export_rows(protocols: list[Protocol], root: str | os.PathLike = ".") -> tup
 
 
 def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = None) -> list[AtlasRow]:
-    """The atlas rows of one protocol's trials: one per (env, method) experiment.
+    """The atlas rows of one protocol's trials: one per (env, method), at the budget ``run_protocol``
+    settled on (the first on the ladder whose baseline reached the reference, else the largest tried).
 
-    ``cpu_seconds`` (the store's recorded total) is shared out between the experiments in
-    proportion to their trials' wall time; None leaves ``cpu_hours`` unknown (NaN)."""
-    out = []
-    walls = {}
+    ``cpu_seconds`` (the store's recorded total, every budget tried included) is shared out between
+    the (env, method) pairs in proportion to their trials' wall time; None leaves ``cpu_hours`` unknown."""
+    walls: dict[tuple[str, str], float] = defaultdict(float)
     for t in trials:
-        walls[t.fingerprint] = walls.get(t.fingerprint, 0.0) + (t.wall_time or 0.0)
-    for r in compute_dint(trials, threshold=THRESHOLD):
-        est = estimate(r)
-        share = walls.get(r.fingerprint, 0.0) / (sum(walls.values()) or 1.0)
-        hours = cpu_seconds * share / 3600 if cpu_seconds is not None else math.nan
-        base = r.baseline.value
-        out.append(AtlasRow(
-            env=r.env, family=p.family, method=r.method, network=r.network, D=r.D,
-            budget=r.experiment.get("budget", p.spec.budget), seeds=r.seeds, baseline=base,
-            baseline_source=r.baseline.describe(), reference=p.reference, reference_source=p.reference_source,
-            baseline_ok=baseline_ok(base, p.reference), dint90=est.dint90, ci_lo=est.ci_lo, ci_hi=est.ci_hi,
-            grid_dint90=est.grid_dint90, cpu_hours=round(hours, 4), protocol=p.path.as_posix(), command=p.command,
-            linear_params=p.linear_params, d_max=r.dims[-1].d,
-        ))
-    return out
-
-
-def write_csv(rows: list[AtlasRow], path: str | os.PathLike) -> Path:
-    """Write ``rows`` to ``path`` (atomically: a crash leaves the old file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: _cell(getattr(row, k)) for k in COLUMNS})
-    tmp.replace(path)
-    return path
-
-
-def _cell(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, float) and math.isinf(v):
-        return "inf"
-    return v
-
-
-def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """atlas.csv back as dicts with numbers parsed (``inf`` as math.inf, empty as None)."""
-    try:
-        with Path(path).open(newline="") as f:
-            raw = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise ConfigError(f"{path} does not exist") from None
-    numeric = {"D", "budget", "seeds", "baseline", "reference", "dint90", "ci_lo", "ci_hi", "grid_dint90", "cpu_hours",
-               "linear_params", "d_max"}
+        walls[(t.env, t.method)] += t.wall_time or 0.0
+    total_wall = sum(walls.values()) or 1.0
+    by_pair: dict[tuple[str, str, str], list[AtlasRow]] = defaultdict(list)
+    for row in _experiment_rows(p, trials):
+        by_pair[(row.env, row.method, row.network)].append(row)
     out = []
-    for r in raw:
-        if set(COLUMNS) - set(r):
-            raise ConfigError(f"{path}: not an atlas CSV (missing columns {sorted(set(COLUMNS) - set(r))})")
-        row: dict[str, Any] = dict(r)
-        for k in numeric:
-            row[k] = None if r[k] == "" else float(r[k])
-        row["baseline_ok"] = {"True": True, "False": False}.get(r["baseline_ok"])
-        out.append(row)
+    for (env, method, _), rows in by_pair.items():
+        chosen = _settled(p, rows)
+        share = walls[(env, method)] / total_wall
+        chosen.cpu_hours = round(cpu_seconds * share / 3600, 4) if cpu_seconds is not None else math.nan
+        out.append(chosen)
     return out
 
 
-def run_command(action: str, files: list[str], out: str | None, root: str = ".", workers: int | None = None) -> str:
+def _settled(p: Protocol, rows: list[AtlasRow]) -> AtlasRow:
+    """Of one pair's experiments, the one at the budget the ladder settled on, its note saying how."""
+    if len(rows) == 1 or not p.ladder:
+        if len(rows) > 1:
+            raise ConfigError(f"{p.store}: {len(rows)} experiments of {rows[0].env} ({rows[0].method}) in one store "
+                              "but no budget_ladder in the protocol: the atlas does not pool or choose between them")
+        return rows[0]
+    rows = sorted(rows, key=lambda r: r.budget or 0)
+    reached = [r for r in rows if r.baseline_ok]
+    chosen = reached[0] if reached else rows[-1]
+    below = [r for r in rows if (r.budget or 0) < (chosen.budget or 0)]
+    if below:
+        tried = ", ".join(f"{r.budget:,} steps: baseline {r.baseline:.4g}" for r in below)
+        chosen.note = "; ".join(x for x in (chosen.note, f"budget raised (tried {tried})") if x)
+    return chosen
+
+
+def _experiment_rows(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
+    """One row per experiment: those with a d grid (``compute_dint``) and baselines with none."""
+    out = []
+    results = compute_dint(trials, threshold=THRESHOLD)
+    for r in results:
+        est = estimate(r)
+        ok = baseline_ok(r.baseline.value, p.reference)
+        out.append(_row(p, r.env, r.method, r.network, r.D, r.experiment.get("budget", p.spec.budget), r.seeds,
+                        r.baseline, est, r.dims[-1].d, "baseline below reference: not a d_int" if ok is False else ""))
+    graded = {r.fingerprint for r in results}
+    alone: dict[str, list[TrialRow]] = defaultdict(list)
+    for t in trials:
+        if t.is_full and t.status == "done" and t.final_mean is not None and t.fingerprint not in graded:
+            alone[t.fingerprint].append(t)
+    nan = Estimate(math.nan, math.nan, math.nan, math.nan)
+    for full in alone.values():
+        t = full[0]
+        base = Baseline(sum(x.final_mean for x in full) / len(full), "measured", len(full), sorted(x.seed for x in full))
+        budget = experiment(t).get("budget", p.spec.budget)
+        ok = baseline_ok(base.value, p.reference)
+        at = f" at {budget:,} steps" if budget else ""
+        note = (f"baseline below reference{at}: d grid not run" if ok is False
+                else "d grid not run yet" if ok else "no d grid in the store")
+        out.append(_row(p, t.env, t.method, t.network, t.D, budget, len({x.seed for x in full}), base, nan, None, note))
+    return out
+
+
+def _row(p: Protocol, env: str, method: str, network: str, D: int, budget: int | None, seeds: int,
+         base: Baseline, est: Estimate, d_max: int | None, note: str) -> AtlasRow:
+    return AtlasRow(
+        env=env, family=p.family, method=method, network=network, D=D, budget=budget, seeds=seeds,
+        baseline=base.value, baseline_source=base.describe(), reference=p.reference,
+        reference_source=p.reference_source, baseline_ok=baseline_ok(base.value, p.reference), dint90=est.dint90,
+        ci_lo=est.ci_lo, ci_hi=est.ci_hi, grid_dint90=est.grid_dint90, cpu_hours=math.nan,
+        protocol=p.path.as_posix(), command=p.command, linear_params=p.linear_params, d_max=d_max, note=note)
+
+
+def run_command(action: str, files: list[str], out: str | None, root: str = ".", workers: int | None = None,
+                whole_grid: bool = False) -> str:
     """``rlsub atlas run PROTOCOL...``, ``rlsub atlas export PROTOCOL... --out atlas.csv``,
     ``rlsub atlas figure atlas.csv --out atlas.png``."""
     if action == "run":
@@ -320,9 +373,10 @@ def run_command(action: str, files: list[str], out: str | None, root: str = ".",
             check_protocol(p)
         lines = []
         for p in protocols:
-            c = run_protocol(p, root, workers)
+            c = run_protocol(p, root, workers, whole_grid=whole_grid)
             lines.append(f"{p.row}: {c['total']} trials, {c['skipped']} already stored, {c['done']} done, "
                          f"{c['failed']} failed, {c['crashed']} crashed")
+            lines += [f"  {n}" for n in c["notes"]]
         return "\n".join(lines)
     if not out:
         raise ConfigError(f"rlsub atlas {action} needs --out")

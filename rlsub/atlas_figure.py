@@ -45,19 +45,38 @@ class Placement:
 
 
 def layout(rows: list[dict[str, Any]]) -> list[Placement]:
-    """Rows ranked by d_int90 (not reached last) within their panel."""
+    """Rows ranked by d_int90 (not reached last, rows with no d grid after them) within their panel.
+    A row with no grid (its baseline missed the reference) gets its label and no mark (``x`` NaN)."""
     out = []
+
+    def rank_key(r):
+        graded = r["dint90"] is not None and not math.isnan(r["dint90"])
+        return (not graded, r["dint90"] if graded else 0.0, r["ci_hi"] if graded else 0.0, r["env"], r["method"])
+
     for ok, panel in PANELS.items():
-        mine = sorted((r for r in rows if r["baseline_ok"] is ok), key=lambda r: (r["dint90"], r["ci_hi"], r["env"], r["method"]))
+        mine = sorted((r for r in rows if r["baseline_ok"] is ok), key=rank_key)
         for rank, r in enumerate(mine):
+            label = f"{r['env']} ({r['method']})"
+            if rank_key(r)[0]:
+                out.append(Placement(f"{label}: {_no_grid(r)}", panel, rank, math.nan, math.nan, math.nan, False,
+                                     COLOURS.get(r["family"], "#555555")))
+                continue
             top = 2.0 * (r["d_max"] or 1)  # 'not reached' is drawn one grid step past the largest d
             reached = math.isfinite(r["dint90"])
             x = r["dint90"] if reached else top
             lo = r["ci_lo"] if math.isfinite(r["ci_lo"]) else top
             hi = r["ci_hi"] if math.isfinite(r["ci_hi"]) else top
-            out.append(Placement(f"{r['env']} ({r['method']})", panel, rank, x, min(lo, x), max(hi, x), reached,
+            out.append(Placement(label, panel, rank, x, min(lo, x), max(hi, x), reached,
                                  COLOURS.get(r["family"], "#555555")))
     return out
+
+
+def _no_grid(r: dict[str, Any]) -> str:
+    """A grid-less row's label: its baseline against the reference, at what budget."""
+    at = f" at {r['budget'] / 1e6:g}M steps" if r.get("budget") else ""
+    if r["baseline_ok"] is False:
+        return f"baseline {r['baseline']:.3g} < {r['reference']:g}{at}; no d grid"
+    return "no d grid"
 
 
 def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
@@ -78,6 +97,8 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
     for ax, panel in zip(axes[:, 0], panels):
         mine = [q for q in places if q.panel == panel]
         for q in mine:
+            if math.isnan(q.x):  # no d grid: the label says why
+                continue
             ax.plot([q.lo, q.hi], [q.rank, q.rank], color=q.colour, lw=1.5)
             ax.plot([q.x], [q.rank], marker="o" if q.reached else ">", color=q.colour,
                     markerfacecolor=q.colour if q.reached else "white", ms=6)

@@ -327,7 +327,7 @@ def cmd_report(args) -> int:
 def cmd_atlas(args) -> int:
     from rlsub.atlas import run_command
 
-    print(run_command(args.action, args.files, args.out, args.root, args.workers))
+    print(run_command(args.action, args.files, args.out, args.root, args.workers, args.whole_grid))
     return 0
 
 

@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="the CSV (export) or image (figure) to write")
     p.add_argument("--root", default=".", help="run, export: directory the protocols' store paths are relative to")
     p.add_argument("--workers", type=int, help="run: parallel processes (default: all cores)")
+    p.add_argument("--whole-grid", action="store_true",
+                   help="run: every d even where the full-space baseline misses the reference (default: the "
+                   "baseline first, the budget ladder while it misses, the d grid only once it reaches)")
 
     sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
     sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")

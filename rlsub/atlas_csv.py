@@ -1,0 +1,88 @@
+"""atlas.csv: one row per (env, method), written atomically and read back with its numbers parsed."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rlsub.errors import ConfigError
+
+
+@dataclass
+class AtlasRow:
+    """One line of atlas.csv (``inf``: not reached within the grid)."""
+
+    env: str
+    family: str
+    method: str
+    network: str
+    D: int
+    budget: int | None
+    seeds: int
+    baseline: float
+    baseline_source: str
+    reference: float | None
+    reference_source: str
+    baseline_ok: bool | None
+    dint90: float
+    ci_lo: float
+    ci_hi: float
+    grid_dint90: float
+    cpu_hours: float
+    protocol: str
+    command: str
+    linear_params: int | None
+    d_max: int | None
+    """The largest d the grid tested (where the figure draws 'not reached'; None: no grid run)."""
+    note: str = ""
+    """Why the row has no d_int (grid not run, baseline below reference) or how its budget was chosen."""
+
+
+COLUMNS = [f.name for f in fields(AtlasRow)]
+
+
+def write_csv(rows: list[AtlasRow], path: str | os.PathLike) -> Path:
+    """Write ``rows`` to ``path`` (atomically: a crash leaves the old file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: _cell(getattr(row, k)) for k in COLUMNS})
+    tmp.replace(path)
+    return path
+
+
+def _cell(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return v
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """atlas.csv back as dicts with numbers parsed (``inf`` as math.inf, empty as None)."""
+    try:
+        with Path(path).open(newline="") as f:
+            raw = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist") from None
+    numeric = {"D", "budget", "seeds", "baseline", "reference", "dint90", "ci_lo", "ci_hi", "grid_dint90", "cpu_hours",
+               "linear_params", "d_max"}
+    out = []
+    for r in raw:
+        if lacking := set(COLUMNS) - {"note"} - set(r):  # 'note' came later: older CSVs still read
+            raise ConfigError(f"{path}: not an atlas CSV (missing columns {sorted(lacking)})")
+        row: dict[str, Any] = {"note": "", **r}
+        for k in numeric:
+            row[k] = None if r[k] == "" else float(r[k])
+        row["baseline_ok"] = {"True": True, "False": False}.get(r["baseline_ok"])
+        out.append(row)
+    return out
