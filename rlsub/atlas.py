@@ -197,6 +197,9 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
             counts[k] += v
 
     before = _cpu_seconds()
+    if p.reference is not None:  # so that rlsub dint and rlsub report hold the baseline to it too
+        with Store(store_dir) as store:
+            store.set_reference(p.reference, f"{p.path.name}: {p.reference_source}")
     try:
         if whole_grid or p.reference is None:
             sweep(p.spec)

@@ -294,7 +294,8 @@ def cmd_dint(args) -> int:
     if not 0 < args.threshold <= 1.5:
         raise ConfigError(f"--threshold must be in (0, 1.5], got {args.threshold}")
     with Store(args.dir, create=False) as store:
-        results = compute_dint(store.rows(), threshold=args.threshold, baseline=args.baseline, n_boot=args.boot)
+        results = compute_dint(store.rows(), threshold=args.threshold, baseline=args.baseline, n_boot=args.boot,
+                               references=store.references())
         failed = store.count("failed")
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))

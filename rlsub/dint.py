@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -116,7 +116,10 @@ class DintResult:
     """d where the fitted fraction of seeds reaching ``threshold`` × baseline crosses 1/2, with ``reach_ci``."""
     reach_ci: tuple[float | None, float | None] | None = None
     reference: float | None = None
-    """The task's reference score (the env's solved threshold / reward_threshold stored in the trials)."""
+    """The score the baseline is held to: the store's recorded reference (an atlas protocol's), else the
+    env's solved threshold / reward_threshold stored in the trials."""
+    solved_threshold: float | None = None
+    """The env's own solved threshold, stored in the trials (what the P(env solved) line counts)."""
     baseline_below_reference: bool = False
     """The full-space baseline's mean is below ``reference``: an untrained baseline, so not a d_int."""
     estimator: DintEstimate | None = field(default=None, repr=False, compare=False)
@@ -176,8 +179,12 @@ def compute_dint(
     baseline: float | None = None,
     n_boot: int = 2000,
     level: float = 0.9,
+    references: Mapping[str, float] | None = None,
 ) -> list[DintResult]:
     """d_int90 (and d_int100) with CIs for each experiment (fingerprint) and projection.
+
+    ``references`` (by fingerprint; ``Store.references``) are the scores a baseline must reach, where a
+    protocol states one; otherwise the env's solved threshold stored in the trials is the reference.
 
     Reads only what the rows store: no task code is imported. Trials of different experiments
     (any config difference but d, seed and projection) are never pooled; each experiment's
@@ -251,7 +258,7 @@ def compute_dint(
                          "(full-space search at this budget); d_int is then too easy to reach")
         if any(s.moved > s.d for s in dims):
             notes.append("this method moved more coordinates than d (see 'moved'): compare it at its moved count")
-        reference = first.solved
+        reference = (references or {}).get(fp, first.solved)
         below = reference is not None and np.isfinite(base.value) and base.value < reference
         if below:
             notes.insert(0, f"{BELOW_REFERENCE}: the full-space baseline ({base.value:.4g}) is below the task's "
@@ -271,7 +278,8 @@ def compute_dint(
                 at_lowest=bool(est is not None and est.at_lowest),
                 reach_d50=_finite(reach.estimate) if reach is not None else None,
                 reach_ci=_bounds(reach.ci, float) if reach is not None else None,
-                reference=reference, baseline_below_reference=bool(below), estimator=est, level=level,
+                reference=reference, solved_threshold=first.solved, baseline_below_reference=bool(below),
+                estimator=est, level=level,
             )
         )
     results.sort(key=lambda r: (r.env, r.method, r.label, r.projection))
@@ -388,7 +396,7 @@ def format_table(results: list[DintResult]) -> str:
             out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'} (grid)")
             out.append(f"  P(seed reaches {pct}% of baseline) = 1/2 at d {_fmt_cross(r.reach_d50, r.reach_ci, top)}")
         if r.dims[0].p_success is not None:
-            ref = f" >= {r.reference:.4g}" if r.reference is not None else ""
+            ref = f" >= {r.solved_threshold:.4g}" if r.solved_threshold is not None else ""
             out.append(f"  P(env solved: final{ref}) = 1/2 at d {_fmt_cross(r.success_d50, r.success_ci, top)} "
                        "(first crossing, env's own threshold)")
         out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {f'reach{pct}':>7}  "

@@ -122,10 +122,12 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    references: dict[str, float] = {}
     for d in dirs:
         with Store(d, create=False) as store:
             rows.extend(store.rows())
-    results = compute_dint(rows, threshold=threshold, n_boot=n_boot)
+            references.update(store.references())  # an atlas protocol's reference, where one is recorded
+    results = compute_dint(rows, threshold=threshold, n_boot=n_boot, references=references)
     table = _table(results, reference)
     _write_csv(out / "dint.csv", table)
     (out / "dint.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))

@@ -221,7 +221,31 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
 
+    def set_reference(self, value: float, source: str) -> None:
+        """Record the score this store's full-space baselines are held to (an atlas protocol's
+        reference): ``rlsub dint`` and ``rlsub report`` then flag a baseline below it."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('reference', ?)",
+                          (json.dumps({"value": float(value), "source": source}),))
+
     # -- reading --------------------------------------------------------------------------
+    def reference(self) -> tuple[float, str] | None:
+        """The recorded reference score and its source (None: none recorded)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE name='reference'").fetchone()
+        if row is None:
+            return None
+        try:
+            ref = json.loads(row[0])
+            return float(ref["value"]), str(ref["source"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise StoreError(f"results database {self.path}: malformed reference {row[0]!r}: {e}") from None
+
+    def references(self) -> dict[str, float]:
+        """The recorded reference for each experiment (fingerprint) in the store, for ``compute_dint``."""
+        ref = self.reference()
+        if ref is None:
+            return {}
+        return {r[0]: ref[0] for r in self.conn.execute("SELECT DISTINCT fingerprint FROM trials")}
+
     def keys(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT key FROM trials")}
 

@@ -315,12 +315,21 @@ def test_an_untrained_baseline_gets_no_grid(tmp_path):
     draw_figure([back], tmp_path / "atlas.png")  # a panel of grid-less rows still draws
 
 
-def test_whole_grid_runs_every_d_regardless(tmp_path):
+def test_whole_grid_runs_every_d_regardless(tmp_path, capsys):
     p = load_protocol(_write(tmp_path, reference=1e6))
     counts = run_protocol(p, tmp_path, workers=1, progress=False, whole_grid=True)
     assert counts["done"] == 15 and counts["notes"] == []
     (row,) = export_rows([p], tmp_path)[0]
     assert row.d_max == 2 and row.note == "baseline below reference: not a d_int"
+    # The protocol's reference is recorded in the store: rlsub dint and rlsub report hold the baseline to it.
+    with Store(tmp_path / p.store, create=False) as store:
+        assert store.reference() == (1e6, "tiny.toml: test")
+        (r,) = compute_dint(store.rows(), references=store.references())
+        (plain,) = compute_dint(store.rows())
+    assert r.reference == 1e6 and r.baseline_below_reference and r.compression is None
+    assert plain.reference == 475.0  # without it: CartPole-v1's own solved threshold
+    assert main(["dint", str(tmp_path / p.store)]) == 0
+    assert "baseline below reference: not a d_int" in capsys.readouterr().out
 
 
 LADDER = ATLAS + "budget_ladder = [2000, 4000]\n"
