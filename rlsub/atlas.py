@@ -13,6 +13,8 @@ before its sweep runs. The sweep loader ignores ``[atlas]``; ``load_protocol`` r
     linear_params = 5           # mujoco rows: a linear policy's parameter count (obs × act + act)
     needs = "..."               # where the budget cannot train the baseline: what it would take
     budget_ladder = [1000000, 5000000]  # optional: budgets tried in turn while the baseline misses the reference
+    until_ci = 2.0              # optional: once the grid has run, add trials until the CI's hi/lo <= 2
+    max_trials = 160            # optional: the cap on one experiment's trials for until_ci (default 4x the grid)
 
 ``run_protocol`` runs each row's full-space baseline first, and its d grid only where the baseline
 reaches the reference (a d_int against an untrained baseline is not one); while it misses, the
@@ -37,6 +39,7 @@ from rlsub.atlas_csv import COLUMNS, AtlasRow, read_csv, write_csv
 from rlsub.atlas_figure import FAMILIES, draw_figure
 from rlsub.dint import Baseline, DintResult, compute_dint, experiment
 from rlsub.errors import ConfigError
+from rlsub.sharpen import sharpen
 from rlsub.store import Store, TrialRow
 from rlsub.sweep import SweepSpec, load_sweep_config, run_sweep
 
@@ -47,7 +50,7 @@ except ModuleNotFoundError:  # pragma: no cover
 
 EXPECT = ("reach", "under-trained", "unknown")
 _REQUIRED = {"family", "network", "reference_source", "cpu_hours", "expect"}
-_OPTIONAL = {"reference", "linear_params", "needs", "budget_ladder"}
+_OPTIONAL = {"reference", "linear_params", "needs", "budget_ladder", "until_ci", "max_trials"}
 THRESHOLD = 0.9
 INF = math.inf
 __all__ = ["COLUMNS", "AtlasRow", "Protocol", "check_protocol", "export_rows", "load_protocol", "read_csv",
@@ -71,6 +74,9 @@ class Protocol:
     needs: str = ""
     ladder: tuple[int, ...] = ()
     """Budgets tried in turn while the baseline misses the reference (empty: the sweep's budget only)."""
+    until_ci: float | None = None
+    """After the grid, trials are added (``rlsub.sharpen``) until the CI's hi/lo is at most this."""
+    max_trials: int | None = None
 
     @property
     def budgets(self) -> tuple[int | None, ...]:
@@ -127,9 +133,14 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
             raise ConfigError(f"{path}: [atlas] budget_ladder must start at [sweep] budget ({spec.budget}), got {ladder[0]}")
         if ref is None:
             raise ConfigError(f"{path}: [atlas] budget_ladder needs a reference (the score that stops the climb)")
+    until, cap = table.get("until_ci"), table.get("max_trials")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or not until > 1):
+        raise ConfigError(f"{path}: [atlas] until_ci must be a number > 1 (the CI's hi/lo), got {until!r}")
+    if cap is not None and (until is None or isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise ConfigError(f"{path}: [atlas] max_trials must be a positive integer, and needs until_ci; got {cap!r}")
     return Protocol(path, spec, opts, table["family"], str(table["network"]), None if ref is None else float(ref),
                     str(table["reference_source"]), float(hours), table["expect"], lin, str(table.get("needs", "")),
-                    tuple(ladder))
+                    tuple(ladder), None if until is None else float(until), cap)
 
 
 def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
@@ -191,10 +202,12 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
     counts: dict[str, Any] = defaultdict(int)
     notes: list[str] = []
 
-    def sweep(spec: SweepSpec) -> None:
-        for k, v in run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
-                              data_dir=p.opts.get("data_dir")).items():
+    def sweep(spec: SweepSpec) -> dict[str, int]:
+        done = run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
+                         data_dir=p.opts.get("data_dir"))
+        for k, v in done.items():
             counts[k] += v
+        return done
 
     before = _cpu_seconds()
     if p.reference is not None:  # so that rlsub dint and rlsub report hold the baseline to it too
@@ -217,7 +230,13 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                         if i:
                             notes.append(f"{env} ({method}): budget raised to {budget:,} steps, where the baseline "
                                          f"({value:.4g}) reaches the reference ({p.reference:g})")
-                        sweep(replace(rung, envs=[env], methods=[method], dims=grid))
+                        one = replace(rung, envs=[env], methods=[method])
+                        if p.until_ci is None:
+                            sweep(replace(one, dims=grid))
+                        else:  # the grid, then seeds and d's where they narrow the CI (resumable: replayed);
+                            # its plan holds the baseline too (its analysis reads planned trials only)
+                            for res in sharpen(one, store_dir, p.until_ci, p.max_trials, THRESHOLD, run=sweep):
+                                notes.append(f"{env} ({method}): until_ci {p.until_ci:g}: {res.reason}")
                         pending.remove((env, method))
                 if not pending:
                     break

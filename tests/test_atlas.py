@@ -375,3 +375,29 @@ def test_an_older_csv_without_notes_still_reads(tmp_path):
     path.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")  # drop the last column
     (back,) = read_csv(path)
     assert back["note"] == "" and back["dint90"] == 4.0
+
+
+def test_until_ci_adds_trials_after_the_grid(tmp_path):
+    # CartPole at 20,000 steps: a solve-or-fail curve whose CI is wide on 5 seeds; until_ci adds
+    # seeds at the deciding d's (and the baseline) after the grid, up to the cap.
+    path = _write(tmp_path, dims='[1, 2, 4, 8, 16, "full"]',
+                  atlas=ATLAS.format(reference=1.0) + "until_ci = 1.5\nmax_trials = 45\n")
+    path.write_text(path.read_text().replace("budget = 2000", "budget = 20000"))
+    p = load_protocol(path)
+    counts = run_protocol(p, tmp_path, workers=1, progress=False)
+    trials = _stored(tmp_path, p)
+    assert (p.until_ci, p.max_trials) == (1.5, 45)
+    assert len(trials) == 45 and len({t.fingerprint for t in trials}) == 1  # the 30-trial grid, then 15 added
+    assert len({t.seed for t in trials if t.d == 16 and not t.is_full}) == 10
+    (note,) = counts["notes"]
+    assert note.startswith("CartPole-v1 (es): until_ci 1.5: stopped: trial cap 45 reached")
+    again = run_protocol(p, tmp_path, workers=1, progress=False)  # resumed: the same plan, nothing new
+    assert again["done"] == 0 and len(_stored(tmp_path, p)) == 45
+
+
+@pytest.mark.parametrize("extra, message", [("until_ci = 1\n", "until_ci must be a number > 1"),
+                                            ("max_trials = 10\n", "needs until_ci"),
+                                            ("until_ci = 2\nmax_trials = 0\n", "max_trials must be a positive")])
+def test_bad_until_ci(tmp_path, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1) + extra))
