@@ -169,7 +169,9 @@ CPU_FILE = "atlas_cpu.json"
 
 
 def _cpu_seconds() -> float:
-    """User + system CPU of this process and its finished children (the sweep's worker processes)."""
+    """User + system CPU of this process and its reaped children. Pool workers forked by the fork
+    server are not among them: ``run_sweep`` reports theirs (``on_cpu``); the server's own one-off
+    import (~2 CPU-s) is not counted."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -201,10 +203,11 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
     store_dir = Path(root) / p.store
     counts: dict[str, Any] = defaultdict(int)
     notes: list[str] = []
+    worker_cpu = [0.0]
 
     def sweep(spec: SweepSpec) -> dict[str, int]:
         done = run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
-                         data_dir=p.opts.get("data_dir"))
+                         data_dir=p.opts.get("data_dir"), on_cpu=lambda s: worker_cpu.__setitem__(0, worker_cpu[0] + s))
         for k, v in done.items():
             counts[k] += v
         return done
@@ -247,7 +250,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                 notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
                              "the d grid is not run (a d_int against an untrained baseline is not one)")
     finally:  # an interrupted run still counts what it spent (its finished trials are stored)
-        spent = _cpu_seconds() - before
+        spent = _cpu_seconds() - before + worker_cpu[0]
         if (store_dir / "results.sqlite").exists():
             total = (recorded_cpu_seconds(store_dir) or 0.0) + spent
             tmp = store_dir / (CPU_FILE + ".tmp")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import resource
 import sys
 import threading
 import time
@@ -107,9 +108,19 @@ def _exit_with(driver: int, every: float = 1.0) -> None:
             os._exit(1)
 
 
-def _run_unit(unit: list[TrialConfig], data_dir: str | None, uid: int) -> None:
-    """Pool worker: run a unit, sending each trial's outcome to the driver the moment it finishes."""
+#: CPU seconds this worker has already reported (``_run_unit``).
+_CPU_REPORTED = 0.0
+
+
+def _run_unit(unit: list[TrialConfig], data_dir: str | None, uid: int) -> float:
+    """Pool worker: run a unit, sending each trial's outcome to the driver the moment it finishes.
+    Returns the CPU seconds this worker spent since its last report (its start-up included): forked
+    workers are the fork server's children, so the driver's own rusage never sees them."""
+    global _CPU_REPORTED
     execute_group_safely(unit, data_dir, emit=lambda i, row: _RESULTS.put((uid, i, row)))
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    spent, _CPU_REPORTED = use.ru_utime + use.ru_stime - _CPU_REPORTED, use.ru_utime + use.ru_stime
+    return spent
 
 
 def run_sweep(
@@ -124,6 +135,7 @@ def run_sweep(
     ray_options: dict[str, Any] | None = None,
     lockstep: bool = True,
     notify: Callable[[str], None] | None = None,
+    on_cpu: Callable[[float], None] | None = None,
 ) -> dict[str, int]:
     """Run every trial of ``spec`` not yet in ``out_dir``'s store; returns counts.
 
@@ -134,6 +146,8 @@ def run_sweep(
     ``backend="ray"`` runs the trials as Ray tasks instead (on the cluster at ``address``, else a
     local Ray), see ``rlsub.ray_backend.run_trials`` (``ray_options`` are passed to it).
     ``notify`` gets ``projection_notes``' lines before any trial runs (default: logged at INFO).
+    ``on_cpu`` gets the CPU seconds each pool worker spent on each unit (in-process trials are the
+    caller's own CPU time; Ray's workers are not counted).
     """
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
@@ -197,10 +211,16 @@ def run_sweep(
                         except queue.Empty:
                             for fut in [f for f in pending if f.done()]:
                                 pending.pop(fut)
-                                fut.result()  # a worker that died raises BrokenProcessPool here
+                                spent = fut.result()  # a worker that died raises BrokenProcessPool here
+                                if on_cpu:
+                                    on_cpu(spent)
                             continue
                         left -= 1
                         record(units[uid][i], row)
+                    for fut in pending:  # the units that finished after their last trial was read
+                        spent = fut.result()
+                        if on_cpu:
+                            on_cpu(spent)
                 except BrokenProcessPool:
                     raise RlsubError(
                         f"a worker process died (killed, or out of memory?); {counts['done'] + counts['failed']} "

@@ -401,3 +401,21 @@ def test_until_ci_adds_trials_after_the_grid(tmp_path):
 def test_bad_until_ci(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
         load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1) + extra))
+
+
+def test_pool_workers_cpu_time_is_counted(tmp_path):
+    # Forked pool workers are the fork server's children: the driver's rusage never sees them, so
+    # run_sweep reports each unit's worker CPU and run_protocol adds it to the store's record.
+    from rlsub.sweep import SweepSpec, run_sweep
+
+    spent: list[float] = []
+    spec = SweepSpec(envs=["CartPole-v1"], methods=["es", "cmaes"], dims=[1, 2], seeds=[0], budget=20000,
+                     eval_episodes=2, projections=["dense"])
+    counts = run_sweep(spec, tmp_path / "s", workers=2, progress=False, on_cpu=spent.append)
+    assert counts["done"] == 4
+    assert len(spent) == 2 and all(s > 0.05 for s in spent)  # one report per unit (es, cmaes), each real work
+    p = load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1.0)))
+    run_protocol(p, tmp_path, workers=2, progress=False)
+    with Store(tmp_path / p.store, create=False) as store:
+        walls = sum(t.wall_time for t in store.rows())
+    assert recorded_cpu_seconds(tmp_path / p.store) >= 0.5 * walls  # workers' CPU included
