@@ -19,9 +19,8 @@ before its sweep runs. The sweep loader ignores ``[atlas]``; ``load_protocol`` r
 ``run_protocol`` runs each row's full-space baseline first, and its d grid only where the baseline
 reaches the reference (a d_int against an untrained baseline is not one); while it misses, the
 budget climbs the protocol's ``budget_ladder``. A row still below at the top says so and keeps no grid.
-
-``run_protocol`` also records the CPU time, ``export_rows`` turns the protocols'
-stores into ``atlas.csv`` rows, ``rlsub.atlas_figure.draw_figure`` redraws the figure from the CSV alone.
+It also records the CPU time. ``export_rows`` turns the protocols' stores into ``atlas.csv`` rows,
+``rlsub.atlas_figure.draw_figure`` redraws the figure from the CSV alone.
 """
 
 from __future__ import annotations
@@ -203,11 +202,11 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
     store_dir = Path(root) / p.store
     counts: dict[str, Any] = defaultdict(int)
     notes: list[str] = []
-    worker_cpu = [0.0]
+    worker_cpu: list[float] = []  # each pool unit's CPU seconds (run_sweep's on_cpu)
 
     def sweep(spec: SweepSpec) -> dict[str, int]:
         done = run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
-                         data_dir=p.opts.get("data_dir"), on_cpu=lambda s: worker_cpu.__setitem__(0, worker_cpu[0] + s))
+                         data_dir=p.opts.get("data_dir"), on_cpu=worker_cpu.append)
         for k, v in done.items():
             counts[k] += v
         return done
@@ -250,7 +249,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                 notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
                              "the d grid is not run (a d_int against an untrained baseline is not one)")
     finally:  # an interrupted run still counts what it spent (its finished trials are stored)
-        spent = _cpu_seconds() - before + worker_cpu[0]
+        spent = _cpu_seconds() - before + sum(worker_cpu)
         if (store_dir / "results.sqlite").exists():
             total = (recorded_cpu_seconds(store_dir) or 0.0) + spent
             tmp = store_dir / (CPU_FILE + ".tmp")
