@@ -12,13 +12,13 @@ before its sweep runs. The sweep loader ignores ``[atlas]``; ``load_protocol`` r
     expect = "reach"            # "reach", "under-trained" or "unknown": what the budget is expected to give
     linear_params = 5           # mujoco rows: a linear policy's parameter count (obs × act + act)
     needs = "..."               # where the budget cannot train the baseline: what it would take
-    budget_ladder = [1000000, 5000000]  # optional: budgets tried in turn while the baseline misses the reference
+    raise_budget = [5000000]    # optional: budgets tried in turn after [sweep]'s while the baseline misses the reference
     until_ci = 2.0              # optional: once the grid has run, add trials until the CI's hi/lo <= 2
     max_trials = 160            # optional: the cap on one experiment's trials for until_ci (default 4x the grid)
 
 ``run_protocol`` runs each row's full-space baseline first, and its d grid only where the baseline
 reaches the reference (a d_int against an untrained baseline is not one); while it misses, the
-budget climbs the protocol's ``budget_ladder``. A row still below at the top says so and keeps no grid.
+budget climbs the protocol's ``raise_budget`` list. A row still below at the top says so and keeps no grid.
 It also records the CPU time. ``export_rows`` turns the protocols' stores into ``atlas.csv`` rows,
 ``rlsub.atlas_figure.draw_figure`` redraws the figure from the CSV alone.
 """
@@ -49,7 +49,7 @@ except ModuleNotFoundError:  # pragma: no cover
 
 EXPECT = ("reach", "under-trained", "unknown")
 _REQUIRED = {"family", "network", "reference_source", "cpu_hours", "expect"}
-_OPTIONAL = {"reference", "linear_params", "needs", "budget_ladder", "until_ci", "max_trials"}
+_OPTIONAL = {"reference", "linear_params", "needs", "raise_budget", "until_ci", "max_trials"}
 THRESHOLD = 0.9
 INF = math.inf
 __all__ = ["COLUMNS", "AtlasRow", "Protocol", "check_protocol", "export_rows", "load_protocol", "read_csv",
@@ -71,16 +71,16 @@ class Protocol:
     expect: str
     linear_params: int | None = None
     needs: str = ""
-    ladder: tuple[int, ...] = ()
-    """Budgets tried in turn while the baseline misses the reference (empty: the sweep's budget only)."""
+    raised: tuple[int, ...] = ()
+    """Budgets tried in turn after the sweep's own while the baseline misses the reference."""
     until_ci: float | None = None
     """After the grid, trials are added (``rlsub.sharpen``) until the CI's hi/lo is at most this."""
     max_trials: int | None = None
 
     @property
     def budgets(self) -> tuple[int | None, ...]:
-        """The budgets ``run_protocol`` may try, in order."""
-        return self.ladder or (self.spec.budget,)
+        """The budgets ``run_protocol`` may try, in order: the sweep's (None: the task's default), then the raised ones."""
+        return (self.spec.budget, *self.raised)
 
     @property
     def row(self) -> str:
@@ -123,15 +123,16 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
         raise ConfigError(f"{path}: [atlas] linear_params must be a positive integer, got {lin!r}")
     if not str(table["reference_source"]).strip():
         raise ConfigError(f"{path}: [atlas] reference_source is empty: say where the reference comes from (or why none)")
-    ladder = table.get("budget_ladder", [])
-    if ladder:
-        if (not isinstance(ladder, list) or len(ladder) < 2 or ladder != sorted(set(ladder))
-                or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in ladder)):
-            raise ConfigError(f"{path}: [atlas] budget_ladder must be two or more increasing step counts, got {ladder!r}")
-        if ladder[0] != spec.budget:
-            raise ConfigError(f"{path}: [atlas] budget_ladder must start at [sweep] budget ({spec.budget}), got {ladder[0]}")
+    raised = table.get("raise_budget", [])
+    if raised:
+        if (not isinstance(raised, list) or raised != sorted(set(raised))
+                or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in raised)):
+            raise ConfigError(f"{path}: [atlas] raise_budget must be increasing budgets (env steps; training "
+                              f"examples for supervised tasks), got {raised!r}")
+        if spec.budget is not None and raised[0] <= spec.budget:
+            raise ConfigError(f"{path}: [atlas] raise_budget must start above [sweep] budget ({spec.budget}), got {raised[0]}")
         if ref is None:
-            raise ConfigError(f"{path}: [atlas] budget_ladder needs a reference (the score that stops the climb)")
+            raise ConfigError(f"{path}: [atlas] raise_budget needs a reference (the score that stops the climb)")
     until, cap = table.get("until_ci"), table.get("max_trials")
     if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or not until > 1):
         raise ConfigError(f"{path}: [atlas] until_ci must be a number > 1 (the CI's hi/lo), got {until!r}")
@@ -139,7 +140,7 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
         raise ConfigError(f"{path}: [atlas] max_trials must be a positive integer, and needs until_ci; got {cap!r}")
     return Protocol(path, spec, opts, table["family"], str(table["network"]), None if ref is None else float(ref),
                     str(table["reference_source"]), float(hours), table["expect"], lin, str(table.get("needs", "")),
-                    tuple(ladder), None if until is None else float(until), cap)
+                    tuple(raised), None if until is None else float(until), cap)
 
 
 def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
@@ -230,7 +231,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                     value = base.get((env, method), math.nan)
                     if baseline_ok(value, p.reference):
                         if i:
-                            notes.append(f"{env} ({method}): budget raised to {budget:,} steps, where the baseline "
+                            notes.append(f"{env} ({method}): budget raised to {_budget(budget)}, where the baseline "
                                          f"({value:.4g}) reaches the reference ({p.reference:g})")
                         one = replace(rung, envs=[env], methods=[method])
                         if p.until_ci is None:
@@ -244,7 +245,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                     break
             top = p.budgets[-1]
             for env, method in pending:
-                at = f" at the largest budget tried ({top:,} steps)" if top is not None else ""
+                at = f" at the largest budget tried ({_budget(top)})" if p.raised else f" at {_budget(top)}"
                 value = base.get((env, method), math.nan)
                 notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
                              "the d grid is not run (a d_int against an untrained baseline is not one)")
@@ -257,6 +258,10 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
             tmp.replace(store_dir / CPU_FILE)
     counts["notes"] = notes
     return dict(counts)
+
+
+def _budget(b: int | None) -> str:
+    return "the task's default budget" if b is None else f"{b:,} steps"
 
 
 def measured_baselines(spec: SweepSpec, store_dir: str | os.PathLike) -> dict[tuple[str, str], float]:
@@ -313,7 +318,7 @@ def export_rows(protocols: list[Protocol], root: str | os.PathLike = ".") -> tup
 
 def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = None) -> list[AtlasRow]:
     """The atlas rows of one protocol's trials: one per (env, method), at the budget ``run_protocol``
-    settled on (the first on the ladder whose baseline reached the reference, else the largest tried).
+    settled on (the first budget whose baseline reached the reference, else the largest tried).
 
     ``cpu_seconds`` (the store's recorded total, every budget tried included) is shared out between
     the (env, method) pairs in proportion to their trials' wall time; None leaves ``cpu_hours`` unknown."""
@@ -334,18 +339,18 @@ def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = No
 
 
 def _settled(p: Protocol, rows: list[AtlasRow]) -> AtlasRow:
-    """Of one pair's experiments, the one at the budget the ladder settled on, its note saying how."""
-    if len(rows) == 1 or not p.ladder:
+    """Of one pair's experiments, the one at the budget ``run_protocol`` settled on, its note saying how."""
+    if len(rows) == 1 or not p.raised:
         if len(rows) > 1:
             raise ConfigError(f"{p.store}: {len(rows)} experiments of {rows[0].env} ({rows[0].method}) in one store "
-                              "but no budget_ladder in the protocol: the atlas does not pool or choose between them")
+                              "but no raise_budget in the protocol: the atlas does not pool or choose between them")
         return rows[0]
     rows = sorted(rows, key=lambda r: r.budget or 0)
     reached = [r for r in rows if r.baseline_ok]
     chosen = reached[0] if reached else rows[-1]
     below = [r for r in rows if (r.budget or 0) < (chosen.budget or 0)]
     if below:
-        tried = ", ".join(f"{r.budget:,} steps: baseline {r.baseline:.4g}" for r in below)
+        tried = ", ".join(f"{_budget(r.budget)}: baseline {r.baseline:.4g}" for r in below)
         chosen.note = "; ".join(x for x in (chosen.note, f"budget raised (tried {tried})") if x)
     return chosen
 
@@ -370,7 +375,7 @@ def _experiment_rows(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
         base = Baseline(sum(x.final_mean for x in full) / len(full), "measured", len(full), sorted(x.seed for x in full))
         budget = experiment(t).get("budget", p.spec.budget)
         ok = baseline_ok(base.value, p.reference)
-        at = f" at {budget:,} steps" if budget else ""
+        at = f" at {_budget(budget)}"
         note = (f"baseline below reference{at}: d grid not run" if ok is False
                 else "d grid not run yet" if ok else "no d grid in the store")
         out.append(_row(p, t.env, t.method, t.network, t.D, budget, len({x.seed for x in full}), base, nan, None, note))

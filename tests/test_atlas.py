@@ -332,7 +332,7 @@ def test_whole_grid_runs_every_d_regardless(tmp_path, capsys):
     assert "baseline below reference: not a d_int" in capsys.readouterr().out
 
 
-LADDER = ATLAS + "budget_ladder = [2000, 4000]\n"
+LADDER = ATLAS + "raise_budget = [4000]\n"
 
 
 def test_the_ladder_climbs_while_the_baseline_misses(tmp_path):
@@ -356,17 +356,17 @@ def test_the_ladder_stops_where_the_baseline_reaches(tmp_path):
 
 
 @pytest.mark.parametrize("ladder, message", [
-    ("[4000, 8000]", "must start at \\[sweep\\] budget \\(2000\\)"),
-    ("[2000, 1000]", "increasing"),
-    ("[2000]", "two or more"),
-    ("[2000, true]", "increasing"),
+    ("[2000, 8000]", "must start above \\[sweep\\] budget \\(2000\\)"),
+    ("[8000, 4000]", "increasing"),
+    ("[4000, true]", "increasing"),
+    ("4000", "increasing"),
 ])
 def test_bad_budget_ladder(tmp_path, ladder, message):
     with pytest.raises(ConfigError, match=message):
-        load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1) + f"budget_ladder = {ladder}\n"))
+        load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1) + f"raise_budget = {ladder}\n"))
     with pytest.raises(ConfigError, match="needs a reference"):
         load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1).replace("reference = 1\n", "")
-                             + "budget_ladder = [2000, 4000]\n"))
+                             + "raise_budget = [4000]\n"))
 
 
 def test_an_older_csv_without_notes_still_reads(tmp_path):
