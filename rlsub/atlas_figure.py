@@ -26,7 +26,7 @@ COLOURS = {"classic control": "#0072B2", "box2d": "#E69F00", "mujoco": "#009E73"
 PANELS = {True: "reached", None: "no reference", False: "under-trained"}
 _TITLES = {"reached": "baseline reached its reference",
            "no reference": "no reference score: the baseline is not checked",
-           "under-trained": "under-trained baseline (below its reference): d_int90 is relative to a weak baseline"}
+           "under-trained": "under-trained baseline (below its reference): not a d_int"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Placement:
     hi: float
     reached: bool
     colour: str
+    text: str = ""
+    """Drawn in the plot where a row has no mark (no d grid): why."""
 
 
 def layout(rows: list[dict[str, Any]]) -> list[Placement]:
@@ -58,8 +60,8 @@ def layout(rows: list[dict[str, Any]]) -> list[Placement]:
         for rank, r in enumerate(mine):
             label = f"{r['env']} ({r['method']})"
             if rank_key(r)[0]:
-                out.append(Placement(f"{label}: {_no_grid(r)}", panel, rank, math.nan, math.nan, math.nan, False,
-                                     COLOURS.get(r["family"], "#555555")))
+                out.append(Placement(label, panel, rank, math.nan, math.nan, math.nan, False,
+                                     COLOURS.get(r["family"], "#555555"), _no_grid(r)))
                 continue
             top = 2.0 * (r["d_max"] or 1)  # 'not reached' is drawn one grid step past the largest d
             reached = math.isfinite(r["dint90"])
@@ -75,7 +77,7 @@ def _no_grid(r: dict[str, Any]) -> str:
     """A grid-less row's label: its baseline against the reference, at what budget."""
     at = f" at {r['budget'] / 1e6:g}M steps" if r.get("budget") else ""
     if r["baseline_ok"] is False:
-        return f"baseline {r['baseline']:.3g} < {r['reference']:g}{at}; no d grid"
+        return f"baseline {r['baseline']:.4g} < reference {r['reference']:g}{at}: no d grid run"
     return "no d grid"
 
 
@@ -92,12 +94,14 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
         raise ConfigError("the atlas CSV has no rows to draw")
     panels = [p for p in PANELS.values() if any(q.panel == p for q in places)]
     sizes = [sum(q.panel == p for q in places) for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False, figsize=(7.5, 1.2 + 0.32 * sum(sizes) + 0.4 * len(panels)),
-                             gridspec_kw={"height_ratios": sizes})
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
+                             figsize=(8.0, 1.6 + 0.3 * sum(sizes) + 0.4 * len(panels)), gridspec_kw={"height_ratios": sizes})
     for ax, panel in zip(axes[:, 0], panels):
         mine = [q for q in places if q.panel == panel]
         for q in mine:
-            if math.isnan(q.x):  # no d grid: the label says why
+            if math.isnan(q.x):  # no d grid: say why, in grey, where the mark would be
+                ax.text(0.01, q.rank, q.text, transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                        color="#666666")
                 continue
             ax.plot([q.lo, q.hi], [q.rank, q.rank], color=q.colour, lw=1.5)
             ax.plot([q.x], [q.rank], marker="o" if q.reached else ">", color=q.colour,
@@ -109,9 +113,9 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
         ax.set_title(_TITLES[panel], fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("d_int90 (subspace dimension)\nopen > : not reached, drawn past the largest tested d")
     used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
-    axes[0, 0].legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=7,
-                      loc="lower right")
-    fig.tight_layout()
+    fig.legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=8,
+               loc="lower center", ncol=len(used), frameon=False)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return fig

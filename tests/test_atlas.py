@@ -276,7 +276,7 @@ def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
     assert bars[(2.0, 8.0)] == "#0072B2" and bars[(64.0, 256.0)] == "#D55E00"
     marks = [(line.get_xdata()[0], line.get_marker()) for line in ax_bottom.lines if len(line.get_xdata()) == 1]
     assert marks == [(16.0, "o"), (128.0, ">")]
-    legend = [t.get_text() for t in ax_top.get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["classic control", "mujoco", "minatar", "supervised"]
 
 
@@ -311,7 +311,8 @@ def test_an_untrained_baseline_gets_no_grid(tmp_path):
     assert row.note == "baseline below reference at 2,000 steps: d grid not run"
     (back,) = read_csv(write_csv([row], tmp_path / "atlas.csv"))
     (place,) = layout([back])
-    assert place.panel == "under-trained" and math.isnan(place.x) and "< 1e+06 at 0.002M steps; no d grid" in place.label
+    assert place.panel == "under-trained" and math.isnan(place.x) and place.label == "CartPole-v1 (es)"
+    assert place.text == "baseline 0.9 < reference 1e+06 at 0.002M steps: no d grid run".replace("0.9", f"{row.baseline:.4g}")
     draw_figure([back], tmp_path / "atlas.png")  # a panel of grid-less rows still draws
 
 
