@@ -231,7 +231,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                     value = base.get((env, method), math.nan)
                     if baseline_ok(value, p.reference):
                         if i:
-                            notes.append(f"{env} ({method}): budget raised to {_budget(budget)}, where the baseline "
+                            notes.append(f"{env} ({method}): budget raised to {_budget(budget, p)}, where the baseline "
                                          f"({value:.4g}) reaches the reference ({p.reference:g})")
                         one = replace(rung, envs=[env], methods=[method])
                         if p.until_ci is None:
@@ -245,7 +245,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                     break
             top = p.budgets[-1]
             for env, method in pending:
-                at = f" at the largest budget tried ({_budget(top)})" if p.raised else f" at {_budget(top)}"
+                at = f" at the largest budget tried ({_budget(top, p)})" if p.raised else f" at {_budget(top, p)}"
                 value = base.get((env, method), math.nan)
                 notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
                              "the d grid is not run (a d_int against an untrained baseline is not one)")
@@ -260,8 +260,9 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
     return dict(counts)
 
 
-def _budget(b: int | None) -> str:
-    return "the task's default budget" if b is None else f"{b:,} steps"
+def _budget(b: int | None, p: Protocol) -> str:
+    unit = "training examples" if p.family == "supervised" else "steps"
+    return "the task's default budget" if b is None else f"{b:,} {unit}"
 
 
 def measured_baselines(spec: SweepSpec, store_dir: str | os.PathLike) -> dict[tuple[str, str], float]:
@@ -350,7 +351,7 @@ def _settled(p: Protocol, rows: list[AtlasRow]) -> AtlasRow:
     chosen = reached[0] if reached else rows[-1]
     below = [r for r in rows if (r.budget or 0) < (chosen.budget or 0)]
     if below:
-        tried = ", ".join(f"{_budget(r.budget)}: baseline {r.baseline:.4g}" for r in below)
+        tried = ", ".join(f"{_budget(r.budget, p)}: baseline {r.baseline:.4g}" for r in below)
         chosen.note = "; ".join(x for x in (chosen.note, f"budget raised (tried {tried})") if x)
     return chosen
 
@@ -375,7 +376,7 @@ def _experiment_rows(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
         base = Baseline(sum(x.final_mean for x in full) / len(full), "measured", len(full), sorted(x.seed for x in full))
         budget = experiment(t).get("budget", p.spec.budget)
         ok = baseline_ok(base.value, p.reference)
-        at = f" at {_budget(budget)}"
+        at = f" at {_budget(budget, p)}"
         note = (f"baseline below reference{at}: d grid not run" if ok is False
                 else "d grid not run yet" if ok else "no d grid in the store")
         out.append(_row(p, t.env, t.method, t.network, t.D, budget, len({x.seed for x in full}), base, nan, None, note))
