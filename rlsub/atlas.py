@@ -330,9 +330,19 @@ def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = No
     by_pair: dict[tuple[str, str, str], list[AtlasRow]] = defaultdict(list)
     for row in _experiment_rows(p, trials):
         by_pair[(row.env, row.method, row.network)].append(row)
+    stored = {t.key for t in trials}
     out = []
     for (env, method, _), rows in by_pair.items():
         chosen = _settled(p, rows)
+        if chosen.d_max is not None:  # a grid that is not all there yet is not the protocol's estimate
+            grid = [d for d in p.spec.dims if d is not None]
+            keys = [c.key() for c in replace(p.spec, envs=[env], methods=[method], dims=grid,
+                                             budget=chosen.budget).trials()]
+            have = sum(k in stored for k in keys)
+            if have < len(keys):
+                chosen.dint90 = chosen.ci_lo = chosen.ci_hi = chosen.grid_dint90 = math.nan
+                chosen.note = "; ".join(x for x in (f"grid incomplete: {have} of {len(keys)} trials stored, "
+                                                    "no estimate yet (rlsub atlas run resumes)", chosen.note) if x)
         share = walls[(env, method)] / total_wall
         chosen.cpu_hours = round(cpu_seconds * share / 3600, 4) if cpu_seconds is not None else math.nan
         out.append(chosen)

@@ -76,6 +76,8 @@ def layout(rows: list[dict[str, Any]]) -> list[Placement]:
 def _no_grid(r: dict[str, Any]) -> str:
     """A grid-less row's label: its baseline against the reference, at what budget."""
     at = f" at {r['budget'] / 1e6:g}M steps" if r.get("budget") else ""
+    if str(r.get("note", "")).startswith("grid incomplete"):
+        return r["note"].split(",")[0]
     if r["baseline_ok"] is False:
         return f"baseline {r['baseline']:.4g} < reference {r['reference']:g}{at}: no d grid run"
     return "no d grid"

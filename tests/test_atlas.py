@@ -420,3 +420,16 @@ def test_pool_workers_cpu_time_is_counted(tmp_path):
     with Store(tmp_path / p.store, create=False) as store:
         walls = sum(t.wall_time for t in store.rows())
     assert recorded_cpu_seconds(tmp_path / p.store) >= 0.5 * walls  # workers' CPU included
+
+
+def test_an_incomplete_grid_gives_no_estimate(tiny_store, tmp_path):
+    root, p = tiny_store
+    trials = [t for t in _stored(root, p) if not (t.d == 2 and t.seed == 4 and not t.is_full)]  # one grid trial lost
+    (row,) = rows_for(p, trials)
+    assert math.isnan(row.dint90) and math.isnan(row.ci_hi) and row.d_max == 2
+    assert row.note.startswith("grid incomplete: 9 of 10 trials stored")
+    (back,) = read_csv(write_csv([row], tmp_path / "a.csv"))
+    (place,) = layout([back])
+    assert math.isnan(place.x) and place.text == "grid incomplete: 9 of 10 trials stored"
+    (whole,) = rows_for(p, _stored(root, p))
+    assert not math.isnan(whole.dint90) and whole.note == ""  # the whole grid: an estimate (a number or inf)
