@@ -80,6 +80,8 @@ def _no_grid(r: dict[str, Any]) -> str:
         return r["note"].split(",")[0]
     if r["baseline_ok"] is False:
         return f"baseline {r['baseline']:.4g} < reference {r['reference']:g}{at}: no d grid run"
+    if r["baseline_ok"] and r.get("note"):  # e.g. a raised budget whose grid has not run yet
+        return f"baseline {r['baseline']:.4g} >= reference {r['reference']:g}{at}; {r['note'].split(';')[0]}"
     return "no d grid"
 
 

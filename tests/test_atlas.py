@@ -433,3 +433,11 @@ def test_an_incomplete_grid_gives_no_estimate(tiny_store, tmp_path):
     assert math.isnan(place.x) and place.text == "grid incomplete: 9 of 10 trials stored"
     (whole,) = rows_for(p, _stored(root, p))
     assert not math.isnan(whole.dint90) and whole.note == ""  # the whole grid: an estimate (a number or inf)
+
+
+def test_a_reached_baseline_whose_grid_has_not_run_says_so(tmp_path):
+    row = _row("LunarLander-v3", "box2d", math.nan, math.nan, math.nan, True, d_max=None)
+    row.note = "d grid not run yet; budget raised (tried 1,000,000 steps: baseline -48.93)"
+    (place,) = layout(read_csv(write_csv([row], tmp_path / "a.csv")))
+    assert place.panel == "reached" and math.isnan(place.x)
+    assert place.text == "baseline 1 >= reference 1 at 0.001M steps; d grid not run yet"
