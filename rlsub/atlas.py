@@ -36,7 +36,7 @@ from typing import Any
 
 from rlsub.atlas_csv import COLUMNS, AtlasRow, read_csv, write_csv
 from rlsub.atlas_figure import FAMILIES, draw_figure
-from rlsub.dint import Baseline, DintResult, compute_dint, experiment
+from rlsub.dint import Baseline, DintResult, compute_dint, experiment, measured_baseline
 from rlsub.errors import ConfigError
 from rlsub.sharpen import sharpen
 from rlsub.store import Store, TrialRow
@@ -268,12 +268,12 @@ def _budget(b: int | None, p: Protocol) -> str:
 def measured_baselines(spec: SweepSpec, store_dir: str | os.PathLike) -> dict[tuple[str, str], float]:
     """Mean final evaluation of the stored, finished trials of ``spec``, per (env, method)."""
     want = {c.key(): (c.env, c.method) for c in spec.trials()}
-    found: dict[tuple[str, str], list[float]] = defaultdict(list)
+    found: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
     with Store(store_dir, create=False) as store:
         for t in store.rows():
             if t.key in want and t.final_mean is not None:
-                found[want[t.key]].append(t.final_mean)
-    return {k: sum(v) / len(v) for k, v in found.items()}
+                found[want[t.key]].append(t)
+    return {k: measured_baseline(v).value for k, v in found.items()}
 
 
 # -- the CSV's rows ----------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def _experiment_rows(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
     nan = Estimate(math.nan, math.nan, math.nan, math.nan)
     for full in alone.values():
         t = full[0]
-        base = Baseline(sum(x.final_mean for x in full) / len(full), "measured", len(full), sorted(x.seed for x in full))
+        base = measured_baseline(full)
         budget = experiment(t).get("budget", p.spec.budget)
         ok = baseline_ok(base.value, p.reference)
         at = f" at {_budget(budget, p)}"

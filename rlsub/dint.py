@@ -299,11 +299,15 @@ def _baseline(row: TrialRow, measured: list[TrialRow], given: float | None) -> B
     if given is not None:
         return Baseline(float(given), "given with --baseline")
     if measured:
-        return Baseline(float(np.mean([t.final_mean for t in measured])), "measured", len(measured),
-                        sorted(t.seed for t in measured))
+        return measured_baseline(measured)
     if row.r_best is not None:
         return Baseline(float(row.r_best), f"{row.r_best_source}: documented best")
     return Baseline(float("nan"), "none: run 'full' in --dims or pass --baseline")
+
+
+def measured_baseline(full: list[TrialRow]) -> Baseline:
+    """R_base measured by an experiment's finished full-space trials: their mean final evaluation."""
+    return Baseline(float(np.mean([t.final_mean for t in full])), "measured", len(full), sorted(t.seed for t in full))
 
 
 def _floor(rows: list[TrialRow]) -> Floor | None:
