@@ -204,15 +204,27 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
     counts: dict[str, Any] = defaultdict(int)
     notes: list[str] = []
     worker_cpu: list[float] = []  # each pool unit's CPU seconds (run_sweep's on_cpu)
+    before, recorded = _cpu_seconds(), recorded_cpu_seconds(store_dir) or 0.0
+
+    def save_cpu() -> None:  # after every pool unit, so a run killed with -9 keeps what its stored trials cost
+        if (store_dir / "results.sqlite").exists():
+            total = recorded + _cpu_seconds() - before + sum(worker_cpu)
+            tmp = store_dir / (CPU_FILE + ".tmp")
+            tmp.write_text(json.dumps({"cpu_seconds": round(total, 3)}) + "\n")
+            tmp.replace(store_dir / CPU_FILE)
+
+    def unit_done(spent: float) -> None:
+        worker_cpu.append(spent)
+        save_cpu()
 
     def sweep(spec: SweepSpec) -> dict[str, int]:
         done = run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
-                         data_dir=p.opts.get("data_dir"), on_cpu=worker_cpu.append)
+                         data_dir=p.opts.get("data_dir"), on_cpu=unit_done)
+        save_cpu()  # in-process trials (workers=1) are this process's own CPU
         for k, v in done.items():
             counts[k] += v
         return done
 
-    before = _cpu_seconds()
     if p.reference is not None:  # so that rlsub dint and rlsub report hold the baseline to it too
         with Store(store_dir) as store:
             store.set_reference(p.reference, f"{p.path.name}: {p.reference_source}")
@@ -250,12 +262,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                 notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
                              "the d grid is not run (a d_int against an untrained baseline is not one)")
     finally:  # an interrupted run still counts what it spent (its finished trials are stored)
-        spent = _cpu_seconds() - before + sum(worker_cpu)
-        if (store_dir / "results.sqlite").exists():
-            total = (recorded_cpu_seconds(store_dir) or 0.0) + spent
-            tmp = store_dir / (CPU_FILE + ".tmp")
-            tmp.write_text(json.dumps({"cpu_seconds": round(total, 3)}) + "\n")
-            tmp.replace(store_dir / CPU_FILE)
+        save_cpu()
     counts["notes"] = notes
     return dict(counts)
 

@@ -422,6 +422,29 @@ def test_pool_workers_cpu_time_is_counted(tmp_path):
     assert recorded_cpu_seconds(tmp_path / p.store) >= 0.5 * walls  # workers' CPU included
 
 
+def test_cpu_time_is_on_disk_after_each_unit(tmp_path, monkeypatch):
+    # A run killed with -9 never reaches its finally: each pool unit's CPU must be written when it is
+    # reported, or a killed atlas run's stored trials cost nothing in atlas.csv.
+    import rlsub.atlas as atlas
+
+    p = load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1.0)))
+    store_dir = tmp_path / p.store
+    seen: list[float | None] = []
+
+    def fake_sweep(spec, out_dir, on_cpu=None, **kw):
+        on_cpu(3.0)
+        seen.append(recorded_cpu_seconds(out_dir))  # read back while the run is still going
+        on_cpu(4.0)
+        seen.append(recorded_cpu_seconds(out_dir))
+        raise KeyboardInterrupt  # stands in for the kill: nothing after this point is relied on
+
+    monkeypatch.setattr(atlas, "run_sweep", fake_sweep)
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol(p, tmp_path, workers=2, progress=False)
+    assert seen[0] >= 3.0 and seen[1] >= seen[0] + 4.0
+    assert recorded_cpu_seconds(store_dir) >= 7.0
+
+
 def test_an_incomplete_grid_gives_no_estimate(tiny_store, tmp_path):
     root, p = tiny_store
     trials = [t for t in _stored(root, p) if not (t.d == 2 and t.seed == 4 and not t.is_full)]  # one grid trial lost
