@@ -82,7 +82,11 @@ def test_linear_policy_parameter_count(path):
 
 
 def test_the_atlas_fits_its_cpu_budget():
-    assert sum(_atlas_table(p)["cpu_hours"] for p in PROTOCOLS) <= 10.5
+    # the "~10 CPU-hours": each row counts the larger of its estimate and the CPU its store records
+    def hours(p: Path) -> float:
+        recorded = recorded_cpu_seconds(p.parents[1] / "stores" / p.stem)
+        return max(_atlas_table(p)["cpu_hours"], (recorded or 0.0) / 3600)
+    assert sum(hours(p) for p in PROTOCOLS) <= 11.0
 
 
 # -- protocol errors ---------------------------------------------------------------------------
