@@ -341,7 +341,15 @@ def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = No
     out = []
     for (env, method, _), rows in by_pair.items():
         chosen = _settled(p, rows)
-        if chosen.d_max is not None:  # a grid that is not all there yet is not the protocol's estimate
+        planned = [c.key() for c in replace(p.spec, envs=[env], methods=[method], dims=[None],
+                                            budget=chosen.budget).trials()]
+        have = sum(k in stored for k in planned)
+        if have < len(planned):  # a baseline run part-way is not yet above or below its reference
+            chosen.baseline_ok = None
+            chosen.dint90 = chosen.ci_lo = chosen.ci_hi = chosen.grid_dint90 = math.nan
+            chosen.note = "; ".join(x for x in (f"baseline incomplete: {have} of {len(planned)} trials stored "
+                                                "(rlsub atlas run resumes)", chosen.note) if x)
+        elif chosen.d_max is not None:  # a grid that is not all there yet is not the protocol's estimate
             grid = [d for d in p.spec.dims if d is not None]
             keys = [c.key() for c in replace(p.spec, envs=[env], methods=[method], dims=grid,
                                              budget=chosen.budget).trials()]

@@ -25,7 +25,7 @@ COLOURS = {"classic control": "#0072B2", "box2d": "#E69F00", "mujoco": "#009E73"
 #: Figure panels: baselines that reached their reference, rows with no reference yet, under-trained baselines.
 PANELS = {True: "reached", None: "no reference", False: "under-trained"}
 _TITLES = {"reached": "baseline reached its reference",
-           "no reference": "no reference score: the baseline is not checked",
+           "no reference": "baseline not checked: no reference score, or not all its trials stored yet",
            "under-trained": "under-trained baseline (below its reference): not a d_int"}
 
 
@@ -76,7 +76,7 @@ def layout(rows: list[dict[str, Any]]) -> list[Placement]:
 def _no_grid(r: dict[str, Any]) -> str:
     """A grid-less row's label: its baseline against the reference, at what budget."""
     at = f" at {r['budget'] / 1e6:g}M steps" if r.get("budget") else ""
-    if str(r.get("note", "")).startswith("grid incomplete"):
+    if str(r.get("note", "")).startswith(("grid incomplete", "baseline incomplete")):
         return r["note"].split(",")[0]
     if r["baseline_ok"] is False:
         return f"baseline {r['baseline']:.4g} < reference {r['reference']:g}{at}: no d grid run"

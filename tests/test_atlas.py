@@ -277,7 +277,7 @@ def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
 
     fig = draw_figure(back, tmp_path / "atlas.png")
     ax_top, ax_middle, ax_bottom = fig.axes
-    assert ax_middle.get_title(loc="left").startswith("no reference")
+    assert ax_middle.get_title(loc="left").startswith("baseline not checked: no reference")
     assert ax_bottom.get_title(loc="left").startswith("under-trained")
     assert [t.get_text() for t in ax_top.get_yticklabels()] == top
     assert [t.get_text() for t in ax_bottom.get_yticklabels()] == bottom
@@ -455,6 +455,18 @@ def test_cpu_time_is_on_disk_after_each_unit(tmp_path, monkeypatch):
         run_protocol(p, tmp_path, workers=2, progress=False)
     assert seen[0] >= 3.0 and seen[1] >= seen[0] + 4.0
     assert recorded_cpu_seconds(store_dir) >= 7.0
+
+
+def test_an_incomplete_baseline_is_not_judged(tiny_store, tmp_path):
+    # a baseline rung stopped part-way (2 of 5 seeds) is neither above nor below its reference yet
+    root, p = tiny_store
+    trials = [t for t in _stored(root, p) if not (t.is_full and t.seed >= 2)]
+    (row,) = rows_for(p, trials)
+    assert row.baseline_ok is None and math.isnan(row.dint90)
+    assert row.note.startswith("baseline incomplete: 2 of 5 trials stored")
+    (back,) = read_csv(write_csv([row], tmp_path / "b.csv"))
+    (place,) = layout([back])
+    assert place.panel == "no reference" and place.text == "baseline incomplete: 2 of 5 trials stored (rlsub atlas run resumes)"
 
 
 def test_an_incomplete_grid_gives_no_estimate(tiny_store, tmp_path):
