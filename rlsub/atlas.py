@@ -273,13 +273,17 @@ def _budget(b: int | None, p: Protocol) -> str:
 
 
 def measured_baselines(spec: SweepSpec, store_dir: str | os.PathLike) -> dict[tuple[str, str], float]:
-    """Mean final evaluation of the stored, finished trials of ``spec``, per (env, method)."""
+    """The measured baseline of the experiment each (env, method) of ``spec``'s full-space trials
+    belongs to: the mean final evaluation of all its stored, finished full-space trials, the seeds
+    until_ci added included, as ``rlsub dint`` and the export compute it (not only ``spec``'s seeds)."""
     want = {c.key(): (c.env, c.method) for c in spec.trials()}
-    found: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
     with Store(store_dir, create=False) as store:
-        for t in store.rows():
-            if t.key in want and t.final_mean is not None:
-                found[want[t.key]].append(t)
+        rows = list(store.rows())
+    pair = {t.fingerprint: want[t.key] for t in rows if t.key in want}
+    found: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
+    for t in rows:
+        if t.fingerprint in pair and t.is_full and t.status == "done" and t.final_mean is not None:
+            found[pair[t.fingerprint]].append(t)
     return {k: measured_baseline(v).value for k, v in found.items()}
 
 
