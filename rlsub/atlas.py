@@ -25,15 +25,14 @@ It also records the CPU time. ``export_rows`` turns the protocols' stores into `
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import resource
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rlsub.atlas_cpu import CpuRecord, recorded_cpu_seconds
 from rlsub.atlas_csv import COLUMNS, AtlasRow, read_csv, write_csv
 from rlsub.atlas_figure import FAMILIES, draw_figure
 from rlsub.dint import Baseline, DintResult, compute_dint, experiment, measured_baseline
@@ -165,28 +164,6 @@ def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
 
 
 # -- running a row, with its CPU time ------------------------------------------------------------
-CPU_FILE = "atlas_cpu.json"
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and its reaped children. Pool workers forked by the fork
-    server are not among them: ``run_sweep`` reports theirs (``on_cpu``); the server's own one-off
-    import (~2 CPU-s) is not counted."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def recorded_cpu_seconds(store_dir: str | os.PathLike) -> float | None:
-    """CPU seconds ``run_protocol`` has recorded for this store over all its runs (None: none recorded)."""
-    path = Path(store_dir) / CPU_FILE
-    if not path.exists():
-        return None
-    try:
-        return float(json.loads(path.read_text())["cpu_seconds"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path} is corrupted ({e}); delete it to record CPU time afresh") from None
-
-
 def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None = None,
                  progress: bool = True, whole_grid: bool = False) -> dict[str, Any]:
     """Run (or resume) a protocol's sweep and add the CPU time it took to its store's record.
@@ -203,24 +180,12 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
     store_dir = Path(root) / p.store
     counts: dict[str, Any] = defaultdict(int)
     notes: list[str] = []
-    worker_cpu: list[float] = []  # each pool unit's CPU seconds (run_sweep's on_cpu)
-    before, recorded = _cpu_seconds(), recorded_cpu_seconds(store_dir) or 0.0
-
-    def save_cpu() -> None:  # after every pool unit, so a run killed with -9 keeps what its stored trials cost
-        if (store_dir / "results.sqlite").exists():
-            total = recorded + _cpu_seconds() - before + sum(worker_cpu)
-            tmp = store_dir / (CPU_FILE + ".tmp")
-            tmp.write_text(json.dumps({"cpu_seconds": round(total, 3)}) + "\n")
-            tmp.replace(store_dir / CPU_FILE)
-
-    def unit_done(spent: float) -> None:
-        worker_cpu.append(spent)
-        save_cpu()
+    cpu = CpuRecord(store_dir)  # saved after every pool unit: a run killed with -9 keeps what its stored trials cost
 
     def sweep(spec: SweepSpec) -> dict[str, int]:
         done = run_sweep(spec, store_dir, workers=workers or p.opts.get("workers"), progress=progress,
-                         data_dir=p.opts.get("data_dir"), on_cpu=unit_done)
-        save_cpu()  # in-process trials (workers=1) are this process's own CPU
+                         data_dir=p.opts.get("data_dir"), on_cpu=cpu.worker)
+        cpu.save()  # in-process trials (workers=1) are this process's own CPU
         for k, v in done.items():
             counts[k] += v
         return done
@@ -262,7 +227,7 @@ def run_protocol(p: Protocol, root: str | os.PathLike = ".", workers: int | None
                 notes.append(f"{env} ({method}): baseline {value:.4g} below the reference {p.reference:g}{at}: "
                              "the d grid is not run (a d_int against an untrained baseline is not one)")
     finally:  # an interrupted run still counts what it spent (its finished trials are stored)
-        save_cpu()
+        cpu.save()
     counts["notes"] = notes
     return dict(counts)
 
