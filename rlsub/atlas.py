@@ -247,7 +247,7 @@ def measured_baselines(spec: SweepSpec, store_dir: str | os.PathLike) -> dict[tu
     pair = {t.fingerprint: want[t.key] for t in rows if t.key in want}
     found: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
     for t in rows:
-        if t.fingerprint in pair and t.is_full and t.status == "done" and t.final_mean is not None:
+        if t.fingerprint in pair and _finished_full(t):
             found[pair[t.fingerprint]].append(t)
     return {k: measured_baseline(v).value for k, v in found.items()}
 
@@ -310,27 +310,36 @@ def rows_for(p: Protocol, trials: list[TrialRow], cpu_seconds: float | None = No
     out = []
     for (env, method, _), rows in by_pair.items():
         chosen = _settled(p, rows)
-        planned = [c.key() for c in replace(p.spec, envs=[env], methods=[method], dims=[None],
-                                            budget=chosen.budget).trials()]
-        have = sum(k in stored for k in planned)
-        if have < len(planned):  # a baseline run part-way is not yet above or below its reference
+        one = replace(p.spec, envs=[env], methods=[method], budget=chosen.budget)
+        have, n = _stored_of(replace(one, dims=[None]), stored)
+        if have < n:  # a baseline run part-way is not yet above or below its reference
             chosen.baseline_ok = None
-            chosen.dint90 = chosen.ci_lo = chosen.ci_hi = chosen.grid_dint90 = math.nan
-            chosen.note = "; ".join(x for x in (f"baseline incomplete: {have} of {len(planned)} trials stored "
-                                                "(rlsub atlas run resumes)", chosen.note) if x)
+            _no_estimate(chosen, f"baseline incomplete: {have} of {n} trials stored (rlsub atlas run resumes)")
         elif chosen.d_max is not None:  # a grid that is not all there yet is not the protocol's estimate
-            grid = [d for d in p.spec.dims if d is not None]
-            keys = [c.key() for c in replace(p.spec, envs=[env], methods=[method], dims=grid,
-                                             budget=chosen.budget).trials()]
-            have = sum(k in stored for k in keys)
-            if have < len(keys):
-                chosen.dint90 = chosen.ci_lo = chosen.ci_hi = chosen.grid_dint90 = math.nan
-                chosen.note = "; ".join(x for x in (f"grid incomplete: {have} of {len(keys)} trials stored, "
-                                                    "no estimate yet (rlsub atlas run resumes)", chosen.note) if x)
+            have, n = _stored_of(replace(one, dims=[d for d in p.spec.dims if d is not None]), stored)
+            if have < n:
+                _no_estimate(chosen, f"grid incomplete: {have} of {n} trials stored, no estimate yet "
+                                     "(rlsub atlas run resumes)")
         share = walls[(env, method)] / total_wall
         chosen.cpu_hours = round(cpu_seconds * share / 3600, 4) if cpu_seconds is not None else math.nan
         out.append(chosen)
     return out
+
+
+def _stored_of(spec: SweepSpec, stored: set[str]) -> tuple[int, int]:
+    """How many of ``spec``'s planned trials are stored, and how many it plans."""
+    keys = [c.key() for c in spec.trials()]
+    return sum(k in stored for k in keys), len(keys)
+
+
+def _no_estimate(row: AtlasRow, why: str) -> None:
+    row.dint90 = row.ci_lo = row.ci_hi = row.grid_dint90 = math.nan
+    row.note = "; ".join(x for x in (why, row.note) if x)
+
+
+def _finished_full(t: TrialRow) -> bool:
+    """A full-space trial that counts towards its experiment's measured baseline."""
+    return t.is_full and t.status == "done" and t.final_mean is not None
 
 
 def _settled(p: Protocol, rows: list[AtlasRow]) -> AtlasRow:
@@ -362,7 +371,7 @@ def _experiment_rows(p: Protocol, trials: list[TrialRow]) -> list[AtlasRow]:
     graded = {r.fingerprint for r in results}
     alone: dict[str, list[TrialRow]] = defaultdict(list)
     for t in trials:
-        if t.is_full and t.status == "done" and t.final_mean is not None and t.fingerprint not in graded:
+        if _finished_full(t) and t.fingerprint not in graded:
             alone[t.fingerprint].append(t)
     nan = Estimate(math.nan, math.nan, math.nan, math.nan)
     for full in alone.values():
