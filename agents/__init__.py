@@ -5,18 +5,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from rlsub.agents import cmaes, es, ppo, reinforce
+from rlsub.agents.ask_tell import DirectSearch
+from rlsub.agents.cmaes import CMAES, CMAESConfig
+from rlsub.agents.dqn import engines as dqn_engines
+from rlsub.agents.dqn.single import DQNConfig
+from rlsub.agents.es import ES, ESConfig
+from rlsub.agents.ppo import PPOConfig
+from rlsub.agents.reinforce import ReinforceConfig
 from rlsub.errors import ConfigError
-
-from . import cmaes, dqn_engines, es, ppo, reinforce
-from .base import DirectSearch
-from .cmaes import CMAES, CMAESConfig
-from .dqn import DQNConfig
-from .es import ES, ESConfig
-from .ppo import PPOConfig
-from .reinforce import ReinforceConfig
 
 
 @dataclass(frozen=True)

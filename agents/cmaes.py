@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlsub.direct import direct_search, run_search
+from rlsub.agents.ask_tell import DirectSearch
+from rlsub.agents.direct_search import direct_search, run_search
+from rlsub.agents.gradient_common import make_config
 from rlsub.errors import ConfigError
-from rlsub.imports import import_without
-from rlsub.seeding import derive_seed
-
-from .base import DirectSearch
-from .common import make_config
+from rlsub.utils.optional_imports import import_without
+from rlsub.utils.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class CMAES(DirectSearch):
         seed = derive_seed(self.seed, "cmaes", self.restarts_done) % (2**31 - 2) + 1
         # pycma samples with opts["randn"], by default numpy's global RNG after np.random.seed(seed).
         # A private RandomState with that seed draws the same stream, and trials interleaved in one
-        # process (rlsub.lockstep) cannot disturb one another's.
+        # process (rlsub.tasks.lockstep) cannot disturb one another's.
         opts = {
             "seed": np.nan,  # nan: pycma leaves the global RNG alone
             "randn": np.random.RandomState(seed).randn,
@@ -136,7 +135,7 @@ class CMAES(DirectSearch):
 
 
 def search(ctx):
-    """A CMA-ES trial as a ``rlsub.direct.direct_search`` generator (run alone or in lockstep)."""
+    """A CMA-ES trial as a ``rlsub.agents.direct_search.direct_search`` generator (run alone or in lockstep)."""
     return direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, make_config(CMAESConfig, ctx.params, "cmaes")))
 
 

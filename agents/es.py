@@ -17,14 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rlsub.direct import direct_search, run_search
+from rlsub.agents.ask_tell import DirectSearch
+from rlsub.agents.direct_search import direct_search, run_search
+from rlsub.agents.gradient_common import check, check_fraction, make_config
 from rlsub.errors import ConfigError
-from rlsub.evaluate import PopulationEvaluator
-from rlsub.rollout import vector_env
-from rlsub.seeding import np_generator
-
-from .base import DirectSearch
-from .common import check, check_fraction, make_config
+from rlsub.evaluation.population import PopulationEvaluator
+from rlsub.evaluation.slot_envs import vector_env
+from rlsub.utils.seeding import np_generator
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class NormalizedEvaluator(PopulationEvaluator):
             self._envs[num_envs, lane] = _NormalizedVec(vector_env(self.task, num_envs), self)
         return self._envs[num_envs, lane]
 
-    # Scheduled path (rlsub.rollout.SlotRollout): the rollout standardises and records.
+    # Scheduled path (rlsub.evaluation.slot_rollout.SlotRollout): the rollout standardises and records.
     def _obs_norm(self) -> tuple[np.ndarray, np.ndarray]:
         return self.frozen_mean, self.frozen_std
 
@@ -207,7 +206,7 @@ class _ObsNormES(ES):
 
 
 def search(ctx):
-    """An ES trial as a ``rlsub.direct.direct_search`` generator (run alone or in lockstep).
+    """An ES trial as a ``rlsub.agents.direct_search.direct_search`` generator (run alone or in lockstep).
 
     With ``obs_norm`` every evaluation of the trial (training, checks, final test) goes through a
     ``NormalizedEvaluator``; after training its stats stay frozen: the final test must not move them.

@@ -29,10 +29,7 @@ import numpy as np
 import torch
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rlsub.seeding import derive_seed, torch_generator
-from rlsub.subspace import Subspace
-
-from .common import (
+from rlsub.agents.gradient_common import (
     EpisodeTracker,
     Head,
     Progress,
@@ -42,11 +39,13 @@ from .common import (
     check_positive,
     clip_grad,
     final_obs,
-    trial_config,
     make_train_envs,
     obs_tensor,
+    trial_config,
     value_network,
 )
+from rlsub.subspace import Subspace
+from rlsub.utils.seeding import derive_seed, torch_generator
 
 
 @dataclass(frozen=True)

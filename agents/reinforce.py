@@ -27,9 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlsub.seeding import derive_seed, torch_generator
-
-from .common import (
+from rlsub.agents.gradient_common import (
     Head,
     Progress,
     check,
@@ -38,11 +36,12 @@ from .common import (
     check_positive,
     clip_grad,
     final_obs,
-    trial_config,
     make_train_envs,
     obs_tensor,
+    trial_config,
     value_network,
 )
+from rlsub.utils.seeding import derive_seed, torch_generator
 
 
 @dataclass(frozen=True)

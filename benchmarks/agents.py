@@ -21,14 +21,14 @@ import time
 
 import numpy as np
 import torch
-
 from common import Result, bench_main
-from rlsub.agents.common import Head, value_network
-from rlsub.agents.dqn import DQNConfig, ReplayBuffer, td_loss
+
+from rlsub.agents.dqn.single import DQNConfig, ReplayBuffer, td_loss
+from rlsub.agents.gradient_common import Head, value_network
 from rlsub.agents.ppo import PPOConfig, make_value_subspace, ppo_loss
-from rlsub.seeding import np_generator, torch_generator
 from rlsub.tasks import trial_context
 from rlsub.trial import TrialConfig, TrialContext
+from rlsub.utils.seeding import np_generator, torch_generator
 
 
 def dqn_stepper(ctx: TrialContext):

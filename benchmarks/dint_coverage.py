@@ -2,14 +2,14 @@
 
     python benchmarks/dint_coverage.py [--studies 200] [--seeds 5,10] [--grid 2] [--prior 0.1] [--boot 1000]
 
-For every model of ``rlsub.simulate.MODELS`` (bimodal solve/fail and smooth noisy outcomes over
+For every model of ``rlsub.analysis.simulate.MODELS`` (bimodal solve/fail and smooth noisy outcomes over
 logistic, Gompertz and step-like curves, true crossings uniform in ln d from 1.5 to 100 on the grid
 1, 2, ..., 64) and each number of seeds, ``--studies`` simulated sweeps are drawn and both intervals
 computed:
 
-* OLD: ``rlsub.stats.paired_bootstrap_dint`` (the grid d_int's paired bootstrap), scored against its
+* OLD: ``rlsub.analysis.bootstraps.paired_bootstrap_dint`` (the grid d_int's paired bootstrap), scored against its
   own estimand, the grid d_int of the true curve (the smallest tested d at or above the crossing);
-* NEW: ``rlsub.estimate.estimate_dint``, scored against the true crossing itself.
+* NEW: ``rlsub.analysis.estimator.estimate_dint``, scored against the true crossing itself.
 
 Printed per model and seed count: the fraction of studies whose nominal 90% CI covers the truth, and
 the median CI width as hi/lo (``inf`` when most intervals are open above the grid). ``--grid 1.5``
@@ -23,9 +23,9 @@ import argparse
 import math
 import time
 
-from rlsub.estimate import PRIOR, estimate_dint
-from rlsub.simulate import DIMS, MODELS, coverage
-from rlsub.stats import paired_bootstrap_dint
+from rlsub.analysis.bootstraps import paired_bootstrap_dint
+from rlsub.analysis.estimator import PRIOR, estimate_dint
+from rlsub.analysis.simulate import DIMS, MODELS, coverage
 
 GRIDS = {"2": DIMS, "1.5": (1, 2, 3, 5, 8, 12, 18, 27, 40, 60, 90), "4": (1, 4, 16, 64, 256)}
 

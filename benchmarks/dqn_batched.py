@@ -24,11 +24,10 @@ import time
 import warnings
 
 import numpy as np
-
 from common import Result, bench_main, standard_arguments
 
-from rlsub.agents.dqn import resolve_config, train
-from rlsub.agents.dqn_batched import run_batched
+from rlsub.agents.dqn.batched import run_batched
+from rlsub.agents.dqn.single import resolve_config, train
 from rlsub.tasks import trial_context
 from rlsub.trial import TrialConfig
 

@@ -26,12 +26,12 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-
 from common import Result, bench_main
+
 from rlsub.agents.es import ES, ESConfig
-from rlsub.tasks.rl import env_task
-from rlsub.evaluate import PopulationEvaluator
+from rlsub.evaluation.population import PopulationEvaluator
 from rlsub.subspace import Subspace
+from rlsub.tasks.rl import env_task
 
 
 def run(args: argparse.Namespace) -> list[Result]:

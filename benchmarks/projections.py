@@ -5,7 +5,7 @@
 Sections (all times are medians of interleaved rounds, ratios measured in this same run):
 
 * ``fwht``: the Walsh–Hadamard transform of 1.7M values as [k, n] blocks (n = 1024, 8192):
-  Kronecker-GEMM ``rlsub.fwht.fwht`` vs the reshape/stack butterfly, an in-place butterfly,
+  Kronecker-GEMM ``rlsub.projections.fwht.fwht`` vs the reshape/stack butterfly, an in-place butterfly,
   the ``hadamard-transform`` package (if installed) and ``torch.compile`` of the butterfly
   (``--compile`` only: compiling takes minutes on 2 cores).
 * ``fastfood``: P θ (forward) and P θ + Pᵀ g (forward+backward) at D = 1.7M (Nature-CNN size),
@@ -27,11 +27,11 @@ import sys
 from collections.abc import Callable
 
 import torch
-
 from common import Result, bench_main, interleaved, skipped
-from rlsub.fwht import fwht, fwht_reference
+
 from rlsub.projections import DenseProjection, FastfoodProjection, SparseProjection
 from rlsub.projections.dense import MAX_DENSE_BYTES
+from rlsub.projections.fwht import fwht, fwht_reference
 
 #: Nature-CNN (Atari DQN) parameter count used by the issue: the large-D case.
 D_LARGE = 1_700_000

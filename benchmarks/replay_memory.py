@@ -14,9 +14,9 @@ import argparse
 import sys
 
 import numpy as np
+from common import Result, bench_main, interleaved, standard_arguments
 
-from common import Result, bench_main, standard_arguments, interleaved
-from rlsub.agents.replay_buffer import FrameReplayBuffer, ReplayBuffer
+from rlsub.agents.dqn.replay_buffer import FrameReplayBuffer, ReplayBuffer
 
 OBS = (4, 84, 84)
 #: The memory limit issue 12 set for 1M Pong transitions.

@@ -4,7 +4,7 @@
 
 Compared in one run, with the preset MLP (4-64-64-2, tanh) in a d=100 dense subspace:
 
-* ``evaluator``: ``rlsub.evaluate.PopulationEvaluator``, episode-scheduled: every (member,
+* ``evaluator``: ``rlsub.evaluation.population.PopulationEvaluator``, episode-scheduled: every (member,
   episode) a copy of one ``CartPoleBatch``, only live episodes stepped, one stacked policy forward
   per step over the live copies' own parameters;
 * ``evaluator (vmap path)``: the same evaluator forced through ``Subspace.population_forward``
@@ -12,7 +12,7 @@ Compared in one run, with the preset MLP (4-64-64-2, tanh) in a d=100 dense subs
   ends), the path before the MLP fast path;
 * ``whole-batch GEMM path``: the same evaluator without the scheduled path, its MLP as one batched
   GEMM per layer on the whole-batch path (what MLPs on vector envs without the slot interface run,
-  e.g. Atari RAM), against the vmap path: why ``rlsub.evaluate`` keeps both whole-batch forwards;
+  e.g. Atari RAM), against the vmap path: why ``rlsub.evaluation.population`` keeps both whole-batch forwards;
 * (a) ``per-member loop``: one Gymnasium CartPole env and the same torch policy, member by member,
   episode by episode (how GymNE-style tools evaluate);
 * (b) ``EvoTorch GymNE`` evaluating the same policies (their full-space parameters θ_0 + Pθ_d,
@@ -37,13 +37,13 @@ from unittest import mock
 
 import numpy as np
 import torch
+from common import Result, bench_main, interleaved, raw_rate, skipped
 
-from common import Result, bench_main, raw_rate, interleaved, skipped
-import rlsub.evaluate as evaluate_mod
-from rlsub.tasks.rl import env_task
+import rlsub.evaluation.population as evaluate_mod
 from rlsub.envs.cartpole_batch import CartPoleBatch
-from rlsub.evaluate import PopulationEvaluator
+from rlsub.evaluation.population import PopulationEvaluator
 from rlsub.subspace import Subspace
+from rlsub.tasks.rl import env_task
 
 D_SUB = 100
 

@@ -15,7 +15,6 @@ import os
 import sys
 import time
 
-import agents
 import dqn_batched
 import pong
 import projections
@@ -26,6 +25,8 @@ import supervised
 import sweep
 import torch
 from common import Result, machine_info, print_table, set_threads, skipped, write_json
+
+import agents
 
 
 def main(argv: list[str] | None = None) -> int:

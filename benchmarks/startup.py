@@ -2,7 +2,7 @@
 
     python benchmarks/startup.py [--ref REF] [--reps 5] [--skip-main] [--quick] [--json FILE]
 
-Two commands, each run as a fresh ``python -m rlsub.cli`` process, old and new interleaved rep by rep
+Two commands, each run as a fresh ``python -m rlsub.cli.main`` process, old and new interleaved rep by rep
 (the machine's load hits both alike), medians reported:
 
 * (a) a one-trial sweep: ``sweep --env CartPole-v1 --method cmaes --dims 4 --seeds 1 --budget 2000``,
@@ -18,7 +18,7 @@ as installed. Targets (issue 20): (a) new/old <= 0.40, (b) new/old <= 0.70; prin
 the medians and as the median of each rep's back-to-back pair. After the runs the main
 job's stores are compared trial by trial (key, fingerprint, final mean/std, final returns, env steps):
 the start-up work must not change a result. Then where a process's start-up goes: fresh interpreters
-importing torch, pycma (whole, and as rlsub imports it), numba, and ``rlsub.sweep``.
+importing torch, pycma (whole, and as rlsub imports it), numba, and ``rlsub.sweeps.run``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _env(pythonpath: Path | None) -> dict[str, str]:
 
 def check_imports(pythonpath: Path | None, root: Path) -> None:
     """Every rlsub module a sweep loads comes from ``root`` (the staged copy, or this tree)."""
-    code = ("import sys, json; import rlsub.cli, rlsub.sweep, rlsub.agents.cmaes, rlsub.envs.cartpole_batch; "
+    code = ("import sys, json; import rlsub.cli.main, rlsub.sweeps.run, rlsub.agents.cmaes, rlsub.envs.cartpole_batch; "
             "print(json.dumps({n: getattr(m, '__file__', None) for n, m in sys.modules.items() "
             "if n == 'rlsub' or n.startswith('rlsub.')}))")
     out = subprocess.run([sys.executable, "-c", code], env=_env(pythonpath), check=True, capture_output=True,
@@ -106,10 +106,10 @@ def check_imports(pythonpath: Path | None, root: Path) -> None:
 
 
 def run_once(argv: list[str], pythonpath: Path | None, out: Path) -> float:
-    """Wall seconds of one ``python -m rlsub.cli ARGV --out OUT`` (a fresh OUT: nothing to skip)."""
+    """Wall seconds of one ``python -m rlsub.cli.main ARGV --out OUT`` (a fresh OUT: nothing to skip)."""
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rlsub.cli", *argv, "--out", str(out.resolve())],
+    proc = subprocess.run([sys.executable, "-m", "rlsub.cli.main", *argv, "--out", str(out.resolve())],
                           env=_env(pythonpath), capture_output=True, text=True, cwd=NEUTRAL)
     dt = time.perf_counter() - t
     if proc.returncode != 0:
@@ -132,9 +132,9 @@ def import_times(reps: int) -> dict[str, float]:
         "import torch": "import torch",
         "import cma (whole)": "import cma",
         # as rlsub.agents.cmaes.import_pycma does (without importing rlsub.agents, which imports torch)
-        "import cma (as rlsub does)": "from rlsub.imports import import_without; import_without('cma', ('matplotlib', 'scipy.stats'))",
+        "import cma (as rlsub does)": "from rlsub.utils.optional_imports import import_without; import_without('cma', ('matplotlib', 'scipy.stats'))",
         "import numba": "import numba",
-        "import rlsub.sweep (torch, tasks, lockstep)": "import rlsub.sweep",
+        "import rlsub.sweeps.run (torch, tasks, lockstep)": "import rlsub.sweeps.run",
     }
     times: dict[str, list[float]] = {k: [] for k in snippets}
     for _ in range(reps):

@@ -17,8 +17,8 @@ import sys
 import time
 
 import torch
-
 from common import Result, bench_main
+
 from rlsub.tasks.supervised import run_supervised_trial, run_supervised_trials_batched
 from rlsub.trial import TrialConfig
 

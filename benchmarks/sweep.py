@@ -1,4 +1,4 @@
-"""A whole sweep one trial at a time vs in lockstep (``rlsub.lockstep``), in one process.
+"""A whole sweep one trial at a time vs in lockstep (``rlsub.tasks.lockstep``), in one process.
 
     python benchmarks/sweep.py [--quick] [--threads 1] [--slots 128] [--skip-pendulum] [--json FILE]
 
@@ -18,7 +18,7 @@ Printed: wall times, counted env steps/s, (b)/(a) wall-clock, (b)'s counted step
 over the raw ``CartPoleBatch``'s (whole sweep, and inside the rollout only: the rest is pycma's ask/tell
 and the projections), (b)'s
 stepped/counted, the ceiling a free rollout would leave (counted steps over (b)'s time outside the
-rollout, vs Gymnasium's raw rate), and d_int90 of (b) with its CI from ``rlsub.dint`` (trials written to a temporary
+rollout, vs Gymnasium's raw rate), and d_int90 of (b) with its CI from ``rlsub.analysis.dint`` (trials written to a temporary
 store). Then the inverted-pendulum sweep (CMA-ES on InvertedPendulum-v5, whose SyncVectorEnv's
 sub-envs are the copies) (a) vs (b); by default a smaller grid than the README's (``--pendulum-*``).
 (b)'s trials are checked against (a')'s: lockstep must give every trial the numbers it gets alone.
@@ -35,15 +35,14 @@ import time
 from unittest import mock
 
 import numpy as np
-
 from common import Result, bench_main, raw_rate
 
-import rlsub.evaluate as evaluate_mod
+import rlsub.evaluation.population as evaluate_mod
 from rlsub.agents import get_method
 from rlsub.envs.cartpole_batch import CartPoleBatch
-from rlsub.evaluate import PopulationEvaluator
-from rlsub.lockstep import LockstepStats, run_lockstep
+from rlsub.evaluation.population import PopulationEvaluator
 from rlsub.tasks import trial_context
+from rlsub.tasks.lockstep import LockstepStats, run_lockstep
 from rlsub.trial import TrialConfig
 
 
@@ -117,11 +116,11 @@ def counted_steps(results: dict, eval_episodes_steps: bool = True) -> int:
 
 
 def dint_of(results: dict) -> str:
-    """d_int90 [CI] of the results by rlsub.dint, through a temporary store (as a sweep writes them)."""
+    """d_int90 [CI] of the results by rlsub.analysis.dint, through a temporary store (as a sweep writes them)."""
     try:
-        from rlsub.dint import compute_dint
-        from rlsub.runner import commit, outcome
-        from rlsub.store import Store
+        from rlsub.analysis.dint import compute_dint
+        from rlsub.execution.runner import commit, outcome
+        from rlsub.results.store import Store
         from rlsub.tasks import resolve_task
 
         with tempfile.TemporaryDirectory() as d:

@@ -10,8 +10,8 @@ measured: that is ``rlsub.tasks.rl`` (imports point from the core down to this p
 from . import point_mass  # registers rlsub/PointMass-v0
 from .atari import atari_preset, make_atari, make_atari_vec
 from .plugin import FlattenAction, check_spaces, load_plugin
-from .registration import register_from_config
 from .presets import ATARI_RETURN_RANGES, PRESETS, AtariSettings, EnvPreset
+from .registration import register_from_config
 from .resolve import DEFAULT_MAX_EPISODE_STEPS, EnvFactory, resolve_env
 
 __all__ = [

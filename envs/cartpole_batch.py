@@ -11,7 +11,7 @@ Two interfaces:
 
 * the Gymnasium ``VectorEnv`` API with NEXT_STEP autoreset (``reset(seed=s)`` seeds copy i with
   ``s + i``, as ``SyncVectorEnv`` does): a drop-in for ``gym.make_vec("CartPole-v1")``;
-* the *slot* API used by ``rlsub.evaluate``: ``reset_copies(idx, seeds)`` starts new episodes in
+* the *slot* API used by ``rlsub.evaluation.population``: ``reset_copies(idx, seeds)`` starts new episodes in
   chosen copies, ``step_copies(n, actions)`` steps only copies ``0..n-1`` (no autoreset) and
   ``move(src, dst)`` copies copies' whole states into others, so an evaluator keeps its live
   episodes in a prefix and never steps a finished one.
@@ -28,8 +28,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlsub.fastrng import MAX_FAST_SEED, pcg64_raw
-from rlsub.jit import LazyJit
+from rlsub.kernels.lazy_jit import LazyJit
+from rlsub.kernels.pcg64 import MAX_FAST_SEED, pcg64_raw
 
 # The single env's constants (gymnasium.envs.classic_control.cartpole.CartPoleEnv), same expressions.
 GRAVITY = 9.8
@@ -125,7 +125,7 @@ class CartPoleBatch(VectorEnv):
                 slow.append(j)
                 raw.append(bg.random_raw(4))
         # Generator.uniform(low, high) is low + (high - low) * ((next64 >> 11) * 2^-53): the four
-        # 64-bit words of every seeded start, converted at once (rlsub.fastrng: numpy's PCG64 bits).
+        # 64-bit words of every seeded start, converted at once (rlsub.kernels.pcg64: numpy's PCG64 bits).
         for sel, words in ((fast, pcg64_raw(np.array(fast_seeds, dtype=np.uint64), 4) if fast else None),
                            (slow, np.stack(raw) if raw else None)):
             if sel:

@@ -1,7 +1,7 @@
 """Li et al. (2018)'s RL protocols as named presets: the networks, envs and settings behind their d_int90.
 
 Li, Farkhoor, Liu & Yosinski, *Measuring the Intrinsic Dimension of Objective Landscapes* (ICLR 2018)
-report d_int90 for four RL tasks (``../shared/reference/li2018_dint90.csv``). This module pins down
+report d_int90 for four RL tasks (``rlsub/data/li2018_dint90.csv``, shipped with the package). This module pins down
 each protocol as far as the paper, its official code (uber-research/intrinsic-dimension) and the ES
 code of the same lab (uber-research/deep-neuroevolution, which extends openai/evolution-strategies-
 starter) allow, and says where every setting comes from (``sources`` of each preset):
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from rlsub.seeding import derive_seed
+from rlsub.utils.seeding import derive_seed
 
 from .preset_types import AtariSettings, EnvPreset
 
@@ -189,7 +189,7 @@ CARTPOLE_V0 = EnvPreset(
         "protocol_seeds": "sweep notebook: 5 runs per d",
         "init": "model_builders_rl.py: Dense kernels he_normal (Keras 2.0/2.1: normal of std sqrt(2/fan_in) "
         "truncated at 2 std), zero biases",
-        "revision": "2: DQN's batched engine (rlsub.agents.dqn_batched: the sweep's trials trained as one batched "
+        "revision": "2: DQN's batched engine (rlsub.agents.dqn.batched: the sweep's trials trained as one batched "
         "computation, 4x the single engine's steps/s at 6 trials, benchmarks/dqn_batched.py; the same protocol, "
         "possibly rounded differently). "
         "1: the official score, stop rule, replay thinning, terminal time limits, the online "

@@ -11,15 +11,14 @@ from __future__ import annotations
 import importlib
 import logging
 import warnings
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from rlsub.console import plain
 from rlsub.errors import ConfigError
-
+from rlsub.utils.console import plain
 
 log = logging.getLogger(__name__)
 

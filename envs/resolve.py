@@ -16,8 +16,8 @@ import gymnasium as gym
 
 from rlsub.errors import ConfigError
 
-from .cartpole_batch import CartPoleBatch
 from .atari import atari_preset, is_atari, make_atari, make_atari_vec, register_ale
+from .cartpole_batch import CartPoleBatch
 from .plugin import apply_wrappers, check_env_once, check_spaces, load_plugin, make_gym
 from .presets import PRESETS, EnvPreset
 

@@ -101,7 +101,7 @@ class Subspace(nn.Module):
         return f"D={self.D}, d={self.d}, projection={self.projection_kind!r}, seed={self.seed}"
 
 
-#: Activations of a plain MLP (what ``rlsub.networks.build_mlp`` makes), as the functions the modules call.
+#: Activations of a plain MLP (what ``rlsub.policies.networks.build_mlp`` makes), as the functions the modules call.
 MLP_ACTIVATIONS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
 
 
@@ -111,7 +111,7 @@ def mlp_layers(module: nn.Module) -> tuple[int | None, list[tuple[str, str | Non
     Plain: ``nn.Sequential`` of [Flatten (first, down to the last dim)] then Linear layers each followed
     by at most one Tanh/ReLU. Both fast paths build on this: ``Subspace.call`` (``functional_call``
     swaps every parameter into the module on each call, tens of µs, and gradient agents call their
-    small MLP several times per env step) and the evaluators' stacked forwards (``rlsub.whole_batch.mlp_plan``).
+    small MLP several times per env step) and the evaluators' stacked forwards (``rlsub.evaluation.whole_batch.mlp_plan``).
     """
     if not isinstance(module, nn.Sequential):
         return None

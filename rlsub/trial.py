@@ -9,25 +9,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from rlsub.errors import ConfigError, NonFiniteReturn
-from rlsub.evaluate import EvalResult, PopulationEvaluator
-from rlsub.policies import PolicySpec
+from rlsub.errors import ConfigError
+from rlsub.evaluation.population import EvalResult, PopulationEvaluator
+from rlsub.policies.networks import PolicySpec
 from rlsub.projections import PROJECTIONS
-from rlsub.seeding import derive_seed
 from rlsub.subspace import Subspace
-
+from rlsub.utils.seeding import derive_seed
 
 #: The current trial protocol (``TrialConfig.protocol``). 2: every row records its normalisation,
 #: network and coordinates moved, and envs without a registered R_low measure a random-policy floor.
 #: 3: on the CPU the scheduled evaluator projects (dense) and runs its MLPs in a fixed summation
-#: order with rlsub's own tanh (``rlsub.mlp_kernel``), the same bits on any CPU and BLAS; protocol-2
+#: order with rlsub's own tanh (``rlsub.kernels.mlp_forward``), the same bits on any CPU and BLAS; protocol-2
 #: evaluations differ in their last bits, so their trials' trajectories differ.
 PROTOCOL = 3
 
@@ -169,10 +168,10 @@ class TrialResult:
         return float(np.std(self.final_returns))
 
 
-# --- evaluator backend hook (rlsub.ray_backend) ---------------------------------------------
+# --- evaluator backend hook (rlsub.execution.ray_backend) ---------------------------------------------
 #: When set, ``TrialContext`` asks it for the trial's evaluator (``factory(ctx)``; None keeps the
 #: local ``PopulationEvaluator``). A process-wide option, never part of ``TrialConfig``: the backend
-#: must not change a trial's key or result. Set by ``rlsub.ray_backend.ray_populations``.
+#: must not change a trial's key or result. Set by ``rlsub.execution.ray_backend.ray_populations``.
 EVALUATOR_FACTORY: Callable[[TrialContext], PopulationEvaluator | None] | None = None
 # --- end of hook ------------------------------------------------------------------------------
 
@@ -262,4 +261,4 @@ class TrialContext:
             self._evaluator.close()
 
 
-__all__ = ["PROTOCOL", "NonFiniteReturn", "TrialConfig", "TrialContext", "TrialResult"]
+__all__ = ["PROTOCOL", "TrialConfig", "TrialContext", "TrialResult"]

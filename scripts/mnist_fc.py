@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     ap.add_argument("--epochs", type=float, default=None, help="passes over the training split")
     ap.add_argument("--budget", type=int, default=None, help="training examples (instead of --epochs)")
-    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: rlsub.recipe's)")
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: rlsub.supervised.recipe's)")
     ap.add_argument("--full-lr", type=float, default=None, help="learning rate of the full-space runs")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--data-dir", default=None, help="MNIST IDX folder (else $RLSUB_DATA_DIR)")

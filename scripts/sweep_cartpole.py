@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 import time
 
-from rlsub.dint import compute_dint, format_table
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec, run_sweep
+from rlsub.analysis.dint import compute_dint, format_table
+from rlsub.results.store import Store
+from rlsub.sweeps.run import run_sweep
+from rlsub.sweeps.spec import SweepSpec
 
 SPEC = SweepSpec(
     envs=["CartPole-v1"],

@@ -1,6 +1,6 @@
 """Test helper: watch a continuous-action trial's ``Head`` and check it is the Gaussian it claims.
 
-``record(monkeypatch)`` wraps ``rlsub.agents.common.Head``'s ``sample`` and ``log_prob_entropy`` so a
+``record(monkeypatch)`` wraps ``rlsub.agents.gradient_common.Head``'s ``sample`` and ``log_prob_entropy`` so a
 trial's every call is kept with the ``log_std`` in force at that moment; ``check_gaussian`` then
 asserts the samples are N(mean, exp(log_std)) and the log-probs and entropies are that Normal's.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from rlsub.agents.common import Head
+from rlsub.agents.gradient_common import Head
 
 
 def record(monkeypatch) -> dict[str, list[tuple[torch.Tensor, ...]]]:

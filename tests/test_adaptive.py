@@ -1,11 +1,12 @@
 """Adaptive search on a synthetic performance-vs-d curve."""
 
 import numpy as np
-
-from rlsub.adaptive import adaptive_search, grid_size
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec
 from tests_helpers import stored
+
+from rlsub.results.store import Store
+from rlsub.sweeps.adaptive import adaptive_search, grid_size
+from rlsub.sweeps.plan import plan_sweep
+from rlsub.sweeps.spec import SweepSpec
 
 
 def fake_probe(out_dir, true_dint):
@@ -15,7 +16,7 @@ def fake_probe(out_dir, true_dint):
         counts = {"done": 0, "failed": 0, "skipped": 0}
         with Store(out_dir) as store:
             keys = store.keys()
-            for cfg in spec.trials():
+            for cfg in plan_sweep(spec).trials:
                 if cfg.key() in keys:
                     counts["skipped"] += 1
                     continue

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from rlsub.agents import METHODS, get_method
-from rlsub.agents.common import EpisodeTracker, Head, linear_schedule, make_config, sample_categorical
+from rlsub.agents.gradient_common import EpisodeTracker, Head, linear_schedule, make_config, sample_categorical
 from rlsub.agents.ppo import PPOConfig
 from rlsub.errors import ConfigError
-from rlsub.policies import ActionSpec
-from rlsub.seeding import torch_generator
+from rlsub.policies.networks import ActionSpec
 from rlsub.tasks import run_trial
 from rlsub.trial import TrialConfig
+from rlsub.utils.seeding import torch_generator
 
 
 def test_all_methods_registered():

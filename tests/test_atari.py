@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rlsub.envs import PRESETS, AtariSettings, make_atari, make_atari_vec, resolve_env
-from rlsub.evaluate import PopulationEvaluator
+from rlsub.evaluation.population import PopulationEvaluator
 from rlsub.subspace import Subspace
 from rlsub.tasks.rl import EnvTask, env_task
 

@@ -10,14 +10,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlsub.atlas import (COLUMNS, AtlasRow, baseline_ok, check_protocol, export_rows,
-                         load_protocol, read_csv, recorded_cpu_seconds, rows_for, run_protocol, write_csv)
-from rlsub.atlas_figure import draw_figure, layout
-from rlsub.cli import main
-from rlsub.dint import compute_dint
+from rlsub.analysis.dint import compute_dint
+from rlsub.atlas.cpu_time import recorded_cpu_seconds
+from rlsub.atlas.figure import draw_figure, layout
+from rlsub.atlas.protocol import baseline_ok, check_protocol, export_rows, load_protocol, rows_for, run_protocol
+from rlsub.atlas.table import COLUMNS, AtlasRow, read_csv, write_csv
+from rlsub.cli.main import main
 from rlsub.envs.presets import PRESETS
 from rlsub.errors import ConfigError
-from rlsub.store import Store
+from rlsub.results.store import Store
 
 try:  # Python 3.11+
     import tomllib
@@ -128,6 +129,9 @@ def _write(tmp_path, row="tiny", dims='[1, 2, "full"]', seeds=5, reference=475.0
     (ATLAS.format(reference=1).replace("cpu_hours = 0.01", "cpu_hours = 0"), "cpu_hours"),
     (ATLAS.format(reference='"high"'), "reference must be a finite number"),
     (ATLAS.format(reference=1).replace('network = "mlp 64-64"\n', ""), "needs network"),
+    (ATLAS.format(reference=1).replace('reference_source = "test"', 'reference_source = "paper (/home/me/ref.csv)"'),
+     "machine path \\(/home/me/ref.csv\\)"),
+    (ATLAS.format(reference=1).replace('reference_source = "test"', 'reference_source = "C:\\\\data\\\\ref.csv"'), "machine path"),
 ])
 def test_bad_atlas_table_is_one_config_error(tmp_path, atlas, message):
     with pytest.raises(ConfigError, match=message):
@@ -198,7 +202,7 @@ def test_export_matches_the_store(tiny_store):
     assert row.baseline == pytest.approx(np.mean(full))
     assert row.baseline_ok is True and row.note == ""  # reference 1: any CartPole return reaches it
     assert row.grid_dint90 == (r.dint if r.dint is not None else math.inf)
-    # dint90 and its CI are the estimator's (rlsub.estimate), not the grid's
+    # dint90 and its CI are the estimator's (rlsub.analysis.estimator), not the grid's
     assert row.dint90 == (r.estimate if r.estimate is not None else math.inf)
     lo, hi = r.estimate_ci or (None, None)
     assert (row.ci_lo, row.ci_hi) == (lo if lo is not None else math.inf, hi if hi is not None else math.inf)
@@ -418,7 +422,8 @@ def test_bad_until_ci(tmp_path, extra, message):
 def test_pool_workers_cpu_time_is_counted(tmp_path, monkeypatch):
     # Forked pool workers are the fork server's children: the driver's rusage never sees them, so
     # run_sweep reports each unit's worker CPU and run_protocol adds it to the store's record.
-    from rlsub.sweep import SweepSpec, run_sweep
+    from rlsub.sweeps.run import run_sweep
+    from rlsub.sweeps.spec import SweepSpec
 
     spent: list[float] = []
     spec = SweepSpec(envs=["CartPole-v1"], methods=["es", "cmaes"], dims=[1, 2], seeds=[0], budget=20000,
@@ -427,8 +432,8 @@ def test_pool_workers_cpu_time_is_counted(tmp_path, monkeypatch):
     assert counts["done"] == 4
     assert len(spent) == 2 and all(s > 0.05 for s in spent)  # one report per unit (es, cmaes), each real work
     p = load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1.0)))
-    import rlsub.atlas as atlas
-    from rlsub.atlas_cpu import _own_cpu_seconds
+    import rlsub.atlas.protocol as atlas
+    from rlsub.atlas.cpu_time import _own_cpu_seconds
 
     reported: list[float] = []
     real = atlas.run_sweep
@@ -447,7 +452,7 @@ def test_pool_workers_cpu_time_is_counted(tmp_path, monkeypatch):
 def test_cpu_time_is_on_disk_after_each_unit(tmp_path, monkeypatch):
     # A run killed with -9 never reaches its finally: each pool unit's CPU must be written when it is
     # reported, or a killed atlas run's stored trials cost nothing in atlas.csv.
-    import rlsub.atlas as atlas
+    import rlsub.atlas.protocol as atlas
 
     p = load_protocol(_write(tmp_path, atlas=ATLAS.format(reference=1.0)))
     store_dir = tmp_path / p.store
@@ -482,7 +487,7 @@ def test_an_incomplete_baseline_is_not_judged(tiny_store, tmp_path):
 def test_the_gate_judges_every_stored_baseline_seed(tiny_store):
     # until_ci adds full-space seeds; the gate must judge the same baseline the export and rlsub dint
     # report (mnist_fc passed on its first 5 seeds, 0.9804, and missed on all 10, 0.9798)
-    from rlsub.atlas import measured_baselines
+    from rlsub.atlas.protocol import measured_baselines
 
     root, p = tiny_store
     full = [t.final_mean for t in _stored(root, p) if t.is_full]

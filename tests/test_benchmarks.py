@@ -42,12 +42,12 @@ def test_evaluator_mlp_fast_path_matches_vmap_path() -> None:
     import torch
     from torch import nn
 
-    import rlsub.evaluate as evaluate_mod
-    from rlsub.tasks.rl import env_task
-    from rlsub.evaluate import PopulationEvaluator
-    from rlsub.whole_batch import mlp_plan
-    from rlsub.policies import PolicySpec
+    import rlsub.evaluation.population as evaluate_mod
+    from rlsub.evaluation.population import PopulationEvaluator
+    from rlsub.evaluation.whole_batch import mlp_plan
+    from rlsub.policies.networks import PolicySpec
     from rlsub.subspace import Subspace
+    from rlsub.tasks.rl import env_task
 
     for env_id, hidden, act in (("CartPole-v1", None, "tanh"), ("Pendulum-v1", (16, 8), "relu"), ("Acrobot-v1", (8,), "elu")):
         task = env_task(env_id)

@@ -32,7 +32,7 @@ def single_episode(seed: int, actions_from) -> list[tuple]:
 @pytest.mark.parametrize("seed_high", [2**32, 2**40], ids=["fast-seeds", "large-seeds"])
 @pytest.mark.parametrize("noise", [0.0, 0.3, 0.6])
 def test_slot_api_plays_the_single_envs_episodes(noise, seed_high, kernel, monkeypatch):
-    """Both start paths (rlsub.fastrng below 2**32, numpy's PCG64 above) and both physics paths
+    """Both start paths (rlsub.kernels.pcg64 below 2**32, numpy's PCG64 above) and both physics paths
     (the compiled kernel, the numpy fallback) play the single env's episodes."""
     import rlsub.envs.cartpole_batch as cb
 

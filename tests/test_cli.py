@@ -7,11 +7,12 @@ import sys
 
 import pytest
 
-from rlsub.cli import main
+from rlsub.cli.main import main
+from rlsub.sweeps.plan import plan_sweep
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "rlsub.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "rlsub.cli.main", *args], capture_output=True, text=True)
 
 
 def one_error_line(proc, needle) -> str:
@@ -125,14 +126,13 @@ def test_run_replay_dint_roundtrip_and_corrupted_solution(tmp_path, capsys):
 
 def test_nan_env_trial_is_recorded_as_failed(tmp_path, capsys):
     import gymnasium as gym
-
     from tests_helpers import NaNEnv  # noqa: F401  (registers the env)
 
     assert "rlsub-test/NaNCli-v0" in gym.registry
     code = main(["run", "--env", "rlsub-test/NaNCli-v0", "--dim", "2", "--budget", "100", "--out", str(tmp_path)])
     assert code == 1
     assert "non-finite" in capsys.readouterr().err
-    from rlsub.store import Store
+    from rlsub.results.store import Store
 
     with Store(tmp_path) as s:
         (row,) = list(s.rows(status="failed"))
@@ -159,7 +159,7 @@ def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
                  "--workers", "1", "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "digits-fc | adam | dense | FC 64-64 D=8970" in text and "measured: full-space run, 1 seeds: 0" in text
-    from rlsub.store import Store
+    from rlsub.results.store import Store
 
     with Store(out, create=False) as s:
         rows = {r.d: r for r in s.rows()}
@@ -170,11 +170,11 @@ def test_supervised_task_through_sweep_dint_and_replay(tmp_path, capsys):
 
 
 def test_auto_projection_resolves_to_a_concrete_one(tmp_path, capsys):
-    from rlsub.sweep import SweepSpec
+    from rlsub.sweeps.spec import SweepSpec
 
     spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes", "dqn"], dims=[8, 500, None], seeds=[0],
                      projections=["auto"])
-    projs = {(c.method, c.dim): c.projection_name for c in spec.trials()}
+    projs = {(c.method, c.dim): c.projection_name for c in plan_sweep(spec).trials}
     # One projection per (env, method), chosen for the largest d (4610·500 > 1e6): never mixed in a curve.
     assert projs == {("cmaes", 8): "sparse", ("cmaes", 500): "sparse", ("cmaes", None): "identity",
                      ("dqn", 8): "sparse", ("dqn", 500): "sparse", ("dqn", None): "identity"}
@@ -218,8 +218,8 @@ def test_missing_dependency_of_another_env_quotes_gymnasium(tmp_path, capsys):
 
 def test_command_line_overrides_the_config(tmp_path, capsys, monkeypatch):
     """With --config, options given on the command line win; options left out keep the file's values."""
-    import rlsub.sweep
-    from rlsub.store import Store
+    import rlsub.sweeps.run
+    from rlsub.results.store import Store
 
     seen = {}
 
@@ -228,7 +228,7 @@ def test_command_line_overrides_the_config(tmp_path, capsys, monkeypatch):
         Store(out).close()
         return {"total": 0, "skipped": 0, "done": 0, "failed": 0, "crashed": 0}
 
-    monkeypatch.setattr(rlsub.sweep, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(rlsub.sweeps.run, "run_sweep", fake_run_sweep)
     cfg = tmp_path / "s.toml"
     cfg.write_text('[sweep]\nenv = "CartPole-v1"\nmethod = "cmaes"\ndims = [2, 4]\nseeds = 5\nbudget = 60000\n'
                    f'out = "{tmp_path / "file_out"}"\nworkers = 2\n[sweep.params.cmaes]\nsigma0 = 0.5\npopsize = 8\n')

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlsub.datasets import (
+from rlsub.errors import ConfigError
+from rlsub.supervised.datasets import (
     DATA_DIR_ENV,
     MNIST_FILES,
     load_dataset,
@@ -19,7 +20,6 @@ from rlsub.datasets import (
     read_idx,
     read_mnist,
 )
-from rlsub.errors import ConfigError
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 needs_mnist = pytest.mark.skipif(

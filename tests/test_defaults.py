@@ -5,21 +5,21 @@ from dataclasses import replace
 
 import pytest
 
-from rlsub.adaptive import adaptive_search
-from rlsub.cli import main
-from rlsub.dint import compute_dint
+from rlsub.analysis.dint import compute_dint
+from rlsub.cli.main import main
 from rlsub.errors import ConfigError
-from rlsub.projection_choice import projection_choices
 from rlsub.projections import choose_projection, explain_projection
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec, load_sweep_config, parse_seeds
+from rlsub.results.store import Store
+from rlsub.sweeps.adaptive import adaptive_search
+from rlsub.sweeps.plan import plan_sweep
+from rlsub.sweeps.spec import SweepSpec, load_sweep_config, parse_seeds
 
 CARTPOLE = dict(envs=["CartPole-v1"], methods=["cmaes", "dqn"], dims=[4, 300, None], seeds=[0, 1], budget=500,
                 eval_episodes=2)
 
 
 def keys(spec: SweepSpec) -> dict[tuple, str]:
-    return {(c.method, c.dim, c.seed, c.projection_name): c.key() for c in spec.trials()}
+    return {(c.method, c.dim, c.seed, c.projection_name): c.key() for c in plan_sweep(spec).trials}
 
 
 def test_explicit_projection_keys_are_those_stored_before():
@@ -33,7 +33,7 @@ def test_explicit_projection_keys_are_those_stored_before():
 
 def test_default_is_auto_resolved_before_keys():
     spec = SweepSpec(**CARTPOLE)
-    assert spec.projections == [] and spec.projection_names() == ["auto"]
+    assert spec.projections == [] and {e.auto is not None for e in plan_sweep(spec).experiments} == {True}
     got = keys(spec)
     # 4610 · 300 > 10^6: sparse for both methods, for every d of the sweep (the largest d decides).
     assert {p for (_, d, _, p) in got if d is not None} == {"sparse"}
@@ -45,12 +45,12 @@ def test_default_is_auto_resolved_before_keys():
 
 def test_projection_choices_say_which_and_why():
     spec = SweepSpec(**CARTPOLE)
-    choices = {(env, method): (proj, why) for env, method, _, proj, why in projection_choices(spec)}
+    choices = {(e.env, e.method): e.auto for e in plan_sweep(spec).experiments}
     assert choices[("CartPole-v1", "cmaes")][0] == "sparse" and "a population" in choices[("CartPole-v1", "cmaes")][1]
     assert "one θ_d with gradients" in choices[("CartPole-v1", "dqn")][1]
     assert "D = 4,610, largest d = 300: D·d = 1,383,000 > 10^6" in choices[("CartPole-v1", "cmaes")][1]
     # An explicit projection is the user's choice: nothing to announce.
-    assert projection_choices(SweepSpec(**CARTPOLE, projections=["dense"])) == []
+    assert [e.auto for e in plan_sweep(SweepSpec(**CARTPOLE, projections=["dense"])).experiments] == [None, None]
 
 
 @pytest.mark.parametrize("D,d,population", [(4610, 64, True), (4610, 1000, True), (4610, 1000, False),
@@ -66,9 +66,9 @@ def test_toml_default_is_auto_and_explicit_dense_stays(tmp_path):
     f.write_text('[sweep]\nenv = "CartPole-v1"\ndims = [4, 300]\nseeds = "100-101"\n')
     spec, _ = load_sweep_config(f)
     assert spec.projections == [] and spec.seeds == [100, 101]
-    assert {c.projection for c in spec.trials()} == {"sparse"}
+    assert {c.projection for c in plan_sweep(spec).trials} == {"sparse"}
     f.write_text('[sweep]\nenv = "CartPole-v1"\ndims = [4, 300]\nprojection = "dense"\n')
-    assert {c.projection for c in load_sweep_config(f)[0].trials()} == {"dense"}
+    assert {c.projection for c in plan_sweep(load_sweep_config(f)[0]).trials} == {"dense"}
 
 
 def test_adaptive_default_stays_dense(tmp_path):
@@ -135,8 +135,9 @@ def test_report_paper_column_says_what_the_reference_says(tmp_path):
     """The paper column names the env, network and D the reference gives (no 'D=?')."""
     import csv
 
-    from rlsub.report import reference_rows, write_report
     from tests_helpers import stored
+
+    from rlsub.analysis.report import reference_rows, write_report
 
     assert all(r.measured_on for r in reference_rows())
     with Store(tmp_path / "s") as s:
@@ -154,7 +155,7 @@ def test_run_full_space_with_the_default_projection(tmp_path):
     import json
     import sqlite3
 
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     common = ["run", "--env", "CartPole-v1", "--method", "es", "--dim", "full", "--budget", "300",
               "--eval-episodes", "1"]
@@ -168,7 +169,7 @@ def test_run_full_space_with_the_default_projection(tmp_path):
 
 @pytest.mark.parametrize("seeds", ["²", "-3", "1,-2", "5-2", "a-b"])
 def test_bad_seeds_are_one_error_line(tmp_path, capsys, seeds):
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     assert main(["sweep", "--env", "CartPole-v1", "--dims", "1", f"--seeds={seeds}", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -178,7 +179,7 @@ def test_bad_seeds_are_one_error_line(tmp_path, capsys, seeds):
 @pytest.mark.parametrize("line, message", [('workers = "x"', "workers must be an integer"), ("workers = 0", "workers must"),
                                             ("out = 5", "out must be a path")])
 def test_bad_run_options_in_a_config_are_one_error_line(tmp_path, capsys, line, message):
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     cfg = tmp_path / "s.toml"
     cfg.write_text(f'[sweep]\nenv = "CartPole-v1"\ndims = [1]\nseeds = 1\n{line}\n')

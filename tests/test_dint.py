@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-
-from rlsub.dint import compute_dint, format_table, smallest_passing
-from rlsub.estimate import estimate_dint
-from rlsub.store import TrialRow
 from tests_helpers import stored
+
+from rlsub.analysis.dint import compute_dint, format_table, smallest_passing
+from rlsub.analysis.estimator import estimate_dint
+from rlsub.results.store import TrialRow
 
 
 def row(d, mean, seed, full=False, env="CartPole-v1", method="cmaes", fingerprint="fp", **kw):
@@ -124,7 +124,7 @@ def test_an_under_trained_baseline_is_flagged():
 
 
 def test_a_training_score_is_named_in_the_table():
-    from rlsub.agents.dqn import TRAIN100_MEASURE
+    from rlsub.agents.dqn.single import TRAIN100_MEASURE
 
     rows = [row(d, m, s, measure=TRAIN100_MEASURE) for d, ms in {1: [20, 30], 2: [480, 490]}.items()
             for s, m in enumerate(ms)]

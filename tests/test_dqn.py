@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.agents.dqn import PONG, SUBSPACE, DQNConfig, ReplayBuffer, defaults_for, resolve_config, td_loss
+from rlsub.agents.dqn.single import PONG, SUBSPACE, DQNConfig, ReplayBuffer, defaults_for, resolve_config, td_loss
 from rlsub.envs import PRESETS
 from rlsub.errors import ConfigError
 from rlsub.subspace import Subspace
@@ -189,7 +189,7 @@ def test_dqn_solves_cartpole_at_d32():
 
 # --- the official Li et al. (2018) options (CartPole-v0-li2018) ------------------------------
 def test_store_mask_keeps_every_nth_and_episode_ends():
-    from rlsub.agents.dqn import store_mask
+    from rlsub.agents.dqn.single import store_mask
 
     kept = [bool(store_mask(t, 1, 5, [t in (7, 8)])[0]) for t in range(12)]
     assert [t for t, k in enumerate(kept) if k] == [0, 5, 7, 8, 10]
@@ -234,7 +234,7 @@ def test_terminal_time_limits_change_the_td_targets():
 
 
 def test_train100_scores_training_episodes_and_stops_when_solved():
-    from rlsub.agents import dqn
+    from rlsub.agents.dqn import single as dqn
 
     cfg = TrialConfig("CartPole-v0-li2018", method="dqn", dim=4, seed=0, budget=3000, eval_episodes=3)
     ctx = trial_context(cfg)
@@ -256,8 +256,8 @@ def test_train100_scores_training_episodes_and_stops_when_solved():
 
 
 def test_train100_rows_record_their_measure():
-    from rlsub.agents.dqn import TRAIN100_MEASURE
-    from rlsub.runner import execute
+    from rlsub.agents.dqn.single import TRAIN100_MEASURE
+    from rlsub.execution.runner import execute
 
     row = execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2, revision=2))
     assert row["status"] == "done" and row["measure"] == TRAIN100_MEASURE
@@ -268,10 +268,10 @@ def test_train100_rows_record_their_measure():
 
 
 def test_replay_of_a_train100_solution_says_the_recorded_score_is_another_measure(tmp_path):
-    from rlsub.agents.dqn import TRAIN100_MEASURE
-    from rlsub.replay import replay
-    from rlsub.runner import commit, execute
-    from rlsub.store import Store
+    from rlsub.agents.dqn.single import TRAIN100_MEASURE
+    from rlsub.execution.replay import replay
+    from rlsub.execution.runner import commit, execute
+    from rlsub.results.store import Store
 
     cfg = TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=1, budget=400, eval_episodes=2, revision=2)
     with Store(tmp_path / "results.sqlite") as store:

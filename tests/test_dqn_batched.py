@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from rlsub.agents.dqn import resolve_config
-from rlsub.agents.dqn_batched import StackedMLP, run_batched
+from rlsub.agents.dqn.batched import StackedMLP, run_batched
+from rlsub.agents.dqn.single import resolve_config
 from rlsub.errors import ConfigError
-from rlsub.lockstep import group_for_lockstep, lockstep_key, run_lockstep
 from rlsub.subspace import Subspace
 from rlsub.tasks import run_trial, trial_context
+from rlsub.tasks.lockstep import group_for_lockstep, lockstep_key, run_lockstep
 from rlsub.trial import TrialConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")

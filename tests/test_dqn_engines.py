@@ -12,7 +12,6 @@ from rlsub.tasks import run_trial
 from rlsub.trial import TrialConfig
 
 
-
 class Lever(gym.Env):
     """Pull the lever (action 1: reward 1, action 0: nothing) for 10 steps; the observation is the clock
     and a seeded distraction. Solved at 8: random play gets ~5, the greedy policy 10 once Q(1) > Q(0)."""

@@ -8,7 +8,7 @@ import pytest
 
 from rlsub.envs import PRESETS, EnvPreset, resolve_env
 from rlsub.errors import ConfigError
-from rlsub.networks import FAMILIES
+from rlsub.policies.networks import FAMILIES
 from rlsub.tasks.rl import EnvTask, env_task
 
 

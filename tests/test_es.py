@@ -129,7 +129,7 @@ def test_obs_norm_statistics_are_saved_and_replayed(tmp_path, capsys):
     """A solution trained with obs_norm replays with the frozen statistics and reproduces its score."""
     import json
 
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     out = tmp_path / "o"
     assert main(["run", "--env", "InvertedPendulum-v5", "--method", "es", "--dim", "4", "--budget", "3000",

@@ -1,4 +1,4 @@
-"""rlsub.estimate: the monotone-fit d_int estimate, its calibrated CI, the ratio test, P(reach), coverage."""
+"""rlsub.analysis.estimator: the monotone-fit d_int estimate, its calibrated CI, the ratio test, P(reach), coverage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from rlsub.estimate import (
+from rlsub.analysis.bootstraps import paired_bootstrap_dint
+from rlsub.analysis.estimator import (
     compare_estimates,
     crossing,
     deciding_dims,
@@ -16,9 +17,8 @@ from rlsub.estimate import (
     isotonic,
     reach_estimate,
 )
-from rlsub.simulate import DIMS, MODELS, coverage
-from rlsub.stats import estimate_dint as reexported
-from rlsub.stats import paired_bootstrap_dint
+from rlsub.analysis.estimator import estimate_dint as reexported
+from rlsub.analysis.simulate import DIMS, MODELS, coverage
 
 
 def pav(values, weights):

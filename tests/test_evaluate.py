@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.tasks.rl import env_task
 from rlsub.errors import NonFiniteReturn
-from rlsub.evaluate import PopulationEvaluator
+from rlsub.evaluation.population import PopulationEvaluator
 from rlsub.subspace import Subspace
+from rlsub.tasks.rl import env_task
 
 
 def single_env_return(task, spec, sub, theta, seed):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import rlsub.projections.fastfood as ff
-from rlsub.fwht import fwht, fwht_reference, hadamard_factors, hadamard_matrix
 from rlsub.projections import FastfoodProjection
 from rlsub.projections import fwht as exported_fwht
+from rlsub.projections.fwht import fwht, fwht_reference, hadamard_factors, hadamard_matrix
 
 # (D, d): non-powers of two, d > D/2, d == D, d == 1, one block, many blocks, partial last block.
 SHAPES = [(1, 1), (30, 17), (100, 7), (1000, 1), (1000, 3), (1000, 600), (513, 513), (2048, 2048), (5000, 70), (20_000, 1000), (70_000, 33)]

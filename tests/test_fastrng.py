@@ -1,9 +1,9 @@
-"""rlsub.fastrng: numpy's PCG64(seed) first draws, computed for many seeds at once."""
+"""rlsub.kernels.pcg64: numpy's PCG64(seed) first draws, computed for many seeds at once."""
 
 import numpy as np
 import pytest
 
-import rlsub.fastrng as fastrng
+import rlsub.kernels.pcg64 as fastrng
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "fallback"])
@@ -29,7 +29,7 @@ def test_pcg64_raw_refuses_seeds_it_cannot_reproduce():
 def test_lazy_jit_compiles_without_a_cache_location(monkeypatch):
     """An install whose directories are read-only (numba finds nowhere to cache) still compiles."""
     numba = pytest.importorskip("numba")
-    from rlsub.jit import LazyJit
+    from rlsub.kernels.lazy_jit import LazyJit
 
     real = numba.njit
 

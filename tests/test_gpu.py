@@ -107,8 +107,8 @@ def test_supervised_batched_on_cuda_matches_cpu() -> None:
 
 
 def test_pong_population_forward_on_cuda_matches_cpu() -> None:
-    from rlsub.tasks.rl import env_task
     from rlsub.subspace import Subspace
+    from rlsub.tasks.rl import env_task
 
     task = env_task("Pong")
     spec = task.policy_spec()

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.agents.dqn import DQNConfig
+from rlsub.agents.dqn.single import DQNConfig
 from rlsub.agents.es import ESConfig
 from rlsub.envs import PRESETS, resolve_env
-from rlsub.tasks.rl import env_task
-from rlsub.trial import TrialConfig
 from rlsub.envs.li2018 import (
     CARTPOLE_DQN_BUDGET,
     DQN_ANNEAL_STEPS,
@@ -24,8 +22,11 @@ from rlsub.envs.li2018 import (
     attach_reference,
     reference_batch,
 )
-from rlsub.networks import VBNConvNet
+from rlsub.policies.vbn import VBNConvNet
 from rlsub.subspace import Subspace, count_parameters
+from rlsub.sweeps.plan import plan_sweep
+from rlsub.tasks.rl import env_task
+from rlsub.trial import TrialConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # CartPole-v0, Humanoid-v4
 
@@ -71,10 +72,10 @@ class _Built(Exception):
 
 def _built_config(monkeypatch, tmp_path, name: str, method: str, dim: str):
     """The method config (and optimizer, for ES) that ``rlsub run --env name --method method`` trains with."""
-    import rlsub.agents.dqn_engines as dqn_engines
+    import rlsub.agents.direct_search as direct
+    import rlsub.agents.dqn.engines as dqn_engines
     import rlsub.agents.es as es
-    import rlsub.direct as direct
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     seen = {}
 
@@ -219,15 +220,15 @@ def test_pong_population_forward_equals_member_forwards():
         # members differ: each normalises with its own statistics of the shared reference batch
         assert not torch.allclose(out[0], out[1])
         # The evaluator's path: each member's reference statistics computed once, then every step reads them.
-        from rlsub.evaluate import PopulationEvaluator
+        from rlsub.evaluation.population import PopulationEvaluator
 
         policy = PopulationEvaluator(task, sub, task.policy_spec())._policy(sub.population_params(thetas), 3, 2)
         torch.testing.assert_close(policy(x), out, rtol=1e-4, atol=1e-5)
 
 
 def test_protocol_presets_default_to_their_method_and_apply_its_settings(tmp_path):
-    from rlsub.cli import main
-    from rlsub.store import Store
+    from rlsub.cli.main import main
+    from rlsub.results.store import Store
 
     out = tmp_path / "ip"
     assert main(["run", "--env", "InvertedPendulum-li2018", "--dim", "4", "--budget", "2000", "--eval-episodes", "2",
@@ -240,8 +241,8 @@ def test_protocol_presets_default_to_their_method_and_apply_its_settings(tmp_pat
 
 
 def test_humanoid_protocol_runs_a_few_steps_and_replays(tmp_path, capsys):
-    from rlsub.cli import main
-    from rlsub.store import Store
+    from rlsub.cli.main import main
+    from rlsub.results.store import Store
 
     out = tmp_path / "h"
     assert main(["run", "--env", "Humanoid-li2018", "--dim", "50", "--budget", "1500", "--eval-episodes", "2",
@@ -269,7 +270,7 @@ def test_a_revised_preset_gets_new_keys_and_fingerprints():
     """CartPole-v0-li2018 changed its protocol (revision 1, then its DQN engine in revision 2): its trials
     must never resume from, or pool with, trials of an older revision; revision 0 leaves every other
     task's keys as they were."""
-    from rlsub.sweep import SweepSpec
+    from rlsub.sweeps.spec import SweepSpec
 
     task = resolve_env("CartPole-v0-li2018")
     assert task.revision == 2 and resolve_env("CartPole-v1").revision == 0
@@ -279,7 +280,7 @@ def test_a_revised_preset_gets_new_keys_and_fingerprints():
     assert dataclasses.replace(old, revision=1).key() != new.key()
     assert TrialConfig.from_dict(new.to_dict()) == new and TrialConfig.from_dict(old.to_dict()).revision == 0
     assert "revision" not in old._identity()
-    (planned,) = SweepSpec(envs=["CartPole-v0-li2018"], methods=["dqn"], dims=[25], seeds=[0]).trials()
+    (planned,) = plan_sweep(SweepSpec(envs=["CartPole-v0-li2018"], methods=["dqn"], dims=[25], seeds=[0])).trials
     assert planned.revision == 2
 
 
@@ -302,7 +303,7 @@ def test_cartpole_protocol_builds_he_normal_theta0():
 
 def test_a_config_of_another_revision_is_refused_before_anything_is_stored():
     from rlsub.errors import ConfigError
-    from rlsub.runner import execute
+    from rlsub.execution.runner import execute
 
     with pytest.raises(ConfigError, match="revision 0 of CartPole-v0-li2018's protocol, this rlsub runs revision 2"):
         execute(TrialConfig("CartPole-v0-li2018", method="dqn", dim=2, seed=0, budget=200))

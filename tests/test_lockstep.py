@@ -6,19 +6,20 @@ import pytest
 import torch
 from torch import nn
 
-from rlsub import mlp_kernel
-from rlsub.direct import Evaluation, direct_search, run_search
-from rlsub.tasks.rl import env_task
+from rlsub.agents.direct_search import Evaluation, direct_search, run_search
 from rlsub.errors import NonFiniteReturn
-from rlsub.evaluate import PopulationEvaluator
-from rlsub.rollout import SlotRollout, slot_env
-from rlsub.slot_mlp import KERNEL_ACT as _KERNEL_ACT
-from rlsub.slot_mlp import SlotMLP as _SlotMLP
-from rlsub.lockstep import LockstepStats, group_for_lockstep, lockstep_key, run_lockstep
-from rlsub.tasks import trial_context
-from rlsub.seeding import derive_seed
+from rlsub.evaluation.population import PopulationEvaluator
+from rlsub.evaluation.slot_envs import slot_env
+from rlsub.evaluation.slot_mlp import KERNEL_ACT as _KERNEL_ACT
+from rlsub.evaluation.slot_mlp import SlotMLP as _SlotMLP
+from rlsub.evaluation.slot_rollout import SlotRollout
+from rlsub.kernels import mlp_forward as mlp_kernel
 from rlsub.subspace import Subspace
+from rlsub.tasks import trial_context
+from rlsub.tasks.lockstep import LockstepStats, group_for_lockstep, lockstep_key, run_lockstep
+from rlsub.tasks.rl import env_task
 from rlsub.trial import TrialConfig
+from rlsub.utils.seeding import derive_seed
 
 
 def alone(config: TrialConfig):

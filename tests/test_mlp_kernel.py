@@ -1,11 +1,11 @@
-"""rlsub.mlp_kernel and the dense projection's CPU form: compiled loops equal their numpy forms bit
+"""rlsub.kernels.mlp_forward and the dense projection's CPU form: compiled loops equal their numpy forms bit
 for bit, rlsub's tanh is a faithful tanh, and both agree with torch's maths."""
 
 import numpy as np
 import pytest
 import torch
 
-import rlsub.mlp_kernel as mk
+import rlsub.kernels.mlp_forward as mk
 import rlsub.projections.dense as dense
 from rlsub.projections import DenseProjection
 
@@ -127,10 +127,10 @@ def test_an_evaluation_without_numba_has_the_same_bits(monkeypatch):
     (projection, forward, CartPole physics, step bookkeeping) gives the same returns with the
     compiled kernels and without them."""
     import rlsub.envs.cartpole_batch as cb
-    import rlsub.rollout as rollout
-    from rlsub.tasks.rl import env_task
-    from rlsub.evaluate import PopulationEvaluator
+    import rlsub.evaluation.slot_rollout as rollout
+    from rlsub.evaluation.population import PopulationEvaluator
     from rlsub.subspace import Subspace
+    from rlsub.tasks.rl import env_task
 
     pytest.importorskip("numba")
     task = env_task("CartPole-v1")
@@ -162,7 +162,7 @@ def test_an_evaluation_without_numba_has_the_same_bits(monkeypatch):
 @pytest.mark.parametrize("with_live", [True, False])
 @pytest.mark.parametrize("max_steps", [0, 5])
 def test_compiled_step_bookkeeping_equals_its_numpy_form(with_live, max_steps):
-    import rlsub.rollout as rollout
+    import rlsub.evaluation.slot_rollout as rollout
 
     if rollout._count_kernel.get() is None:
         pytest.skip("numba not installed")

@@ -7,12 +7,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlsub.cli import main
-from rlsub.tasks.rl import env_task
+from rlsub.cli.main import main
 from rlsub.errors import NonFiniteObservation, NonFiniteReturn
-from rlsub.evaluate import PopulationEvaluator
-from rlsub.store import Store
+from rlsub.evaluation.population import PopulationEvaluator
+from rlsub.results.store import Store
 from rlsub.subspace import Subspace
+from rlsub.tasks.rl import env_task
 
 BAD_STEP = 5
 
@@ -148,7 +148,7 @@ def test_only_counted_episodes_are_checked_resets_included():
 
 
 def test_the_bookkeeping_kernel_and_its_numpy_form_both_see_the_observation():
-    import rlsub.rollout as rollout
+    import rlsub.evaluation.slot_rollout as rollout
 
     k = 6
     for fn in (rollout._count_step, rollout._count_step_numpy):

@@ -5,9 +5,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlsub.cli import main
+from rlsub.cli.main import main
 from rlsub.errors import NonFiniteObservation, NonFiniteReturn
-from rlsub.store import Store
+from rlsub.results.store import Store
 from rlsub.tasks import run_trial
 from rlsub.trial import TrialConfig
 
@@ -102,8 +102,8 @@ class SometimesNaNEnv(NaNObsEnv):
 
 
 def test_a_failing_trial_leaves_its_batch_mates_numbers_alone():
-    from rlsub.agents.dqn import resolve_config
-    from rlsub.agents.dqn_batched import run_batched
+    from rlsub.agents.dqn.batched import run_batched
+    from rlsub.agents.dqn.single import resolve_config
     from rlsub.tasks import trial_context
 
     def outcomes(configs):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import torch
 
 from rlsub.agents.ppo import PPOConfig, actor_critic_params, gae, make_value_subspace

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlsub.tasks.rl import env_task
-from rlsub.evaluate import PopulationEvaluator
-from rlsub.ray_backend import EvalWorker, RayPopulationEvaluator, SliceEvaluator, split_bounds
+from rlsub.evaluation.population import PopulationEvaluator
+from rlsub.execution.ray_backend import EvalWorker, RayPopulationEvaluator, SliceEvaluator, split_bounds
 from rlsub.subspace import Subspace
-from rlsub.sweep import SweepSpec, run_sweep
+from rlsub.sweeps.run import run_sweep
+from rlsub.sweeps.spec import SweepSpec
+from rlsub.tasks.rl import env_task
 from rlsub.trial import TrialConfig
 
 
@@ -134,8 +135,8 @@ def _stored(out: Path) -> dict[str, tuple]:
 
 
 def _dint(out: Path) -> list[dict]:
-    from rlsub.dint import compute_dint
-    from rlsub.store import Store
+    from rlsub.analysis.dint import compute_dint
+    from rlsub.results.store import Store
 
     with Store(out, create=False) as store:
         return [r.to_dict() for r in compute_dint(store.rows(), n_boot=200)]
@@ -167,7 +168,7 @@ def test_worker_dying_mid_trial_is_retried(ray_cluster, local_sweep, tmp_path):
     def dies_once(cfg, data_dir, eval_actors, threads):
         # Kill this task's worker process in the 2nd generation of one trial, the first time only.
         from rlsub import trial
-        from rlsub.ray_backend import _trial_task
+        from rlsub.execution.ray_backend import _trial_task
 
         original = trial.TrialContext.evaluate
         if cfg.method == "cmaes" and cfg.dim == 3 and cfg.seed == 1 and not os.path.exists(marker):
@@ -200,7 +201,7 @@ def test_lockstep_group_whose_worker_dies_is_retried_and_nothing_recorded_twice(
     marker = str(tmp_path / "group-died")
 
     def dies_once(configs, data_dir):
-        from rlsub.ray_backend import _group_task
+        from rlsub.execution.ray_backend import _group_task
 
         for n, item in enumerate(_group_task(configs, data_dir)):
             yield item
@@ -248,9 +249,9 @@ def test_backend_is_not_part_of_trial_key():
 def test_run_on_ray_writes_its_solution_on_the_driver(ray_cluster, tmp_path, capsys):
     """``rlsub run --backend ray``: populations go to actors, the outcome comes back, and only this
     process writes the solution and the row."""
-    from rlsub.cli import main
+    from rlsub.cli.main import main
+    from rlsub.results.store import Store
     from rlsub.solution import load_solution
-    from rlsub.store import Store
 
     out = tmp_path / "run"
     assert main(["run", "--env", "CartPole-v1", "--dim", "2", "--budget", "400", "--eval-episodes", "2",

@@ -8,8 +8,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlsub.agents.common import final_obs
-from rlsub.agents.replay_buffer import FrameReplayBuffer, ReplayBuffer, default_frame_capacity
+from rlsub.agents.dqn.replay_buffer import FrameReplayBuffer, ReplayBuffer, default_frame_capacity
+from rlsub.agents.gradient_common import final_obs
 
 STACK, FRAME = 4, (5, 6)
 KEYS = ("obs", "actions", "rewards", "next_obs", "dones")

@@ -3,10 +3,10 @@
 import csv
 
 import pytest
-
-from rlsub.report import comparisons, reference_rows, write_report
-from rlsub.store import Store
 from tests_helpers import stored
+
+from rlsub.analysis.report import comparisons, reference_rows, write_report
+from rlsub.results.store import Store
 
 
 def fill(store, env, kind, dint, D, low=0.0, best=500.0, network="MLP 64-64", seeds=5, full=None):
@@ -103,7 +103,7 @@ def test_an_untrained_baseline_is_named_and_not_compared(tmp_path):
 def test_pairs_with_no_ratio_to_test_are_not_counted(tmp_path):
     """Two tasks that never reach the threshold give no ratio: that pair is not a comparison, and the
     note counts only the tests made; past the limit a line says how many pairs were left out."""
-    from rlsub.dint import compute_dint
+    from rlsub.analysis.dint import compute_dint
 
     with Store(tmp_path / "s") as s:
         fill(s, "CartPole-v1", "rl", 4, 4610)

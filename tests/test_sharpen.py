@@ -4,12 +4,13 @@ import math
 
 import numpy as np
 import pytest
+from tests_helpers import stored
 
 from rlsub.errors import ConfigError
-from rlsub.sharpen import ci_ratio, format_sharpen, sharpen
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec
-from tests_helpers import stored
+from rlsub.results.store import Store
+from rlsub.sweeps.plan import plan_sweep
+from rlsub.sweeps.sharpen import ci_ratio, format_sharpen, sharpen
+from rlsub.sweeps.spec import SweepSpec
 
 GRID = [1, 2, 4, 8, 16, 32, 64]
 
@@ -32,7 +33,7 @@ class FakeRun:
         self.calls.append((list(spec.dims), list(spec.seeds)))
         with Store(self.out) as store:
             have = store.keys()
-            for t in spec.trials():
+            for t in plan_sweep(spec).trials:
                 if t.key() in have:
                     continue
                 if self.stop_after is not None and self.ran >= self.stop_after:
@@ -130,7 +131,7 @@ def test_the_sharpened_ci_still_covers(tmp_path):
 
 
 def test_cli_until_ci_stores_ordinary_trials_and_resumes(tmp_path, capsys):
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     argv = ["sweep", "--env", "CartPole-v1", "--method", "cmaes", "--dims", "1,4", "--seeds", "2", "--budget", "2000",
             "--eval-episodes", "2", "--workers", "1", "--no-progress", "--out", str(tmp_path), "--until-ci", "1.5",
@@ -170,7 +171,7 @@ def test_a_crash_stops_the_loop_and_says_so(tmp_path):
 @pytest.mark.parametrize("extra, message", [(["--until-ci", "0"], "must be > 1"),
                                              (["--max-trials", "9"], "give --until-ci")])
 def test_cli_refuses_a_bad_until_ci_before_running(tmp_path, capsys, extra, message):
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     argv = ["sweep", "--env", "CartPole-v1", "--dims", "1,4", "--seeds", "2", "--out", str(tmp_path / "s"), *extra]
     assert main(argv) == 2

@@ -8,13 +8,14 @@ import sys
 
 import pytest
 
-import rlsub.pool as pool_mod
-from rlsub import jit
-from rlsub.cli import _pooled, build_parser
-from rlsub.imports import import_without
-from rlsub.pool import pool_context
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec, run_sweep
+import rlsub.execution.worker_pool as pool_mod
+from rlsub.cli.main import _pooled, build_parser
+from rlsub.execution.worker_pool import pool_context
+from rlsub.kernels import lazy_jit as jit
+from rlsub.results.store import Store
+from rlsub.sweeps.run import run_sweep
+from rlsub.sweeps.spec import SweepSpec
+from rlsub.utils.optional_imports import import_without
 
 
 def test_import_without_blocks_the_extras_during_the_import_only(tmp_path, monkeypatch):
@@ -109,23 +110,23 @@ def test_workers_come_from_the_preloaded_fork_server():
     ctx = pool_context()
     assert ctx.get_start_method() == "forkserver"
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        # rlsub.preload is imported by the server alone (unpickling _loaded imports this test module,
+        # rlsub.sweeps.worker_preload is imported by the server alone (unpickling _loaded imports this test module,
         # which imports torch and rlsub itself, so those two say little on their own)
-        assert pool.submit(_loaded, ["rlsub.preload", "torch", "rlsub.lockstep", "cma"]).result() == [True] * 4
+        assert pool.submit(_loaded, ["rlsub.sweeps.worker_preload", "torch", "rlsub.tasks.lockstep", "cma"]).result() == [True] * 4
 
 
 def test_a_worker_ends_itself_once_its_driver_is_gone():
     """A sweep killed with -9 leaves its forked workers parentless (their parent is the fork server) and
     blocked on queues that never close: each one watches the driver's pid and exits when it is gone."""
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    code = f"from rlsub.sweep import _exit_with; _exit_with({int(gone.stdout)}, every=0.01); print('still here')"
+    code = f"from rlsub.sweeps.run import _exit_with; _exit_with({int(gone.stdout)}, every=0.01); print('still here')"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1 and "still here" not in proc.stdout
 
 
 def test_preload_imports_cleanly_in_a_fresh_interpreter():
     """The fork server ignores an ImportError in its preload silently: check the module imports."""
-    code = "import sys, rlsub.preload; print(json.dumps(['cma' in sys.modules, 'rlsub.lockstep' in sys.modules]))"
+    code = "import sys, rlsub.sweeps.worker_preload; print(json.dumps(['cma' in sys.modules, 'rlsub.tasks.lockstep' in sys.modules]))"
     proc = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [True, True]
@@ -133,10 +134,10 @@ def test_preload_imports_cleanly_in_a_fresh_interpreter():
 
 def test_load_cached_loads_cached_kernels_without_calling_or_compiling_them():
     pytest.importorskip("numba")
-    run = ("import numpy as np; from rlsub import mlp_kernel as mk; f = np.float32; "
+    run = ("import numpy as np; from rlsub.kernels import mlp_forward as mk; f = np.float32; "
            "mk.layer(np.ones((2, 3), f), np.ones((2, 3, 4), f), np.zeros((2, 4), f), np.zeros((2, 4), f), 2, mk.TANH)")
     subprocess.run([sys.executable, "-c", run], check=True)  # compiles (first time) and caches it
-    probe = ("import json; from rlsub import jit, mlp_kernel as mk; n = jit.load_cached(); d = mk._kernel.get(); "
+    probe = ("import json; from rlsub.kernels import lazy_jit as jit, mlp_forward as mk; n = jit.load_cached(); d = mk._kernel.get(); "
              "print(json.dumps([n, len(d.signatures), sum(d.stats.cache_misses.values())]))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,4 @@
-"""rlsub.stats: paired vs independent bootstrap of d_int, the comparison rule, success-probability crossing."""
+"""rlsub.analysis.bootstraps: paired vs independent bootstrap of d_int, the comparison rule, success-probability crossing."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rlsub.stats import (
-    MIN_SEEDS,
-    independent_bootstrap_dint,
-    paired_bootstrap_dint,
-    success_crossing,
-)
+from rlsub.analysis.bootstraps import independent_bootstrap_dint, paired_bootstrap_dint, success_crossing
+from rlsub.analysis.perf_matrix import MIN_SEEDS
 
 DIMS = 2 ** np.arange(0, 11)  # 1 … 1024
 

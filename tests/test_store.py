@@ -8,11 +8,12 @@ import sys
 import time
 
 import pytest
+from tests_helpers import stored
 
 from rlsub.errors import StoreError
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec, run_sweep
-from tests_helpers import stored
+from rlsub.results.store import Store
+from rlsub.sweeps.run import run_sweep
+from rlsub.sweeps.spec import SweepSpec
 
 
 def _row(**kw):
@@ -69,7 +70,7 @@ def test_parallel_sweep_equals_serial(tmp_path):
 
 def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
     out = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "rlsub.cli", "sweep", "--env", "CartPole-v1", "--dims", "1,2,3,4,5,6",
+    cmd = [sys.executable, "-m", "rlsub.cli.main", "sweep", "--env", "CartPole-v1", "--dims", "1,2,3,4,5,6",
            "--seeds", "2", "--budget", "1000", "--eval-episodes", "2", "--workers", "1", "--no-progress",
            "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -101,7 +102,7 @@ def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
 
 def test_toml_sweep_registers_envs_in_worker_processes(tmp_path):
     """Env definitions in the TOML file travel with each trial to spawned workers (and to replay)."""
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(
@@ -130,7 +131,7 @@ return_best = -3.0
     assert rows[0].config["env_def"]["id"] == "ShortPointMass-v0"
     assert main(["replay", str(tmp_path / "o" / rows[0].artifact)]) == 0
     # A fresh process that never saw the TOML file still computes d_int from the stored definition.
-    proc = subprocess.run([sys.executable, "-m", "rlsub.cli", "dint", str(tmp_path / "o")], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "rlsub.cli.main", "dint", str(tmp_path / "o")], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr
     assert "R_base=-3" in proc.stdout
@@ -138,7 +139,7 @@ return_best = -3.0
 
 def test_dying_worker_is_one_clear_error_and_rerun_resumes(tmp_path, monkeypatch, capsys):
     """A worker killed mid-sweep (OOM killer, kill -9) ends the sweep with one line; a rerun completes it."""
-    from rlsub.cli import main
+    from rlsub.cli.main import main
 
     args = ["sweep", "--env", "CartPole-v1", "--dims", "2,3", "--seeds", "2", "--budget", "800", "--eval-episodes", "2",
             "--workers", "2", "--no-progress", "--out", str(tmp_path)]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from rlsub.policies import ActionSpec, PolicySpec
+from rlsub.policies.networks import ActionSpec, PolicySpec
 from rlsub.subspace import Subspace
 
 KINDS = ["dense", "sparse", "fastfood"]

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from rlsub.datasets import DATA_DIR_ENV, load_digits
 from rlsub.errors import ConfigError
-from rlsub.classifiers import build_network
 from rlsub.subspace import Subspace
-from rlsub.supervised_training import evaluate_subspace
+from rlsub.supervised.classifiers import build_network
+from rlsub.supervised.datasets import DATA_DIR_ENV, load_digits
+from rlsub.supervised.training import evaluate_subspace
+from rlsub.sweeps.plan import plan_sweep
 from rlsub.tasks.supervised import (
     SUPERVISED_TASKS,
     parameter_count,
@@ -116,7 +117,7 @@ def test_budget_counts_examples():
 def test_lenet_learns_through_every_projection(projection):
     """A LeNet in a 128-d subspace learns through each projection: test accuracy well above its own θ_0's
     (chance, 0.0975 on this split) after two epochs of Adam."""
-    from rlsub.datasets import load_dataset
+    from rlsub.supervised.datasets import load_dataset
 
     config = TrialConfig(env="digits-lenet", method="adam", dim=128, projection=projection, budget=3000)
     res = run_supervised_trial(config)
@@ -213,7 +214,7 @@ def test_batched_matches_one_at_a_time():
 
 
 def test_group_trials_batches_supervised_seeds_only():
-    from rlsub.sweep import group_trials
+    from rlsub.sweeps.run import group_trials
 
     sup = [TrialConfig("digits-fc", method="adam", dim=d, seed=s, budget=320) for d in (8, 16) for s in range(3)]
     rl = [TrialConfig("CartPole-v1", method="cmaes", dim=4, seed=s) for s in range(2)]
@@ -227,9 +228,10 @@ def test_group_trials_batches_supervised_seeds_only():
 
 
 def test_sweep_with_batched_seeds_stores_every_trial(tmp_path):
+    from rlsub.results.store import Store
     from rlsub.solution import load_solution
-    from rlsub.store import Store
-    from rlsub.sweep import SweepSpec, run_sweep
+    from rlsub.sweeps.run import run_sweep
+    from rlsub.sweeps.spec import SweepSpec
 
     spec = SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0, 1, 2, 3], budget=640, batch_seeds=3)
     counts = run_sweep(spec, tmp_path / "s", workers=1, progress=False)
@@ -246,7 +248,7 @@ def test_sweep_with_batched_seeds_stores_every_trial(tmp_path):
 
 
 def test_batch_seeds_must_be_positive():
-    from rlsub.sweep import SweepSpec
+    from rlsub.sweeps.spec import SweepSpec
 
     with pytest.raises(ConfigError, match="batch_seeds must be an integer >= 1"):
-        SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0], batch_seeds=0).validate()
+        plan_sweep(SweepSpec(envs=["digits-fc"], methods=["adam"], dims=[8], seeds=[0], batch_seeds=0))

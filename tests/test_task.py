@@ -13,20 +13,22 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from tests_helpers import stored
 
-from rlsub.cli import main
-from rlsub.dint import compute_dint, format_table
+from rlsub.analysis.dint import compute_dint, format_table
+from rlsub.cli.main import main
 from rlsub.errors import ConfigError, StoreError
-from rlsub.runner import commit, execute
-from rlsub.seeding import derive_seed
+from rlsub.execution.runner import commit, execute
+from rlsub.results.store import Store
 from rlsub.solution import load_solution
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec, run_sweep
-from rlsub.task import RANDOM_FLOOR, Task
+from rlsub.sweeps.plan import plan_sweep
+from rlsub.sweeps.run import run_sweep
+from rlsub.sweeps.spec import SweepSpec
 from rlsub.tasks import resolve_task, typed_params
+from rlsub.tasks.base import RANDOM_FLOOR, Task
 from rlsub.tasks.supervised import SupervisedTask
 from rlsub.trial import TrialConfig
-from tests_helpers import stored
+from rlsub.utils.seeding import derive_seed
 
 NEG = "tests_helpers:NegativeDrift"
 
@@ -139,11 +141,11 @@ def test_a_plugin_store_is_analysed_where_the_plugin_cannot_be_imported(tmp_path
     imports = marker.read_text()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for cmd in (["dint", str(out)], ["report", str(out), "--out", str(tmp_path / "rep"), "--boot", "100"]):
-        p = subprocess.run([sys.executable, "-m", "rlsub.cli", *cmd], cwd=tmp_path, env=env, capture_output=True,
+        p = subprocess.run([sys.executable, "-m", "rlsub.cli.main", *cmd], cwd=tmp_path, env=env, capture_output=True,
                            text=True)
         assert p.returncode == 0, p.stderr
     assert "farplug:Walk | cmaes | dense" in subprocess.run(
-        [sys.executable, "-m", "rlsub.cli", "dint", str(out)], cwd=tmp_path, env=env, capture_output=True,
+        [sys.executable, "-m", "rlsub.cli.main", "dint", str(out)], cwd=tmp_path, env=env, capture_output=True,
         text=True).stdout
     assert marker.read_text() == imports  # analysing the store never imported the plug-in
 
@@ -198,17 +200,17 @@ def test_param_false_reaches_the_trial_as_false(tmp_path, capsys):
 
 
 def test_toml_params_are_typed_too(tmp_path):
-    from rlsub.sweep import load_sweep_config
+    from rlsub.sweeps.spec import load_sweep_config
 
     cfg = tmp_path / "s.toml"
     cfg.write_text('[sweep]\nenv = "CartPole-v1"\nmethod = "dqn"\ndims = [2]\n[sweep.params.dqn]\ndouble = "false"\n')
     spec, _ = load_sweep_config(cfg)
-    (trial,) = spec.trials()[:1]
+    (trial,) = plan_sweep(spec).trials[:1]
     assert dict(trial.params) == {"double": False}
     cfg.write_text('[sweep]\nenv = "CartPole-v1"\nmethod = "dqn"\ndims = [2]\n[sweep.params.dqn]\nlr = "fast"\n')
     spec, _ = load_sweep_config(cfg)
     with pytest.raises(ConfigError, match="lr='fast'"):
-        spec.validate()
+        plan_sweep(spec)
 
 
 def test_execute_writes_nothing_and_commit_writes_solution_then_row(tmp_path, monkeypatch):
@@ -239,7 +241,7 @@ def test_ppo_rows_say_how_many_coordinates_moved(tmp_path):
 
 
 def test_baseline_not_above_the_floor_is_one_note_not_nan_everywhere():
-    from rlsub.store import TrialRow
+    from rlsub.results.store import TrialRow
 
     def row(d, mean, full=False):
         f = stored(d=d, is_full=full, projection="identity" if full else "dense", r_low=-10.0,
@@ -320,13 +322,13 @@ def test_help_texts_print_plain_percent_signs(capsys):
 
 
 def test_warnings_are_plain_lines():
-    from rlsub.console import plain
+    from rlsub.utils.console import plain
 
     assert plain("\x1b[33mWARN: obs is not within the observation space\x1b[0m") == "obs is not within the observation space"
 
 
 def test_typos_are_refused_before_torch_is_imported():
-    code = ("import sys\nfrom rlsub.cli import main\nrc = main(['run', '--env', 'CartPol-v1', '--dim', '4', '--out', 'x'])\n"
+    code = ("import sys\nfrom rlsub.cli.main import main\nrc = main(['run', '--env', 'CartPol-v1', '--dim', '4', '--out', 'x'])\n"
             "print(rc, 'torch' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stdout.split() == ["2", "False"]
@@ -336,7 +338,7 @@ def test_typos_are_refused_before_torch_is_imported():
 def test_a_sweeps_driver_never_imports_pycma(tmp_path):
     """pycma (with scipy.stats and matplotlib, ~1 s) is the workers' business: the driver plans,
     stores and analyses without it, so its start-up does not delay the workers'."""
-    code = ("import sys\nfrom rlsub.cli import main\n"
+    code = ("import sys\nfrom rlsub.cli.main import main\n"
             f"rc = main(['sweep', '--env', 'CartPole-v1', '--method', 'cmaes', '--dims', '1,2', '--seeds', '1', "
             f"'--budget', '500', '--workers', '2', '--no-progress', '--out', {str(tmp_path / 'out')!r}])\n"
             "print(rc, 'cma' in sys.modules, 'scipy.stats' in sys.modules)")
@@ -346,8 +348,8 @@ def test_a_sweeps_driver_never_imports_pycma(tmp_path):
 
 def test_quick_check_names_mirror_the_registries():
     from rlsub.agents import METHODS
+    from rlsub.cli.names import METHOD_NAMES, PRESET_NAMES, SUPERVISED_NAMES
     from rlsub.envs.presets import PRESETS
-    from rlsub.names import METHOD_NAMES, PRESET_NAMES, SUPERVISED_NAMES
     from rlsub.tasks.supervised import SUPERVISED_TASKS
 
     assert set(METHOD_NAMES) == set(METHODS) | set(resolve_task("digits-fc").method_names())

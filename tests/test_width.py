@@ -5,19 +5,19 @@ from __future__ import annotations
 import csv
 
 import pytest
-
-from rlsub.cli import build_parser
-from rlsub.cli import _widths
-from rlsub.errors import ConfigError
-from rlsub.report import comparisons, width_series, write_report
-from rlsub.store import Store
-from rlsub.sweep import SweepSpec, load_sweep_config
 from tests_helpers import stored
+
+from rlsub.analysis.report import comparisons, width_series, write_report
+from rlsub.cli.main import _widths, build_parser
+from rlsub.errors import ConfigError
+from rlsub.results.store import Store
+from rlsub.sweeps.plan import plan_sweep
+from rlsub.sweeps.spec import SweepSpec, load_sweep_config
 
 
 def test_hidden_sizes_are_a_sweep_axis():
     spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes"], dims=[2, None], seeds=[0], hidden=[(8,), (32, 32)])
-    trials = spec.trials()
+    trials = plan_sweep(spec).trials
     assert sorted({c.hidden for c in trials}) == [(8,), (32, 32)] and len(trials) == 4
     fps = {c.hidden: {t.fingerprint() for t in trials if t.hidden == c.hidden} for c in trials}
     assert all(len(v) == 1 for v in fps.values()) and fps[(8,)] != fps[(32, 32)]  # each width its own experiment
@@ -68,14 +68,14 @@ def test_report_plots_dint_against_D_for_several_widths(tmp_path, monkeypatch):
     rows = list(csv.DictReader((tmp_path / "r" / "dint.csv").open()))
     assert sorted(r["experiment"] for r in rows) == ["hidden 128-128", "hidden 8"]
     with Store(tmp_path / "s", create=False) as st:
-        from rlsub.dint import compute_dint
+        from rlsub.analysis.dint import compute_dint
 
         (series,) = width_series(compute_dint(st.rows(), n_boot=100)).values()
     assert [r.D for r in series] == [300, 20000] and [r.dint for r in series] == [8, 8]
 
 
 def test_overlapping_cis_are_not_distinguishable(tmp_path):
-    from rlsub.dint import compute_dint
+    from rlsub.analysis.dint import compute_dint
 
     with Store(tmp_path) as st:
         _fill(st, "a", 4610, 4, budget=1000)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from rlsub.errors import ConfigError
 from rlsub.projections.base import Projection, check_dims
 from rlsub.projections.dense import DenseProjection
-from rlsub.projections.fastfood import FastfoodProjection, fwht
+from rlsub.projections.fastfood import FastfoodProjection
+from rlsub.projections.fwht import fwht
 from rlsub.projections.identity import IdentityProjection
 from rlsub.projections.sparse import SparseProjection
 

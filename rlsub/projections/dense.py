@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from rlsub.errors import ConfigError
-from rlsub.jit import LazyJit
+from rlsub.kernels.lazy_jit import LazyJit
 from rlsub.projections.base import Projection
-from rlsub.seeding import torch_generator
+from rlsub.utils.seeding import torch_generator
 
 #: Refuse to materialise a dense P larger than this; sparse/Fastfood are O(D).
 MAX_DENSE_BYTES = 4 * 1024**3

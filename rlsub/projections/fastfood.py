@@ -12,7 +12,7 @@ whose update steps are dispatch-bound) also keep B as float32 and Π as int64 (�
 
 Speed (see benchmarks/projections.py): the product runs block-chunk by block-chunk, each chunk
 small enough (``CHUNK_ELEMENTS``) on a CPU to stay in cache through all five steps (signs, FWHT, permute
-and scale, FWHT, store), with the FWHT done as Kronecker-factored GEMMs (``rlsub.fwht``). The
+and scale, FWHT, store), with the FWHT done as Kronecker-factored GEMMs (``rlsub.projections.fwht``). The
 backward pass is the transposed structured product Pᵀg = Σ_b B_b H Π_bᵀ G_b H g_b (H symmetric)
 in a custom autograd function, so no intermediate [..., k, n] tensor is kept for autograd.
 ``fastfood_reference`` is the straightforward whole-tensor version, kept for tests and benchmarks.
@@ -24,9 +24,9 @@ import math
 
 import torch
 
-from rlsub.fwht import fwht, fwht_reference
 from rlsub.projections.base import ProductFunction, Projection
-from rlsub.seeding import torch_generator
+from rlsub.projections.fwht import fwht, fwht_reference
+from rlsub.utils.seeding import torch_generator
 
 #: Target number of elements of one working chunk ([rows, blocks, n]): about 512 KiB of float32,
 #: which keeps the chunk and its temporaries in a core's L2 cache (measured flat from 2^16 to 2^18).
@@ -265,4 +265,4 @@ class FastfoodProjection(Projection):
         return fastfood_reference(theta_d, self.B, self.Pi, self.G, self.D)
 
 
-__all__ = ["FastfoodProjection", "fastfood_apply", "fastfood_apply_t", "fastfood_reference", "fwht"]
+__all__ = ["FastfoodProjection", "fastfood_apply", "fastfood_apply_t", "fastfood_reference",]

@@ -19,7 +19,7 @@ import warnings
 import torch
 
 from rlsub.projections.base import ProductFunction, Projection
-from rlsub.seeding import torch_generator
+from rlsub.utils.seeding import torch_generator
 
 _INT32_MAX = 2**31 - 1
 

@@ -1,9 +1,9 @@
 """Find the task a name means: a supervised dataset task, or an RL env (preset, Gymnasium id,
-``module:Class``, TOML registration). Everything else talks to the ``rlsub.task.Task`` it returns.
+``module:Class``, TOML registration). Everything else talks to the ``rlsub.tasks.base.Task`` it returns.
 
 One file per task kind: ``rl.py`` (``EnvTask``: an env of ``rlsub.envs`` made measurable) and
 ``supervised.py`` (``SupervisedTask``: a classifier on a dataset). A new kind is a new file here
-that implements ``rlsub.task.Task``, plus one line in ``resolve_task``.
+that implements ``rlsub.tasks.base.Task``, plus one line in ``resolve_task``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 from rlsub.envs import register_from_config
 from rlsub.errors import ConfigError
-from rlsub.params import parse_params
 from rlsub.projections import choose_projection
-from rlsub.task import Task
+from rlsub.tasks.base import Task
+from rlsub.tasks.method_params import parse_params
 from rlsub.tasks.rl import env_task
 from rlsub.tasks.supervised import SUPERVISED_TASKS
 from rlsub.trial import TrialConfig, TrialContext, TrialResult

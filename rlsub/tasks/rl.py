@@ -2,7 +2,7 @@
 
 ``EnvTask`` adds to the env what a measurement needs: the policy network chosen for its spaces,
 the methods that train it (``rlsub.agents``), direct-search trials run in lockstep
-(``rlsub.lockstep``), replay of stored solutions and the random-policy floor R_low.
+(``rlsub.tasks.lockstep``), replay of stored solutions and the random-policy floor R_low.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from rlsub.agents.es import NormalizedEvaluator
 from rlsub.envs import EnvFactory, check_spaces, resolve_env
 from rlsub.envs.li2018 import attach_reference
 from rlsub.errors import NonFiniteReturn, SolutionError
-from rlsub.evaluate import EpisodeTally
-from rlsub.lockstep import lockstep_key, run_lockstep
-from rlsub.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, image_layout, vbn_cnn_spec
-from rlsub.task import EPISODE_RETURN, RANDOM_FLOOR, Normalisation
+from rlsub.evaluation.population import EpisodeTally
+from rlsub.policies.images import image_layout
+from rlsub.policies.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, vbn_cnn_spec
+from rlsub.tasks.base import EPISODE_RETURN, RANDOM_FLOOR, Normalisation
+from rlsub.tasks.lockstep import lockstep_key, run_lockstep
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
 
 #: Trials of one lockstep group that run at once (the others wait for a place).
@@ -31,7 +32,7 @@ LOCKSTEP_ACTIVE = 32
 
 @dataclass
 class EnvTask(EnvFactory):
-    """An RL task (``rlsub.task.Task``): the env (``EnvFactory``: preset, ``make``, ``make_vec``) plus
+    """An RL task (``rlsub.tasks.base.Task``): the env (``EnvFactory``: preset, ``make``, ``make_vec``) plus
     the policy and methods. Performance is the mean episode return of the greedy policy on fresh episodes."""
 
     kind: str = "rl"
@@ -91,7 +92,7 @@ class EnvTask(EnvFactory):
 
     def run_stream(self, configs: list[TrialConfig], data_dir: str | None = None
                    ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
-        """Direct-search trials in lockstep (one batched rollout, ``rlsub.lockstep``); others one by one."""
+        """Direct-search trials in lockstep (one batched rollout, ``rlsub.tasks.lockstep``); others one by one."""
         if len(configs) > 1 and all(lockstep_key(c) is not None for c in configs):
             # At most LOCKSTEP_ACTIVE trials hold a context (θ_0, P, optimizer) at once: enough to keep the
             # rollout's copies busy, and a sweep of thousands of trials per worker stays within memory.

@@ -2,9 +2,9 @@
 
 Tasks (``SUPERVISED_TASKS``): ``digits-fc``, ``digits-lenet`` (embedded 8×8 digits, CPU-friendly) and
 ``mnist-fc`` (784-200-200-10 ReLU, D = 199,210 as in the paper), ``mnist-lenet`` (the paper's
-LeNet, D = 44,426), which read MNIST from IDX files (see ``rlsub.datasets``). Performance is test
-accuracy. The networks are ``rlsub.classifiers``, the hyper-parameters ``rlsub.recipe`` and the
-training loop ``rlsub.supervised_training``.
+LeNet, D = 44,426), which read MNIST from IDX files (see ``rlsub.supervised.datasets``). Performance is test
+accuracy. The networks are ``rlsub.supervised.classifiers``, the hyper-parameters ``rlsub.supervised.recipe`` and the
+training loop ``rlsub.supervised.training``.
 
 ``run_supervised_trials_batched`` trains several seeds of one configuration at once (vmap over a
 stacked θ_d): same results up to float rounding, fewer per-step overheads for small networks.
@@ -23,19 +23,19 @@ from typing import Any
 
 import torch
 
-from rlsub.classifiers import FC_HIDDEN, build_network, network_size
-from rlsub.datasets import load_dataset
 from rlsub.errors import ConfigError, SolutionError
-from rlsub.recipe import OPTIMIZERS, SupervisedParams
 from rlsub.subspace import Subspace
-from rlsub.supervised_training import evaluate_subspace, train_one, train_seeds
-from rlsub.task import TEST_ACCURACY, Normalisation
+from rlsub.supervised.classifiers import FC_HIDDEN, build_network, network_size
+from rlsub.supervised.datasets import load_dataset
+from rlsub.supervised.recipe import OPTIMIZERS, SupervisedParams
+from rlsub.supervised.training import evaluate_subspace, train_one, train_seeds
+from rlsub.tasks.base import TEST_ACCURACY, Normalisation
 from rlsub.trial import TrialConfig, TrialResult
 
 
 @dataclass(frozen=True)
 class SupervisedTask:
-    """A (dataset, network) pair (``rlsub.task.Task``); performance is test accuracy."""
+    """A (dataset, network) pair (``rlsub.tasks.base.Task``); performance is test accuracy."""
 
     name: str
     dataset: str
@@ -48,7 +48,7 @@ class SupervisedTask:
     solved_threshold: float | None = None
     kind: str = "supervised"
     revision: int = 0
-    """Protocol revision of this task's recipe (``rlsub.task.Task.revision``)."""
+    """Protocol revision of this task's recipe (``rlsub.tasks.base.Task.revision``)."""
     batches_seeds: bool = True
 
     # -- the Task protocol --------------------------------------------------------------------
@@ -148,12 +148,12 @@ def parameter_count(name: str, hidden: tuple[int, ...] | None = None) -> int:
 
 def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> TrialResult:
     """Train θ_d of ``config.env``'s classifier in a ``config.dim``-dimensional subspace
-    (``rlsub.supervised_training.train_one``)."""
+    (``rlsub.supervised.training.train_one``)."""
     return train_one(supervised_task(config.env), config, data_dir)
 
 
 def run_supervised_trials_batched(configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
-    """Train several trials that differ only in ``seed`` at once (``rlsub.supervised_training.train_seeds``)."""
+    """Train several trials that differ only in ``seed`` at once (``rlsub.supervised.training.train_seeds``)."""
     if not configs:
         return []
     return train_seeds(supervised_task(configs[0].env), configs, data_dir)

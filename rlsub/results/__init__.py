@@ -1,0 +1,1 @@
+"""Stored results: the SQLite trial store (``store``) and its schema migrations (``migrate``)."""
