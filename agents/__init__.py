@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rlsub.agents import cmaes, es, ppo, reinforce
+from rlsub.agents import ars, cmaes, es, ppo, reinforce
+from rlsub.agents.ars import ARS, ARSConfig
 from rlsub.agents.ask_tell import DirectSearch
 from rlsub.agents.cmaes import CMAES, CMAESConfig
 from rlsub.agents.dqn import engines as dqn_engines
@@ -32,6 +33,8 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
+    "ars": Method("ars", "direct", ars.run, ARSConfig,
+                  "ARS (Mania et al. 2018): V1/V2 and top-b -t variants, mirrored directions, reward-std steps"),
     "cmaes": Method("cmaes", "direct", cmaes.run, CMAESConfig, "CMA-ES (pycma), sep-CMA at large d, IPOP restarts"),
     "es": Method("es", "direct", es.run, ESConfig,
                  "OpenAI-ES: mirrored sampling, centered ranks, Adam, L2 decay, optional obs normalisation"),
@@ -53,6 +56,6 @@ def get_method(name: str) -> Method:
 
 
 __all__ = [
-    "CMAES", "CMAESConfig", "DQNConfig", "ES", "ESConfig", "METHODS", "DirectSearch", "Method",
+    "ARS", "ARSConfig", "CMAES", "CMAESConfig", "DQNConfig", "ES", "ESConfig", "METHODS", "DirectSearch", "Method",
     "PPOConfig", "ReinforceConfig", "get_method",
 ]

@@ -60,7 +60,8 @@ class CMAES(DirectSearch):
         self.config = config or CMAESConfig()
         self.diagonal = d > self.config.diagonal_above
         if self.diagonal:
-            log.warning("d=%d > %d: using sep-CMA (diagonal covariance)", d, self.config.diagonal_above)
+            # INFO, not WARNING: a sweep runs many such trials, and ``rlsub sweep``/``run`` say it once up front
+            log.info("d=%d > %d: using sep-CMA (diagonal covariance)", d, self.config.diagonal_above)
         self.sigma0 = self.config.sigma0 if self.config.sigma0 is not None else min(5.0, 10.0 / np.sqrt(d))
         self.restarts_done = 0
         self.stop_reasons: list[str] = []
@@ -135,7 +136,7 @@ class CMAES(DirectSearch):
 
 
 def search(ctx):
-    """A CMA-ES trial as a ``rlsub.agents.direct_search.direct_search`` generator (run alone or in lockstep)."""
+    """A CMA-ES trial as a [`rlsub.agents.direct_search.direct_search`][rlsub.agents.direct_search.direct_search] generator (run alone or in lockstep)."""
     return direct_search(ctx, CMAES(ctx.policy.d, ctx.seed, make_config(CMAESConfig, ctx.params, "cmaes")))
 
 

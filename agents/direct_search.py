@@ -4,7 +4,7 @@ A trial is a generator (``direct_search``) that *yields* the evaluations it need
 (``train``), re-check of a candidate that reached the threshold (``check``), mean vs best
 (``validate``), final score (``test``) — and receives each one's ``EvalResult``. It returns the
 ``TrialResult``. ``run_direct_search`` drives one trial alone through ``ctx.evaluate``;
-``rlsub.tasks.lockstep.run_lockstep`` drives many at once, every round of requests as one batched
+[`rlsub.tasks.lockstep.run_lockstep`][rlsub.tasks.lockstep.run_lockstep] drives many at once, every round of requests as one batched
 rollout. Episode seeds depend only on (trial seed, request kind, generation), never on who
 evaluates, so both give the same numbers.
 """

@@ -206,7 +206,7 @@ class _ObsNormES(ES):
 
 
 def search(ctx):
-    """An ES trial as a ``rlsub.agents.direct_search.direct_search`` generator (run alone or in lockstep).
+    """An ES trial as a [`rlsub.agents.direct_search.direct_search`][rlsub.agents.direct_search.direct_search] generator (run alone or in lockstep).
 
     With ``obs_norm`` every evaluation of the trial (training, checks, final test) goes through a
     ``NormalizedEvaluator``; after training its stats stay frozen: the final test must not move them.

@@ -4,7 +4,7 @@
 ``--env`` takes a preset name (``rlsub envs`` lists them), any registered Gymnasium id (ALE ids
 get the standard Atari preprocessing), or ``module.path:ClassName``; ``register_from_config``
 registers envs described in a TOML sweep config. Nothing here knows how an env is trained or
-measured: that is ``rlsub.tasks.rl`` (imports point from the core down to this package, never back).
+measured: that is [`rlsub.tasks.rl`][rlsub.tasks.rl] (imports point from the core down to this package, never back).
 """
 
 from . import point_mass  # registers rlsub/PointMass-v0

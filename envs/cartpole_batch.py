@@ -11,7 +11,7 @@ Two interfaces:
 
 * the Gymnasium ``VectorEnv`` API with NEXT_STEP autoreset (``reset(seed=s)`` seeds copy i with
   ``s + i``, as ``SyncVectorEnv`` does): a drop-in for ``gym.make_vec("CartPole-v1")``;
-* the *slot* API used by ``rlsub.evaluation.population``: ``reset_copies(idx, seeds)`` starts new episodes in
+* the *slot* API used by [`rlsub.evaluation.population`][rlsub.evaluation.population]: ``reset_copies(idx, seeds)`` starts new episodes in
   chosen copies, ``step_copies(n, actions)`` steps only copies ``0..n-1`` (no autoreset) and
   ``move(src, dst)`` copies copies' whole states into others, so an evaluator keeps its live
   episodes in a prefix and never steps a finished one.

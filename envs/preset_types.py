@@ -79,7 +79,7 @@ class EnvPreset:
     trials record it (``TrialConfig.revision``), so a new revision's trials get new keys and
     fingerprints and never resume from, or pool with, the old ones."""
     init: str = "torch"
-    """θ_0's initialisation for MLP policies (``rlsub.policies.networks.MLP_INITS``): recorded in the policy
+    """θ_0's initialisation for MLP policies ([`rlsub.policies.networks.MLP_INITS`][rlsub.policies.networks.MLP_INITS]): recorded in the policy
     spec's options when not torch's default."""
     family: str | None = None
     """Policy family (``"mlp"``, ``"cnn"``, ``"vbn_cnn"``); None: chosen from the observation space.

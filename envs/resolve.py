@@ -2,7 +2,7 @@
 
 An ``EnvFactory`` is an environment only: the preset (id, episode cap, wrappers, Atari settings,
 return range) and how to make one env or vectorised copies. What turns it into a measurable task
-(policy choice, running a method, lockstep) is ``rlsub.tasks.rl.EnvTask``, which extends it.
+(policy choice, running a method, lockstep) is [`rlsub.tasks.rl.EnvTask`][rlsub.tasks.rl.EnvTask], which extends it.
 """
 
 from __future__ import annotations

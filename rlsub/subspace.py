@@ -6,6 +6,18 @@
 torch.Size([1, 2])
 >>> sub.theta_d.shape                     # the only trainable parameter
 torch.Size([3])
+>>> net.weight.requires_grad              # wrapping freezes the module's own parameters (θ_0)
+False
+
+A population (direct search): ``population_params(thetas)`` with ``thetas`` of shape ``[pop, d]``, then
+``population_forward(params, xs)`` with ``xs`` of shape ``[pop, batch, *input]`` (each member its own
+batch; expand one shared batch with ``x.expand(pop, *x.shape)``):
+
+>>> params = sub.population_params(torch.zeros(5, 3))
+>>> sub.population_forward(params, torch.zeros(5, 8, 4)).shape
+torch.Size([5, 8, 2])
+
+docs/guide/report.md has a complete training loop with a torch optimizer.
 """
 
 from __future__ import annotations
@@ -24,8 +36,13 @@ from rlsub.projections import Projection, make_projection
 class Subspace(nn.Module):
     """Holds θ_0 (frozen, flat), the projection P and the trainable θ_d (initialised to zero).
 
-    The wrapped module is never modified; it runs through ``torch.func.functional_call`` with
-    parameters computed from θ_d, so gradients flow through P into θ_d only.
+    The wrapped module's parameter values are never modified; it runs through
+    ``torch.func.functional_call`` with parameters computed from θ_d, so gradients flow through P into
+    θ_d only. **Wrapping freezes the module:** every parameter of ``module`` gets
+    ``requires_grad=False`` (they are θ_0, copied into the buffer ``theta_0``), so an optimizer built on
+    ``module.parameters()`` afterwards trains nothing; build it on ``[sub.theta_d]`` (``sub.parameters()``
+    lists the frozen module's parameters too; they get no gradient). Call ``module.requires_grad_(True)``
+    to train the module itself again.
 
     Args:
         module: any network; its current parameters become θ_0.
@@ -89,7 +106,21 @@ class Subspace(nn.Module):
         return self.unflatten(self.flat(thetas))
 
     def population_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Evaluate every population member on its own inputs: ``x`` is ``[pop, batch, ...]``."""
+        """Evaluate every population member on its own inputs.
+
+        Args:
+            params: ``population_params(thetas)`` for ``thetas`` of shape ``[pop, d]``.
+            x: ``[pop, batch, *input]``: member i runs on ``x[i]``. For one batch shared by every member,
+                pass ``x.expand(pop, *x.shape)`` (no copy).
+
+        Returns:
+            ``[pop, batch, *output]``.
+        """
+        pop = next(iter(params.values())).shape[0] if params else 0
+        if x.dim() < 2 or x.shape[0] != pop:
+            raise ValueError(
+                f"population_forward takes x as [pop, batch, *input] with pop = {pop} (the leading size of params); "
+                f"got shape {tuple(x.shape)}. For one batch shared by every member, pass x.expand({pop}, *x.shape)")
         return vmap(lambda p, xi: functional_call(self.module, p, (xi,)))(params, x)
 
     @property
@@ -111,7 +142,7 @@ def mlp_layers(module: nn.Module) -> tuple[int | None, list[tuple[str, str | Non
     Plain: ``nn.Sequential`` of [Flatten (first, down to the last dim)] then Linear layers each followed
     by at most one Tanh/ReLU. Both fast paths build on this: ``Subspace.call`` (``functional_call``
     swaps every parameter into the module on each call, tens of µs, and gradient agents call their
-    small MLP several times per env step) and the evaluators' stacked forwards (``rlsub.evaluation.whole_batch.mlp_plan``).
+    small MLP several times per env step) and the evaluators' stacked forwards ([`mlp_plan`][rlsub.evaluation.whole_batch.mlp_plan]).
     """
     if not isinstance(module, nn.Sequential):
         return None

@@ -54,7 +54,7 @@ class TrialConfig:
     family: str | None = None
     """Policy network family (``mlp``, ``cnn``); None: chosen from the observation space."""
     env_def: dict[str, Any] | None = None
-    """A TOML env registration table (see ``rlsub.envs.register_from_config``) that defines ``env``;
+    """A TOML env registration table (see [`rlsub.envs.register_from_config`][rlsub.envs.register_from_config]) that defines ``env``;
     kept in the config so that worker processes and replay can register it again."""
     device: str = "cpu"
     revision: int = 0
@@ -182,7 +182,7 @@ class TrialContext:
     def __init__(self, config: TrialConfig, task) -> None:
         self.config = config
         self.task = task
-        """The trial's ``rlsub.tasks.rl.EnvTask``."""
+        """The trial's [`rlsub.tasks.rl.EnvTask`][rlsub.tasks.rl.EnvTask]."""
         self.spec: PolicySpec = self.task.policy_spec(config.hidden, config.family)
         self.device = torch.device(config.device)
         self.seed = config.seed

@@ -51,6 +51,7 @@ def _pair_correlation(diagonal_above: int) -> float:
 
 
 def test_sep_cma_above_threshold_really_is_diagonal(caplog):
+    caplog.set_level("INFO", logger="rlsub.agents.cmaes")  # INFO: the CLI says it once per sweep instead
     assert CMAES(d=20, seed=0, config=CMAESConfig(diagonal_above=10)).info()["sep_cma"]
     assert "sep-CMA" in caplog.text
     assert abs(_pair_correlation(diagonal_above=10)) < 0.1  # pycma ran with a diagonal covariance

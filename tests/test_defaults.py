@@ -142,11 +142,15 @@ def test_report_paper_column_says_what_the_reference_says(tmp_path):
     assert all(r.measured_on for r in reference_rows())
     with Store(tmp_path / "s") as s:
         for d in (1, 2, 4):
-            s.add(f"cp-{d}", **stored(env="CartPole-v0-li2018", kind="rl", d=d, D=562, seed=0, fingerprint="cp",
-                                      network="MLP 20-20", r_low=0.0, r_best=200.0, final_returns=[200.0]))
+            for method in ("dqn", "cmaes"):  # the paper's protocol, and another method on the same network
+                s.add(f"cp-{method}-{d}", **stored(env="CartPole-v0-li2018", kind="rl", method=method, d=d, D=562,
+                                                   seed=0, fingerprint=f"cp-{method}", network="MLP 20-20", r_low=0.0,
+                                                   r_best=200.0, final_returns=[200.0]))
     write_report([tmp_path / "s"], tmp_path / "rep", n_boot=50)
-    (row,) = csv.DictReader((tmp_path / "rep" / "dint.csv").open())
-    assert row["paper d_int90 (Li et al. 2018)"] == "25 (DQN, CartPole-v0, FC 4-20-20-2, D = 562)"
+    rows = {r["method"]: r for r in csv.DictReader((tmp_path / "rep" / "dint.csv").open())}
+    assert rows["DQN"]["paper d_int90 (Li et al. 2018)"] == "25 (DQN, CartPole-v0, FC 4-20-20-2, D = 562)"
+    # the paper's DQN number never stands beside a CMA-ES group
+    assert rows["CMA-ES"]["paper d_int90 (Li et al. 2018)"] == "not comparable (other protocol; see notes)"
 
 
 def test_run_full_space_with_the_default_projection(tmp_path):

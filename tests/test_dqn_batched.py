@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from rlsub.agents.dqn.batched import StackedMLP, run_batched
+from rlsub.agents.dqn.batched import network_signature, run_batched
 from rlsub.agents.dqn.single import resolve_config
 from rlsub.errors import ConfigError
 from rlsub.subspace import Subspace
@@ -40,20 +40,18 @@ def assert_same(a, b):
     assert {k: v for k, v in a.info.items()} == {k: v for k, v in b.info.items()}
 
 
-def test_stacked_forward_is_the_modules_forward_row_by_row():
+def test_trials_batch_by_network_layout_and_other_networks_are_refused():
     torch.manual_seed(0)
-    subs = [Subspace(nn.Sequential(nn.Linear(4, 20), nn.ReLU(), nn.Linear(20, 20), nn.Tanh(), nn.Linear(20, 2)),
-                     d=d, seed=s) for d, s in [(3, 0), (7, 1), (5, 2)]]
-    for s in subs:
-        with torch.no_grad():
-            s.theta_d.normal_()
-    net = StackedMLP(subs[0])
-    x = torch.randn(3, 6, 4)
-    out = net(torch.stack([s.flat() for s in subs]), x)
-    for k, s in enumerate(subs):
-        torch.testing.assert_close(out[k], s(x[k]))  # F.linear vs a batched GEMM: equal up to rounding
-        # a row's bits do not depend on the rows beside it
-        assert torch.equal(net(s.flat()[None], x[k:k + 1])[0], out[k])
+
+    def mlp(hidden, act):
+        return nn.Sequential(nn.Linear(4, hidden), act(), nn.Linear(hidden, 2))
+
+    a, b = Subspace(mlp(20, nn.ReLU), d=3, seed=0), Subspace(mlp(20, nn.ReLU), d=7, seed=1)
+    assert network_signature(a) == network_signature(b)  # d and seed may differ
+    assert network_signature(a) != network_signature(Subspace(mlp(20, nn.Tanh), d=3, seed=0))
+    assert network_signature(a) != network_signature(Subspace(mlp(21, nn.ReLU), d=3, seed=0))
+    with pytest.raises(ConfigError, match="plain MLP"):
+        network_signature(Subspace(nn.Sequential(nn.Linear(4, 4), nn.Softmax(-1)), d=2, seed=0))
 
 
 def test_batched_trials_equal_their_lone_runs_bit_for_bit():

@@ -94,7 +94,9 @@ def test_engines_agree_on_cartpole_with_a_decayed_epsilon():
 
 @pytest.mark.parametrize("env, budget", [(LEVER, 6000), ("CartPole-v1", 3000)])
 def test_adam_kernel_is_the_engines_only_difference(loop_adam, env, budget):
-    """With the per-tensor-loop Adam in both, the engines' trials are equal bit for bit, θ_d included. The
+    """With the per-tensor-loop Adam in both, the engines' trials are equal bit for bit, θ_d included: both
+    compute every trial with ``dqn.single``'s per-trial functions on its own tensors (on an AMD EPYC a stacked
+    batched forward rounded differently from the lone one: issue 31). The
     batched engine keeps its fused Adam: changing it would change its stored trials (the li2018 CartPole
     protocol runs it)."""
     assert_same_trial(*_pair(env, budget), exact_theta=True)

@@ -176,3 +176,24 @@ def test_cli_refuses_a_bad_until_ci_before_running(tmp_path, capsys, extra, mess
     argv = ["sweep", "--env", "CartPole-v1", "--dims", "1,4", "--seeds", "2", "--out", str(tmp_path / "s"), *extra]
     assert main(argv) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "s" / "results.sqlite").exists()
+
+
+def test_on_d50_adds_seeds_around_its_crossing_round_by_round_and_resumes(tmp_path):
+    lines = []
+    run = FakeRun(tmp_path, centre=6.0)
+    (res,) = sharpen(_spec(), tmp_path, ratio=2.5, max_trials=200, run=run, on="d50", echo=lines.append)
+    assert res.rounds and len(lines) == len(res.rounds)  # printed as each round is planned
+    assert all(line.endswith(r) for line, r in zip(lines, res.rounds)) and "d50 = " in res.rounds[0]
+    lo, hi = res.result.d50_ci
+    assert lo <= res.result.d50 <= hi
+    if res.reason.startswith("stopped: d50 CI"):
+        assert hi / lo <= 2.5
+    with Store(tmp_path) as store:
+        rows = list(store.rows())
+    added = [r for r in rows if r.seed >= 5 and not r.is_full]
+    assert added and not {32, 64} & {r.d for r in added}  # at the d's around the crossing (~6), not across the grid
+    again = FakeRun(tmp_path, centre=6.0)
+    (res2,) = sharpen(_spec(), tmp_path, ratio=2.5, max_trials=200, run=again, on="d50")
+    assert again.ran == 0 and res2.trials == res.trials and res2.rounds == res.rounds  # resumed: nothing new
+    with pytest.raises(ConfigError, match="--on"):
+        sharpen(_spec(), tmp_path, on="median", run=again)

@@ -202,8 +202,8 @@ def test_batched_matches_one_at_a_time():
     batched = run_supervised_trials_batched(configs)
     for config, b in zip(configs, batched):
         a = run_supervised_trial(config)
-        np.testing.assert_allclose(b.theta_d, a.theta_d, atol=1e-5)
-        assert abs(b.final_returns[0] - a.final_returns[0]) <= 2 / 359  # at most a rounding flip or two
+        np.testing.assert_array_equal(b.theta_d, a.theta_d)  # each seed's own arithmetic (docs/guide/determinism.md)
+        assert b.final_returns == a.final_returns and b.curve == a.curve
         assert b.env_steps == a.env_steps and b.info["batched"] == 3 and b.d == 16
     sparse = [TrialConfig(env="digits-lenet", method="adam", dim=8, projection="sparse", seed=s, budget=320) for s in (0, 1)]
     assert len(run_supervised_trials_batched(sparse)) == 2
@@ -242,7 +242,7 @@ def test_sweep_with_batched_seeds_stores_every_trial(tmp_path):
     assert [rows[s].info.get("batched") for s in range(4)] == [3, 3, 3, None]  # 3 together, then 1 alone
     alone = run_supervised_trial(TrialConfig("digits-fc", method="adam", dim=8, seed=1, budget=640))
     stored = load_solution(tmp_path / "s" / rows[1].artifact)
-    np.testing.assert_allclose(stored.theta_d, alone.theta_d, atol=1e-5)
+    np.testing.assert_array_equal(stored.theta_d, alone.theta_d)
     again = run_sweep(spec, tmp_path / "s", workers=1, progress=False)
     assert again["skipped"] == 4 and again["done"] == 0
 

@@ -1,30 +1,32 @@
-"""DQN trials trained together as one batched computation (``DQNConfig.engine = "batched"``).
+"""DQN trials trained together in lockstep (``DQNConfig.engine = "batched"``).
 
 A DQN step on a small network is a dozen tiny tensor operations (projection, three forwards, a
-backward, clipping, Adam): on CartPole's 562-parameter MLP the single engine spends ~1 ms per env
-step, nearly all of it per-operation overhead. Here K trials of one task and network (any d, seed,
-projection) advance in lockstep, one env step each per round:
+backward, clipping, Adam), and the single engine's loop adds its own Python per env step. Here K
+trials of one task and network (any d, seed, projection) advance in lockstep, one env step each per
+round: every trial's env is a copy of one ``CartPoleBatch`` when the task has one (per-copy seeded
+streams, the single env's physics bit for bit), else its own single env; the trials that train this
+round take their gradient steps together, one backward call and one fused Adam step for all.
 
-* the greedy actions of every live trial are one stacked MLP forward (``torch.baddbmm`` over
-  ``[K, 1, obs]``), each row with its own θ_0 + Pθ_d;
-* the trials that train this round sample their own batches; their TD losses are one stacked
-  forward/backward, the gradient reaching each trial's θ_d through its own projection;
-* gradients are clipped per trial, and one Adam (fused, per tensor) steps every trial's θ_d;
-* every trial's env is a copy of one ``CartPoleBatch`` when the task has one (per-copy seeded
-  streams, the single env's physics bit for bit), else its own single env.
+Exact by construction (docs/guide/determinism.md). Every number of a trial comes from the single
+engine's own per-trial functions, called on that trial's own tensors: its greedy action
+(``dqn.greedy_actions``), its TD loss (``dqn.td_loss``, on its own minibatch and network), its
+gradient step (``dqn.gradient_step``: its own graph, its own clipping, Adam's per-tensor kernel) and
+its target update (``dqn.move_target``). No matrix product mixes trials, and every operand of one is
+a fresh tensor (``dqn.owned``), so a trial's arithmetic is the same operations on the same shapes at
+the same alignment whether it trains alone (a batch of one: ``rlsub run``) or beside 63 others in
+any order, on any CPU and BLAS. (Until issue 31 the trials shared stacked ``baddbmm`` forwards and a
+``[K, D]`` gradient: on an AMD EPYC, MKL rounded a row's matrix-vector product by the row's address,
+so a trial's θ_d depended on its place in the batch.) ``tests/test_dqn_batched.py`` and
+``tests/test_cpu_invariance.py`` (batches of 1, 2, 7 and 64, orders, threads, instruction sets)
+check it bit for bit.
 
-Exactness: a row of a batched matrix product is computed alone (one GEMM per matrix), the loss is
-a sum of per-trial means, clipping is per trial and Adam is per tensor, so a trial's numbers do not
-depend on which trials share its batch or when they leave (``tests/test_dqn_batched.py`` checks
-trials against their runs alone, bit for bit). A trial run alone with this engine is a batch of
-one, so ``rlsub run`` and a sweep agree. This engine runs ``dqn.train``'s algorithm: the same
-greedy actions, ε draws, replay, early-stop checks and updates (``tests/test_dqn_engines.py``). It may
-round differently from ``engine=single``: Adam's kernel (fused here, torch's per-tensor loop there)
-rounds an occasional update differently, the one difference found on CartPole (with the loop kernel in
-both, the trials agree bit for bit), and batched and plain matrix products may differ in the last bit
-elsewhere; that is why the engine is part of the trial's config.
+Against ``engine=single``: the same greedy actions, ε draws, replay, early-stop checks and updates
+(``tests/test_dqn_engines.py``); the one difference is Adam's kernel (fused here, torch's
+per-tensor loop there), which rounds an occasional update differently (with the loop kernel in
+both, the trials agree bit for bit). It stays fused so that the stored ``CartPole-v0-li2018``
+trials keep their numbers; that is why the engine is part of the trial's config.
 
-Scope: plain MLP policies (``rlsub.subspace.mlp_layers``), one env per trial (``num_envs = 1``)
+Scope: plain MLP policies ([`rlsub.subspace.mlp_layers`][rlsub.subspace.mlp_layers]), one env per trial (``num_envs = 1``)
 and the plain replay buffer; anything else is refused with a ``ConfigError``.
 """
 
@@ -36,14 +38,13 @@ from dataclasses import astuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rlsub.agents.dqn.batched_envs import train_envs
 from rlsub.agents.dqn.replay_buffer import ReplayBuffer
-from rlsub.agents.dqn.single import DQNConfig, finish
+from rlsub.agents.dqn.single import DQNConfig, finish, gradient_step, greedy_actions, move_target, td_loss
 from rlsub.agents.gradient_common import EpisodeTracker, Progress, check_obs, linear_schedule, require_discrete
 from rlsub.errors import ConfigError, NonFiniteObservation, NonFiniteReturn
-from rlsub.subspace import MLP_ACTIVATIONS, mlp_layers
+from rlsub.subspace import mlp_layers
 from rlsub.utils.seeding import derive_seed, np_generator
 
 #: Trials trained at once by ``run_batched`` unless the caller says otherwise (the others wait).
@@ -51,41 +52,17 @@ MAX_ACTIVE = 64
 
 
 # ---------------------------------------------------------------------------------------------
-# the stacked network
+# the network
 # ---------------------------------------------------------------------------------------------
-class StackedMLP:
-    """Forward of one plain MLP at K parameter vectors: ``x`` ``[K, B, *obs]`` → ``[K, B, out]``.
-
-    ``flats`` ``[K, D]`` are the trials' θ_0 + Pθ_d (a ``torch.stack`` of ``Subspace.flat``); each
-    layer's weight and bias are views into them, so autograd carries the gradient back to every
-    trial's own projection.
-    """
-
-    def __init__(self, policy) -> None:
-        mlp = mlp_layers(policy.module)
-        if mlp is None:
-            raise ConfigError("dqn: engine=batched needs a plain MLP policy (Linear layers and activations)")
-        self.start = mlp[0]
-        starts = dict(zip(policy.names, np.cumsum([0, *policy.numels[:-1]]).tolist()))
-        shapes = dict(zip(policy.names, policy.shapes))
-        self.layers = [(starts[w], shapes[w], None if b is None else starts[b],
-                        None if act is None else MLP_ACTIVATIONS[act]) for w, b, act in mlp[1]]
-        self.D = int(policy.D)
-        self.signature = tuple((shape, b is not None, act) for (_, shape, b, act) in self.layers)
-
-    def __call__(self, flats: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.start is not None:  # the module's Flatten over the observation dims (batch dim 0 → 1)
-            x = torch.flatten(x, self.start + 1 if self.start >= 0 else self.start, -1)
-        k = flats.shape[0]
-        for w_off, (n_out, n_in), b_off, act in self.layers:
-            W = flats[:, w_off: w_off + n_out * n_in].view(k, n_out, n_in).transpose(1, 2)
-            if b_off is None:
-                x = torch.bmm(x, W)
-            else:
-                x = torch.baddbmm(flats[:, b_off: b_off + n_out].unsqueeze(1), x, W)
-            if act is not None:
-                x = act(x)
-        return x
+def network_signature(policy) -> tuple:
+    """The plain MLP's layout (D, then per layer: weight shape, bias, activation); trials of one
+    batch share it. ``ConfigError`` for any other network (the engine's scope)."""
+    mlp = mlp_layers(policy.module)
+    if mlp is None:
+        raise ConfigError("dqn: engine=batched needs a plain MLP policy (Linear layers and activations)")
+    shapes = dict(zip(policy.names, policy.shapes))
+    return (int(policy.D), mlp[0], tuple((shapes[w], b is not None, None if act is None else act.__name__)
+                                         for w, b, act in mlp[1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,13 +81,13 @@ class _Trial:
         self.batch_key: tuple | None = None  # set by run_batched, once
         self.policy = ctx.policy
         self.theta = self.policy.theta_d
-        self._flat: torch.Tensor | None = None
+        self._params: dict[str, torch.Tensor] | None = None
         # tau = 1 with an update after every gradient step: the target θ_d is θ_d itself whenever a TD
         # target is computed (no copy, no second projection: the same bits).
         self.target_live = cfg.tau == 1.0 and cfg.target_update == 1
         self.target = self.theta.detach().clone()
         with torch.no_grad():
-            self.target_flat = None if self.target_live else self.policy.flat(self.target)
+            self.target_params = None if self.target_live else self.policy.params(self.target)
         self.rng = np_generator(ctx.seed, "dqn")
         obs_space, _ = ctx.task.spaces
         shape = tuple(ctx.spec.obs_shape)
@@ -135,15 +112,23 @@ class _Trial:
         self.done = ctx.budget < 1
         self.error: NonFiniteObservation | None = None  # ends the trial (its outcome, not a result)
 
-    def flat(self) -> torch.Tensor:
-        """θ_0 + Pθ_d (with its graph to θ_d), projected once per change of θ_d: the greedy forward
-        and the next TD loss share it."""
-        if self._flat is None:
-            self._flat = self.policy.flat(self.theta)
-        return self._flat
+    def params(self) -> dict[str, torch.Tensor]:
+        """The network's parameters at θ_0 + Pθ_d (with their graph to θ_d), projected once per change
+        of θ_d: the greedy forward and the next TD loss share them."""
+        if self._params is None:
+            self._params = self.policy.params(self.theta)
+        return self._params
 
-    def act(self, greedy: int) -> int:
+    def targets(self) -> dict[str, torch.Tensor]:
+        """The target network's parameters (θ_d's own, detached, when the target is θ_d itself)."""
+        if self.target_live:
+            return {k: v.detach() for k, v in self.params().items()}
+        return self.target_params
+
+    def act(self) -> int:
+        """This step's action: ε-greedy around ``greedy_actions`` of the trial's own network."""
         cfg = self.cfg
+        greedy = int(greedy_actions(self.policy, self.params(), self.obs[None], self.ctx.device)[0])
         self.eps = linear_schedule(cfg.eps_start, cfg.eps_end, self.anneal, self.steps / self.ctx.budget)
         explore = self.rng.random(1) < self.eps
         return int(np.where(explore, self.rng.integers(0, self.n_actions, size=1), greedy)[0])
@@ -180,14 +165,11 @@ class _Trial:
         """Count a gradient step; move the target θ_d when it is due."""
         cfg = self.cfg
         self.grad_steps += 1
-        self._flat = None  # θ_d moved
+        self._params = None  # θ_d moved
         if self.grad_steps % cfg.target_update == 0 and not self.target_live:
+            move_target(self.target, self.theta, cfg.tau)
             with torch.no_grad():
-                if cfg.tau == 1.0:
-                    self.target = self.theta.detach().clone()
-                else:
-                    self.target.mul_(1.0 - cfg.tau).add_(self.theta.detach(), alpha=cfg.tau)
-                self.target_flat = self.policy.flat(self.target)
+                self.target_params = self.policy.params(self.target)
 
     def after_training(self, loss: float) -> None:
         self.next_train += self.cfg.train_freq
@@ -215,7 +197,6 @@ class _Batch:
     """Trials of one network and one DQN config (their ``batch_key``), trained in lockstep."""
 
     def __init__(self, first: _Trial, single_envs: bool = False) -> None:
-        self.net = StackedMLP(first.policy)
         self.cfg = first.cfg
         self.envs = train_envs(first.ctx.task, single_envs)
         self.live: list[_Trial] = []
@@ -242,12 +223,7 @@ class _Batch:
     def round(self) -> list[_Trial]:
         """One env step of every live trial (and their training); returns the trials that ended."""
         live = self.live
-        flats = [t.flat() for t in live]  # outside no_grad: the TD loss reuses their graphs
-        with torch.no_grad():
-            obs = torch.from_numpy(np.stack([t.obs for t in live])).unsqueeze(1)
-            q = self.net(torch.stack(flats), obs)
-        greedy = q.argmax(-1)[:, 0].tolist()
-        actions = np.array([t.act(g) for t, g in zip(live, greedy)])
+        actions = np.array([t.act() for t in live])
         next_obs, rew, term, trunc, last = self.envs.step(actions)
         finite = bool(np.isfinite(next_obs).all() and np.isfinite(last).all())
         for i, t in enumerate(live):
@@ -264,52 +240,18 @@ class _Batch:
         return [t for t in live if t.done]
 
     def _train(self, trials: list[_Trial]) -> None:
+        """``cfg.gradient_steps`` steps of every trial in ``trials``: each trial's TD loss is
+        ``dqn.td_loss`` on its own batch and network, its update ``dqn.gradient_step``'s (one call for all)."""
         cfg = self.cfg
+        thetas = [t.theta for t in trials]
         for _ in range(cfg.gradient_steps):
-            loss = self._td_loss(trials)
-            self.opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            if cfg.max_grad_norm > 0:
-                # Per trial, clip_grad_norm_ on each θ_d alone, in one call per step: its own foreach
-                # kernels (each tensor's norm and scaling computed alone).
-                grads = [t.theta.grad for t in trials]
-                norms = torch.stack(torch._foreach_norm(grads))
-                torch._foreach_mul_(grads, list(torch.clamp(cfg.max_grad_norm / (norms + 1e-6), max=1.0).unbind()))
-            self.opt.step()
+            losses = [td_loss(t.policy, t.theta, t.targets(), t.buffer.sample(cfg.batch_size, t.rng), cfg,
+                              t.ctx.device, params=t.params()) for t in trials]
+            gradient_step(self.opt, thetas, losses, cfg.max_grad_norm)
             for t in trials:
                 t.step_target()
-        for t, v in zip(trials, loss.detach().tolist()):
-            t.after_training(v)
-
-    def _td_loss(self, trials: list[_Trial]) -> torch.Tensor:
-        """Per-trial TD losses ``[k]`` of one batch each: ``dqn.td_loss`` stacked over trials."""
-        cfg = self.cfg
-        batches = [t.buffer.sample(cfg.batch_size, t.rng) for t in trials]
-
-        def stack(key: str, dtype=None) -> torch.Tensor:
-            return torch.as_tensor(np.stack([b[key] for b in batches]), dtype=dtype)
-
-        obs, next_obs = stack("obs", torch.float32), stack("next_obs", torch.float32)
-        actions, rewards, dones = stack("actions"), stack("rewards"), stack("dones")
-        flats = torch.stack([t.flat() for t in trials])
-        if all(t.target_live for t in trials):
-            targets = flats.detach()
-        else:
-            targets = torch.stack([f.detach() if t.target_live else t.target_flat for f, t in zip(flats, trials)])
-        with torch.no_grad():
-            q_next = self.net(targets, next_obs)
-        if cfg.double:
-            q_both = self.net(flats, torch.cat([obs, next_obs], dim=1))
-            n = obs.shape[1]
-            q_all, a_star = q_both[:, :n], q_both[:, n:].detach().argmax(-1, keepdim=True)
-        else:
-            q_all, a_star = self.net(flats, obs), q_next.argmax(-1, keepdim=True)
-        y = cfg.reward_scale * rewards + cfg.gamma * (1.0 - dones) * q_next.gather(-1, a_star).squeeze(-1)
-        q = q_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        per = (F.smooth_l1_loss(q, y, reduction="none") if cfg.huber else F.mse_loss(q, y, reduction="none")).mean(-1)
-        if cfg.l2:
-            per = per + cfg.l2 * torch.stack([t.theta.pow(2).sum() for t in trials])
-        return per
+        for t, loss in zip(trials, losses):
+            t.after_training(float(loss.detach()))
 
     def close(self) -> None:
         self.envs.close()
@@ -318,8 +260,7 @@ class _Batch:
 def batch_key(ctx, cfg: DQNConfig) -> tuple:
     """Trials with equal keys train in one batch: same network layout, env and DQN config (d, seed
     and projection may differ)."""
-    net = StackedMLP(ctx.policy)
-    return (net.D, net.signature, tuple(ctx.spec.obs_shape), ctx.spec.action.n, ctx.task.name,
+    return (network_signature(ctx.policy), tuple(ctx.spec.obs_shape), ctx.spec.action.n, ctx.task.name,
             repr(ctx.task.settings()), str(ctx.device), astuple(cfg))
 
 
@@ -393,4 +334,4 @@ def run_batched(items: Iterable[tuple[object, object, DQNConfig, str | None]], m
             close(ctx)
 
 
-__all__ = ["MAX_ACTIVE", "StackedMLP", "batch_key", "run_batched"]
+__all__ = ["MAX_ACTIVE", "batch_key", "network_signature", "run_batched"]

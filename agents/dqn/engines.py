@@ -22,7 +22,7 @@ def run(ctx):
 
 
 def run_group(configs: list, context) -> Iterator[tuple[object, object]]:
-    """The DQN trials of a sweep worker (``rlsub.tasks.lockstep.run_lockstep``): those whose resolved
+    """The DQN trials of a sweep worker ([`rlsub.tasks.lockstep.run_lockstep`][rlsub.tasks.lockstep.run_lockstep]): those whose resolved
     config has ``engine=batched`` train together, the others alone afterwards; yields
     ``(config, outcome)`` as each finishes (outcome: TrialResult or NonFiniteReturn). ``context``
     builds a trial's ``TrialContext``."""

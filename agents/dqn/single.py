@@ -14,8 +14,8 @@ Two default tables (``DEFAULTS``), chosen per task by ``defaults_for``:
   1000 gradient steps = 4000 env steps). Subspace trials get no overrides (``ATARI_SUBSPACE`` is
   empty), see below.
 
-``--param`` values override either table last (``rlsub.agents.dqn.engines.run`` resolves the config and
-picks the engine). ``engine=batched`` (``rlsub.agents.dqn.batched``) trains the DQN trials of a sweep
+``--param`` values override either table last ([`rlsub.agents.dqn.engines.run`][rlsub.agents.dqn.engines.run] resolves the config and
+picks the engine). ``engine=batched`` ([`rlsub.agents.dqn.batched`][rlsub.agents.dqn.batched]) trains the DQN trials of a sweep
 worker as one batched computation, each trial exactly as alone.
 The trial records the resolved hyper-parameters (``info["dqn_config"]``), the table
 (``info["dqn_defaults"]``) and the replay buffer used (``info["replay"]``): stacked uint8 frames (Atari) go to ``FrameReplayBuffer``, which stores each
@@ -69,7 +69,6 @@ from rlsub.agents.gradient_common import (
     final_obs,
     linear_schedule,
     make_train_envs,
-    obs_tensor,
     require_discrete,
     trial_config,
 )
@@ -145,11 +144,14 @@ class DQNConfig:
     (obs and next_obs per transition) or ``auto`` (``frames`` for stacked uint8 frames, else ``plain``).
     Both sample the same batches; ``frames`` needs about 1/8 of the memory on Atari."""
     engine: str = "single"
-    """``single``: this module's loop, one trial per process. ``batched``: ``rlsub.agents.dqn.batched``,
+    """``single``: this module's loop, one trial per process. ``batched``: [`rlsub.agents.dqn.batched`][rlsub.agents.dqn.batched],
     which trains the DQN trials of a sweep worker (any d, seed, projection) as one batched computation
     (plain MLP policies, one env per trial); a trial run alone is a batch of one, with the same numbers.
-    The engines run the same algorithm but may round differently (Adam's fused vs loop kernel; batched vs
-    plain matrix products), so a trial's numbers belong to its engine; the engine is part of its config."""
+    Both engines compute every trial with this module's per-trial functions (``greedy_actions``, ``td_loss``,
+    ``gradient_step``, ``move_target``), so a batched trial's numbers are its lone run's by construction, on
+    any CPU (docs/guide/determinism.md). The engines differ only in Adam's kernel (fused in ``batched``,
+    torch's per-tensor loop here), which may round an update differently, so a trial's numbers belong to its
+    engine; the engine is part of its config."""
 
     def __post_init__(self) -> None:
         check_positive(self, "dqn", "lr", "buffer_size", "batch_size", "train_freq", "gradient_steps",
@@ -257,18 +259,53 @@ def store_mask(stored: int, n: int, every: int, done: np.ndarray) -> np.ndarray:
     return ((stored + np.arange(n)) % every == 0) | np.asarray(done, dtype=bool)
 
 
+def owned(x: np.ndarray, device) -> torch.Tensor:
+    """``x`` as a float32 tensor in memory of its own (a copy, aligned as every fresh tensor is). A BLAS
+    may pick its kernel by an operand's address (MKL on an AMD EPYC with AVX-512 rounds a matrix-vector
+    product of a vector 4 floats off its 16-byte boundary differently); every tensor that reaches a
+    matrix product here is fresh, so a trial's bits never depend on where a numpy array happened to lie."""
+    return torch.tensor(np.asarray(x), dtype=torch.float32, device=device)
+
+
+PROBE_SIZE = 16  # inputs of a trial's probe (``probe_q``)
+
+
+def probe_q(ctx, theta_d: np.ndarray) -> list[list[float]]:
+    """Q-values at ``theta_d`` of ``PROBE_SIZE`` seeded observations (normal, or uniform bytes for uint8
+    observations), stored with the solution: ``rlsub replay`` recomputes them and says how far another
+    machine's arithmetic lands from the trial's (max |ΔQ|, greedy actions that changed)."""
+    obs_space, _ = ctx.task.spaces
+    rng = np_generator(ctx.seed, "probe")
+    shape = (PROBE_SIZE, *ctx.spec.obs_shape)
+    obs = (rng.integers(0, 256, size=shape, dtype=np.uint8) if obs_space.dtype == np.uint8
+           else rng.standard_normal(shape).astype(np.float32))
+    policy = ctx.policy
+    with torch.no_grad():
+        params = policy.params(torch.as_tensor(np.asarray(theta_d, dtype=np.float32), device=ctx.device))
+        return policy.call(params, owned(obs, ctx.device)).cpu().double().tolist()
+
+
+def greedy_actions(policy, params: dict[str, torch.Tensor], obs: np.ndarray, device) -> np.ndarray:
+    """argmax Q of the observations ``obs`` ``[n, *obs]`` at the projected ``params`` (both engines)."""
+    with torch.no_grad():
+        return policy.call(params, owned(obs, device)).argmax(-1).cpu().numpy()
+
+
 def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor], b: dict, cfg: DQNConfig,
-            device) -> torch.Tensor:
+            device, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """TD loss of one batch: Q(s,a) at θ_d against r + γ(1-done)·Q_target(s', a*).
 
     ``target_params`` are the target network's parameters, projected once per target update
-    (``policy.params(target_theta)``), so a step projects θ_d through P only once.
+    (``policy.params(target_theta)``), so a step projects θ_d through P only once. ``params``: θ_d's
+    own projected parameters when the caller already holds them (with their graph to θ_d), else
+    ``policy.params(theta_d)``. Both engines compute every trial's loss with this function, one trial
+    at a time: its arithmetic is the same whatever else trains beside it.
     """
-    obs, next_obs = obs_tensor(b["obs"], device), obs_tensor(b["next_obs"], device)
+    obs, next_obs = owned(b["obs"], device), owned(b["next_obs"], device)
     actions = torch.as_tensor(b["actions"], device=device)
     rewards = torch.as_tensor(b["rewards"], device=device)
     dones = torch.as_tensor(b["dones"], device=device)
-    params = policy.params(theta_d)
+    params = policy.params(theta_d) if params is None else params
     with torch.no_grad():
         q_next = policy.call(target_params, next_obs)
     if cfg.double:
@@ -283,6 +320,24 @@ def td_loss(policy, theta_d: torch.Tensor, target_params: dict[str, torch.Tensor
     if cfg.l2:
         loss = loss + cfg.l2 * theta_d.pow(2).sum()
     return loss
+
+
+def gradient_step(opt: torch.optim.Optimizer, thetas: list[torch.Tensor], losses: list[torch.Tensor],
+                  max_grad_norm: float) -> None:
+    """One gradient step of every trial in ``thetas`` on its own loss (both engines): each loss is
+    backpropagated with gradient 1 on its own graph, each θ_d's gradient clipped alone and ``opt`` steps
+    each θ_d by its own kernel call (fused Adam too), so no trial's arithmetic sees another's."""
+    opt.zero_grad(set_to_none=True)
+    torch.autograd.backward(losses)
+    for theta in thetas:
+        clip_grad([theta], max_grad_norm)
+    opt.step()
+
+
+def move_target(target: torch.Tensor, theta: torch.Tensor, tau: float) -> None:
+    """target ← (1 - τ)·target + τ·θ_d, in place (τ = 1 copies θ_d: 0·target + 1·θ_d is θ_d's bits)."""
+    with torch.no_grad():
+        target.mul_(1.0 - tau).add_(theta.detach(), alpha=tau)
 
 
 def train(cfg: DQNConfig, ctx, defaults: str | None = None):
@@ -321,8 +376,7 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
     try:
         while steps + N <= ctx.budget:
             eps = linear_schedule(cfg.eps_start, cfg.eps_end, anneal, steps / ctx.budget)
-            with torch.no_grad():
-                greedy = policy.call(pp, obs_tensor(obs, dev)).argmax(-1).cpu().numpy()
+            greedy = greedy_actions(policy, pp, obs, dev)
             explore = rng.random(N) < eps
             actions = np.where(explore, rng.integers(0, n_actions, size=N), greedy)
             next_obs, rew, term, trunc, info = env.step(actions)
@@ -348,14 +402,11 @@ def train(cfg: DQNConfig, ctx, defaults: str | None = None):
                 next_train += cfg.train_freq
                 for _ in range(cfg.gradient_steps):
                     loss = td_loss(policy, theta, target_params, buffer.sample(cfg.batch_size, rng), cfg, dev)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    clip_grad([theta], cfg.max_grad_norm)
-                    opt.step()
+                    gradient_step(opt, [theta], [loss], cfg.max_grad_norm)
                     grad_steps += 1
                     if grad_steps % cfg.target_update == 0:
+                        move_target(target, theta, cfg.tau)
                         with torch.no_grad():
-                            target.mul_(1.0 - cfg.tau).add_(theta.detach(), alpha=cfg.tau)
                             target_params = policy.params(target)
                 loss_val = float(loss.detach())
                 with torch.no_grad():
@@ -380,7 +431,8 @@ def finish(cfg: DQNConfig, ctx, defaults: str | None, progress: Progress, tracke
     theta_out = progress.finalize(theta)
     info = {"gradient_steps": grad_steps, "train_steps": steps, "final_eps": eps,
             "td_loss": loss_val, "double": cfg.double, **progress.info(),
-            "dqn_config": asdict(cfg), "dqn_defaults": defaults, "replay": _buffer_info(buffer)}
+            "dqn_config": asdict(cfg), "dqn_defaults": defaults, "replay": _buffer_info(buffer),
+            "probe": probe_q(ctx, theta_out)}
     if not official:
         return ctx.result(theta_out, steps + progress.check_steps, progress.curve, info)
     if tracker.finished:  # episodes that ended after the last log still count

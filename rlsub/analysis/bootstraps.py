@@ -1,6 +1,6 @@
-"""Statistics for d_int: the estimate (re-exported from ``rlsub.analysis.estimator``), the older grid bootstraps, P(success).
+"""Statistics for d_int: the estimate (re-exported from [`rlsub.analysis.estimator`][rlsub.analysis.estimator]), the older grid bootstraps, P(success).
 
-``estimate_dint`` (see ``rlsub.analysis.estimator``) is what ``rlsub dint`` reports: a crossing of a monotone fit
+``estimate_dint`` (see [`rlsub.analysis.estimator`][rlsub.analysis.estimator]) is what ``rlsub dint`` reports: a crossing of a monotone fit
 with a CI calibrated on simulated sweeps, and ``compare_estimates`` the test behind "N× easier". The
 grid-valued bootstraps below are kept for comparison and for existing callers: on solve/fail outcomes
 their nominal 90% CI covers the truth about half the time at 5 seeds (``benchmarks/dint_coverage.py``).
@@ -13,7 +13,7 @@ The unit of replication is therefore the seed's whole curve ``perf[seed, :]``. R
 independently (what ``independent_bootstrap_dint`` does, kept here
 for comparison) breaks that correlation and can give intervals that are too narrow.
 
-**Comparisons** are a test on the ratio of two estimates: ``compare_estimates`` (``rlsub.analysis.estimator``).
+**Comparisons** are a test on the ratio of two estimates: ``compare_estimates`` ([`rlsub.analysis.estimator`][rlsub.analysis.estimator]).
 The former rule here (disjoint CIs) was not a 90% test and has been removed.
 
 **Success probability** (Larsen et al., ICLR 2022): the fraction of seeds that solve the task at
@@ -162,7 +162,7 @@ def paired_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold: floa
 def independent_bootstrap_dint(perf: np.ndarray, dims: Sequence[int], threshold: float = 0.9,
                                n_boot: int = 2000, level: float = 0.9, seed: int = 0,
                                min_seeds: int = MIN_SEEDS) -> DintBootstrap:
-    """The same estimate with each d resampled on its own (the semantics of ``rlsub.analysis.dint.bootstrap_dint``).
+    """The same estimate with each d resampled on its own (the semantics of the former ``bootstrap_dint`` of [`rlsub.analysis.dint`][rlsub.analysis.dint]).
 
     Kept for comparison: it ignores that one seed's results at different d are correlated and so
     understates the uncertainty when they are (see the module docstring).

@@ -4,7 +4,7 @@ Normalised performance of a trial: ``(R - R_low) / (R_base - R_low)`` with R its
 (mean return on fresh episodes, or test accuracy), R_low the task's lowest return and R_base the
 full-space baseline (mean over its seeds). The estimate is where an isotonic fit of mean normalised
 performance in ln d crosses 0.9, with a CI that resamples the seeds of every d and the baseline's
-seeds together (``rlsub.analysis.estimator``); the grid d_int90 (Li et al. 2018) is the smallest tested d whose
+seeds together ([`rlsub.analysis.estimator`][rlsub.analysis.estimator]); the grid d_int90 (Li et al. 2018) is the smallest tested d whose
 mean reaches 0.9.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rlsub.analysis.bootstraps import success_crossing
+from rlsub.analysis.dint_notes import TABLE_LEGEND, advice, fmt_ci, fmt_cross, fmt_estimate, reading_notes, success_dimension
 from rlsub.analysis.estimator import DintEstimate, estimate_dint, reach_estimate
 from rlsub.errors import RlsubError
 from rlsub.results.store import TrialRow
@@ -115,6 +116,12 @@ class DintResult:
     reach_d50: float | None = None
     """d where the fitted fraction of seeds reaching ``threshold`` × baseline crosses 1/2, with ``reach_ci``."""
     reach_ci: tuple[float | None, float | None] | None = None
+    d50: float | None = None
+    """Success dimension: a fitted P(seed reaches ``threshold`` × baseline) crosses 1/2 (None: beyond the grid)."""
+    d50_ci: tuple[float | None, float | None] | None = None
+    model: str = ""
+    """Which model gave ``estimate``: 'mixture' / 'smooth' (fitted curves) or 'monotone'; ``model_why`` says why."""
+    model_why: str = ""
     reference: float | None = None
     """The score the baseline is held to: the store's recorded reference (an atlas protocol's), else the
     env's solved threshold / reward_threshold stored in the trials."""
@@ -278,6 +285,9 @@ def compute_dint(
                 at_lowest=bool(est is not None and est.at_lowest),
                 reach_d50=_finite(reach.estimate) if reach is not None else None,
                 reach_ci=_bounds(reach.ci, float) if reach is not None else None,
+                d50=_finite(est.d50) if est is not None and not np.isnan(est.d50) else None,
+                d50_ci=_bounds(est.d50_ci, float) if est is not None and not np.isnan(est.d50) else None,
+                model=est.model if est is not None else "", model_why=est.model_why if est is not None else "",
                 reference=reference, solved_threshold=first.solved, baseline_below_reference=bool(below),
                 estimator=est, level=level,
             )
@@ -386,22 +396,33 @@ def format_table(results: list[DintResult]) -> str:
             out.append(f"  floor:    {r.floor.describe()}")
         if not r.computable:  # nothing to normalise by: one note below, raw returns only
             out.append(f"  d_int{pct}: not computable")
+        elif r.baseline_below_reference:  # no number: 90% of an untrained baseline is not a d_int
+            out.append(f"  d_int{pct}: none: {BELOW_REFERENCE} (R_base {r.baseline.value:.4g} < reference "
+                       f"{r.reference:.4g}); the table below is relative to that baseline")
         else:
-            flag = f"   [{BELOW_REFERENCE}]" if r.baseline_below_reference else ""
             out.append(f"  d_int{pct} = {fmt_estimate(r)}   {r.level_pct}% CI {fmt_ci(r.estimate_ci, top)}   "
-                       f"(grid d_int{pct} = {r.dint if r.dint is not None else f'>{top}'}){flag}")
-            out.append(f"    isotonic fit of the mean in ln d; CI: bootstrap over {r.seeds} seeds"
-                       + (f" and the baseline's {r.baseline.seeds}" if r.baseline.source == "measured" else "")
-                       + ", bounds at tested dims")
+                       f"(grid d_int{pct} = {r.dint if r.dint is not None else f'>{top}'})")
+            if r.model in ("mixture", "smooth"):  # a fitted curve gave the estimate: say which and why
+                out.append(f"    {r.model} model: {r.model_why}; CI: union of logistic and Gompertz fits, bootstrap "
+                           f"over {r.seeds} seeds" + (f" and the baseline's {r.baseline.seeds}"
+                                                      if r.baseline.source == "measured" else ""))
+            else:
+                out.append(f"    isotonic fit of the mean in ln d; CI: bootstrap over {r.seeds} seeds"
+                           + (f" and the baseline's {r.baseline.seeds}" if r.baseline.source == "measured" else "")
+                           + ", bounds at tested dims" + (f" ({r.model_why})" if r.model_why else ""))
             if r.compression and not r.baseline_below_reference:
                 # at the smallest tested d the crossing may lie lower: the compression is a lower bound
                 at_least = ">= " if r.at_lowest else ""
                 out.append(f"  compression D/d = {at_least}{r.compression:.0f}x (from the estimate)")
+        if r.computable and not r.baseline_below_reference:
+            d50 = success_dimension(r)
+            if d50 is not None:
+                out.append(f"  d50 (success dimension) = {fmt_cross(d50[0], d50[1], top)}")
             out.append(f"  d_int100 = {r.dint100 if r.dint100 is not None else 'not reached'} (grid)")
-            out.append(f"  P(seed reaches {pct}% of baseline) = 1/2 at d {_fmt_cross(r.reach_d50, r.reach_ci, top)}")
+            out.append(f"  P(seed reaches {pct}% of baseline) = 1/2 at d {fmt_cross(r.reach_d50, r.reach_ci, top)}")
         if r.dims[0].p_success is not None:
             ref = f" >= {r.solved_threshold:.4g}" if r.solved_threshold is not None else ""
-            out.append(f"  P(env solved: final{ref}) = 1/2 at d {_fmt_cross(r.success_d50, r.success_ci, top)} "
+            out.append(f"  P(env solved: final{ref}) = 1/2 at d {fmt_cross(r.success_d50, r.success_ci, top)} "
                        "(first crossing, env's own threshold)")
         out.append(f"  {'d':>8}  {'moved':>7}  {'perf':>6}  {'90% CI':>15}  {'seeds':>5}  {f'reach{pct}':>7}  "
                    f"{'solved':>7}  {'mean R':>9}")
@@ -414,32 +435,16 @@ def format_table(results: list[DintResult]) -> str:
             mark = " *" if s.mean >= r.threshold else ""
             out.append(f"  {s.d:>8}  {s.moved:>7}  {s.mean:6.3f}  [{s.ci[0]:5.3f}, {s.ci[1]:5.3f}]  {s.seeds:>5}  "
                        f"{s.p_reach:7.2f}  {_frac(s):>7}  {raw:9.4g}{mark}")
-        for n in r.notes:
+        for n in r.notes + reading_notes(r):
             out.append(f"  note: {n}")
+        tip = advice(r)
+        if tip:
+            out.append(f"  next: {tip}")
         out.append("")
+    if results:
+        out.append(TABLE_LEGEND.format(pct=int(round(results[0].threshold * 100))))
     return "\n".join(out)
-
-
-def fmt_estimate(r: DintResult) -> str:
-    """``11.3``, ``<=1`` (reached at the smallest tested d), ``>64 (not reached)``."""
-    top = r.dims[-1].d
-    if r.estimate is None:
-        return f">{top} (not reached)"
-    return ("<=" if r.at_lowest else "") + f"{r.estimate:.3g}"
-
-
-def fmt_ci(ci: tuple[float | None, float | None] | None, top: int) -> str:
-    """``[8, 32]``, ``[8, >64]`` (beyond the largest tested d)."""
-    if ci is None:
-        return "-"
-    f = lambda v: f">{top}" if v is None else f"{v:.3g}"  # noqa: E731
-    return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
 def _frac(s: DimStats) -> str:
     return f"{s.solved}/{s.seeds}" if s.p_success is not None else "-"
-
-
-def _fmt_cross(d: float | None, ci, top: int) -> str:
-    f = lambda v: f">{top}" if v is None else f"{v:.3g}"  # noqa: E731
-    return f"{f(d)}" + (f" [{f(ci[0])}, {f(ci[1])}]" if ci else "")

@@ -1,8 +1,11 @@
-"""The comparison report: d_int90 across tasks and methods as a table, plots and sentences.
+"""The comparison report: d_int90 across tasks and methods as a table, figures, notes and sentences.
 
-``rlsub report DIR [DIR ...] --out REPORT_DIR`` writes ``index.md`` and ``index.html`` (which
-link everything), ``dint.csv``, ``dint.json``, ``performance_vs_d.png`` (one panel per task) and
-``dint_bars.png`` (log scale, with the paper's published values as a separate reference).
+``rlsub report DIR [DIR ...] --out REPORT_DIR`` writes ``index.html`` and ``index.md`` (which link
+everything), ``dint.csv``, ``dint.json`` and the figures (``rlsub.analysis.report_figures``):
+``learning_curves.png`` (every seed's training curve per d, the baseline's beside them),
+``performance_vs_d.png`` (one panel per task), ``dint_bars.png`` and, for width sweeps,
+``dint_vs_D.png``. A group whose baseline is below the reference is shown apart and never as a
+d_int; a paper value stands beside a bar only where its protocol (method and D) matches ours.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from rlsub.analysis.dint import BELOW_REFERENCE, DintResult, compute_dint, fmt_ci, fmt_estimate
+from rlsub.analysis.curves import learning_curves, plot_learning_curves
+from rlsub.analysis.dint import BELOW_REFERENCE, DintResult, compute_dint
+from rlsub.analysis.dint_notes import advice, fmt_ci, fmt_cross, fmt_estimate, reading_notes, success_dimension
 from rlsub.analysis.estimator import compare_estimates
+from rlsub.analysis.report_figures import plot_bars, plot_performance, plot_widths, valid, why_empty
 from rlsub.results.store import Store
 
 #: How our task names map onto rows of the paper's table (task, network).
@@ -73,22 +79,42 @@ def paper_value(env: str) -> ReferenceRow | None:
     return None
 
 
+def paper_match(r: DintResult) -> tuple[ReferenceRow | None, bool]:
+    """The paper's row for ``r``'s task, and whether its protocol matches ours (same method and D): only
+    then is it drawn beside our bar; otherwise the report says so in a note."""
+    ref = paper_value(r.env)
+    if ref is None:
+        return None, False
+    return ref, ref.method.lower() == r.method.lower() and ref.D is not None and ref.D == r.D
+
+
+def _paper_number(r: DintResult) -> float | None:
+    ref, same = paper_match(r)
+    if not same or ref is None:
+        return None
+    try:
+        return float(str(ref.dint).lstrip(">"))
+    except ValueError:
+        return None
+
+
 def label(r: DintResult) -> str:
     extra = f", {r.label}" if r.label else ""
     return f"{r.env} ({METHOD_NAMES.get(r.method, r.method)}, {r.projection}{extra})"
 
 
-def comparisons(results: list[DintResult], limit: int = 40) -> list[str]:
-    """Sentences comparing pairs of d_int estimates by a test (``rlsub.analysis.estimator.compare_estimates``): "X is N×
+def comparisons(results: list[DintResult], limit: int = 40, on: str = "d50") -> list[str]:
+    """Sentences comparing pairs of d_int estimates by a test ([`compare_estimates`][rlsub.analysis.estimator.compare_estimates]): "X is N×
     easier than Y" only when the two-sample bootstrap CI of d_int(Y)/d_int(X) excludes 1, else "not
     distinguishable". Groups whose baseline is below the task's reference are left out (no d_int), and so
     are pairs in which neither task reaches the threshold (no ratio to test). Pairs of different tasks
-    come first; at most ``limit`` pairs, and a last line says how many were left out."""
+    come first; at most ``limit`` pairs, and a last line says how many were left out. ``on``: the
+    statistic compared, ``d50`` (default: the one five seeds place best) or ``dint`` (d_int90)."""
     measured = [r for r in results if r.computable and r.estimator is not None and not r.baseline_below_reference]
     pairs = [(a, b) for i, a in enumerate(measured) for b in measured[i + 1:]
              if a.estimate is not None or b.estimate is not None]
     pairs.sort(key=lambda p: p[0].env == p[1].env)
-    out = [compare_estimates((label(a), a.estimator), (label(b), b.estimator), seed=k).sentence
+    out = [compare_estimates((label(a), a.estimator), (label(b), b.estimator), seed=k, on=on).sentence
            for k, (a, b) in enumerate(pairs[:limit])]
     if len(pairs) > limit:
         out.append(f"({len(pairs) - limit} more pair(s) not tested here: at most {limit} comparisons are made.)")
@@ -114,8 +140,9 @@ def width_series(results: list[DintResult]) -> dict[tuple[str, str, str, str], l
 
 
 def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9, n_boot: int = 2000,
-                 reference: bool = True) -> Path:
-    """Compute d_int for every store in ``dirs`` and write the report files into ``out``."""
+                 reference: bool = True, compare_on: str = "d50") -> Path:
+    """Compute d_int for every store in ``dirs`` and write the report files into ``out``; the ratio tests
+    compare ``compare_on`` (``d50`` or ``dint``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,31 +158,81 @@ def write_report(dirs: list[str | Path], out: str | Path, threshold: float = 0.9
     table = _table(results, reference)
     _write_csv(out / "dint.csv", table)
     (out / "dint.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
-    plots = []
+    figures: list[tuple[str, str, str]] = []  # (heading, file, caption)
+    groups = learning_curves(dirs)
+    if any(len(c.steps) for g in groups for cs in g.by_d.values() for c in cs):
+        figures.append(("Learning curves", plot_learning_curves(groups, out / "learning_curves.png").name,
+                        "Training curves of every trial: one thin line per seed, one colour per d; black: the "
+                        "full-space baseline's seeds; red dashed: the reference score the baseline is held to."))
     if results:
-        plots.append(_plot_curves(results, out / "performance_vs_d.png", threshold))
-        plots.append(_plot_bars(results, out / "dint_bars.png", reference))
-    widths = width_series(results)
+        figures.append(("Performance against d", plot_performance(results, out / "performance_vs_d.png", threshold, _short),
+                        f"Mean normalised performance per tested d (shaded: 90% CI); dotted: the d_int estimate; thick "
+                        f"bar on the {threshold:.0%} line: its 90% CI, an arrow where it is open (beyond the largest "
+                        f"tested d). Grey dashed: {BELOW_REFERENCE}, drawn apart and without a d_int."))
+        figures.append(("d_int90 by experiment", plot_bars(results, out / "dint_bars.png",
+                                                           _paper_number if reference else (lambda r: None), label),
+                        "Estimates with their 90% CIs, groups with a valid baseline only (log scale; an arrow: the "
+                        "upper bound is beyond the largest tested d). A paper value stands beside a bar only where "
+                        "its method and D match; see the notes for the others."))
+    widths = width_series([r for r in results if valid(r)])
     if widths:
-        plots.append(_plot_widths(widths, out / "dint_vs_D.png"))
-    sentences = comparisons(results)
+        figures.append(("d_int90 across network widths",
+                        plot_widths(widths, out / "dint_vs_D.png", lambda m: METHOD_NAMES.get(m, m)),
+                        "Experiments that differ only in the network's hidden sizes (valid groups only)."))
+    sentences = comparisons(results, on=compare_on)
     if sentences:
         sentences.insert(0, comparisons_note(sum(not s.startswith("(") for s in sentences)))
-    _write_markdown(out / "index.md", table, plots, sentences, threshold, dirs)
-    _write_html(out / "index.html", table, plots, sentences, threshold)
+    notes = report_notes(results, reference)
+    why_none = "" if sentences else no_comparisons_reason(results)
+    _write_markdown(out / "index.md", table, figures, sentences, notes, why_none, threshold, dirs, results)
+    _write_html(out / "index.html", table, figures, sentences, notes, why_none, threshold, dirs, results)
     return out / "index.html"
 
 
-def _fmt_d(d: float | None, top: int) -> str:
-    """A fitted d for the table, ``>top`` when not reached."""
-    return f">{top}" if d is None else f"{d:.3g}"
+def _short(r: DintResult) -> str:
+    extra = f", {r.label}" if r.label else ""
+    return f"{METHOD_NAMES.get(r.method, r.method)}, {r.projection}{extra}"
+
+
+def report_notes(results: list[DintResult], reference: bool = True) -> list[str]:
+    """Every group's notes, what the numbers say that a reader could miss, advice, and why a paper value
+    is not drawn beside a bar."""
+    out = []
+    for r in results:
+        for n in r.notes + reading_notes(r):
+            out.append(f"{label(r)}: {n}")
+        tip = advice(r)
+        if tip:
+            out.append(f"{label(r)}: next: {tip}")
+        ref, same = paper_match(r) if reference else (None, False)
+        if ref is not None and not same:
+            out.append(f"{label(r)}: Li et al. 2018 report d_int90 = {ref.dint} for {ref.task} with "
+                       f"{METHOD_NAMES.get(ref.method, ref.method.upper())} on {ref.measured_on}; this group is "
+                       f"{METHOD_NAMES.get(r.method, r.method)} with D = {r.D:,}, a different protocol, so that value "
+                       "is not drawn beside it.")
+    return out
+
+
+def no_comparisons_reason(results: list[DintResult]) -> str:
+    """Why no pair was compared."""
+    with_dint = [r for r in results if valid(r) and r.estimator is not None and r.estimate is not None]
+    if not results:
+        return "None tested: no subspace trials in these stores."
+    if len(with_dint) >= 1 and len([r for r in results if valid(r)]) >= 2:
+        return "None tested: no pair with a ratio to test (neither group of each pair reaches 90% of its baseline)."
+    return (f"None tested: a comparison needs two groups with a valid d_int; {len(with_dint)} of {len(results)} "
+            "have one. " + why_empty([r for r in results if r not in with_dint]).replace("No valid d_int90 to draw. ", ""))
 
 
 def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
     table = []
+    d50s = {id(r): success_dimension(r) for r in results}
+    show_d50 = any(v is not None for v in d50s.values())
     for r in results:
-        ref = paper_value(r.env) if reference else None
+        top = r.dims[-1].d
+        ok = valid(r)
         at = next((s for s in r.dims if s.d == r.dint), None)
+        none = "none (baseline below reference)" if r.computable and not ok else "not computable (see notes)"
         row = {
             "task": r.env,
             "kind": r.kind,
@@ -164,27 +241,40 @@ def _table(results: list[DintResult], reference: bool) -> list[dict[str, str]]:
             "experiment": r.label or "-",
             "network": r.network,
             "D": str(r.D),
-            "d_int90 (estimate)": fmt_estimate(r) if r.computable else "-",
-            "90% CI": fmt_ci(r.estimate_ci, r.dims[-1].d) if r.computable else "-",
-            "grid d_int90": "-" if not r.computable else str(r.dint) if r.dint else f">{r.dims[-1].d}",
+            "d_int90 (estimate)": fmt_estimate(r) if ok else none,
+            "90% CI": fmt_ci(r.estimate_ci, top) if ok else "-",
+            "grid d_int90": ("-" if not ok else str(r.dint) if r.dint else f">{top}"),
             "baseline vs reference": (BELOW_REFERENCE if r.baseline_below_reference else
                                       ("-" if r.reference is None or not r.computable else "at or above")),
-            "moved at d_int90": str(at.moved) if at else "-",
+            "moved at d_int90": str(at.moved) if at and ok else "-",
             "compression D/d_int90": (f"{'>=' if r.at_lowest else ''}{r.compression:.0f}x" if r.compression else "-"),
             "seeds": str(r.seeds),
             "P(reach 90% of baseline) = 1/2 at d": (
-                "-" if not r.computable else f"{_fmt_d(r.reach_d50, r.dims[-1].d)} "
-                f"{fmt_ci(r.reach_ci, r.dims[-1].d)}"),
+                "-" if not ok else f"{fmt_cross(r.reach_d50, None, top)} {fmt_ci(r.reach_ci, top)}"),
             "P(env solved) = 1/2 at d": (f"{r.success_d50:.3g}" if r.success_d50 else
-                                         ("-" if r.dims[0].p_success is None else f">{r.dims[-1].d}")),
+                                         ("-" if r.dims[0].p_success is None else f">{top}")),
             "measure": r.measure or "-",
             "baseline": r.baseline.describe(),
             "floor": r.floor.describe() if r.floor else "-",
         }
+        if show_d50:
+            d50 = d50s[id(r)]
+            row["d50 (success dimension)"] = fmt_cross(d50[0], d50[1], top) if d50 is not None and ok else "-"
         if reference:
-            row["paper d_int90 (Li et al. 2018)"] = f"{ref.dint} ({ref.method.upper()}, {ref.measured_on})" if ref else "-"
+            ref, same = paper_match(r)
+            row["paper d_int90 (Li et al. 2018)"] = (
+                f"{ref.dint} ({ref.method.upper()}, {ref.measured_on})" if ref and same
+                else "not comparable (other protocol; see notes)" if ref else "-")
         table.append(row)
     return table
+
+
+#: The columns of the report's main table (the others go to the details table and the CSV).
+SUMMARY = ["task", "method", "projection", "experiment", "network", "D", "d_int90 (estimate)", "90% CI",
+           "grid d_int90", "d50 (success dimension)", "baseline vs reference", "compression D/d_int90", "seeds",
+           "paper d_int90 (Li et al. 2018)"]
+DETAILS = ["task", "method", "experiment", "baseline", "floor", "measure", "moved at d_int90",
+           "P(reach 90% of baseline) = 1/2 at d", "P(env solved) = 1/2 at d"]
 
 
 def _write_csv(path: Path, table: list[dict[str, str]]) -> None:
@@ -197,148 +287,86 @@ def _write_csv(path: Path, table: list[dict[str, str]]) -> None:
         w.writerows(table)
 
 
-def _plot_curves(results: list[DintResult], path: Path, threshold: float) -> str:
-    import matplotlib.pyplot as plt
-
-    tasks = sorted({r.env for r in results})
-    ncols = min(3, len(tasks))
-    nrows = -(-len(tasks) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4 * nrows), squeeze=False)
-    for ax in axes.flat[len(tasks):]:
-        ax.set_visible(False)
-    for ax, task in zip(axes.flat, tasks):
-        for r in (r for r in results if r.env == task and r.dims[0].mean is not None):
-            ds = [s.d for s in r.dims]
-            means = [s.mean for s in r.dims]
-            name = f"{METHOD_NAMES.get(r.method, r.method)}, {r.projection}" + (f", {r.label}" if r.label else "")
-            (line,) = ax.plot(ds, means, marker="o", label=name)
-            ax.fill_between(ds, [s.ci[0] for s in r.dims], [s.ci[1] for s in r.dims], color=line.get_color(),
-                            alpha=0.2, linewidth=0)
-            if r.dims[0].p_success is not None:  # Larsen et al.'s view: fraction of seeds that solve
-                ax.plot(ds, [x.p_success for x in r.dims], color=line.get_color(), linestyle="--", marker="x",
-                        linewidth=1, alpha=0.7, label=f"{name}: P(solved)")
-            if r.estimate:
-                ax.axvline(r.estimate, color=line.get_color(), linestyle=":", linewidth=1)
-        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"{threshold:.0%} of baseline")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("subspace dimension d")
-        ax.set_ylabel("normalised performance / P(solved)")
-        ax.set_title(task)
-        ax.set_ylim(-0.05, 1.15)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Mean normalised performance over seeds (shaded: 90% bootstrap CI); dotted: d_int estimate; "
-                 "dashed: fraction of seeds that reach the env's solved threshold", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+def _method_text(threshold: float) -> str:
+    pct = f"{threshold * 100:.0f}"
+    return (f"d_int{pct} (estimate): the d where an isotonic fit of mean normalised performance in ln d crosses "
+            f"{threshold:.0%} of the full-space baseline, with a 90% CI from a bootstrap over the seeds and the "
+            f"baseline's seeds (bounds at tested dims; \">N\": beyond the largest tested d). Grid d_int{pct}: the "
+            f"smallest tested d whose mean reaches it (Li et al., ICLR 2018). A group whose baseline is below the "
+            f"task's reference score (the env's solved threshold, or a protocol's) is marked \"{BELOW_REFERENCE}\" "
+            f"and shown apart: 90% of an untrained baseline is not an intrinsic dimension.")
 
 
-def _plot_widths(series: dict[tuple[str, str, str, str], list[DintResult]], path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for (env, method, proj, _), rs in series.items():
-        Ds = [r.D for r in rs]
-        top = [r.dims[-1].d * 2 for r in rs]  # "not reached" drawn above the largest tested d
-        vals = [r.estimate if r.estimate else t for r, t in zip(rs, top)]
-        lo = [v - (r.estimate_ci[0] or t) for v, r, t in zip(vals, rs, top)]
-        hi = [(r.estimate_ci[1] or t) - v for v, r, t in zip(vals, rs, top)]
-        ax.errorbar(Ds, vals, yerr=[[max(0, x) for x in lo], [max(0, x) for x in hi]], marker="o", capsize=4,
-                    label=f"{env} ({METHOD_NAMES.get(method, method)}, {proj})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("native dimension D (network width)")
-    ax.set_ylabel("d_int90 estimate (90% CI)")
-    ax.set_title("Intrinsic dimension across network sizes")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
-
-
-def _plot_bars(results: list[DintResult], path: Path, reference: bool) -> str:
-    import matplotlib
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    rs = [r for r in results if r.estimate and not r.baseline_below_reference]
-    rs.sort(key=lambda r: r.estimate)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rs) + 2), 4.5))
-    x = np.arange(len(rs))
-    vals = [r.estimate for r in rs]
-    lo = [r.estimate - (r.estimate_ci[0] or r.estimate) for r in rs]
-    hi = [(r.estimate_ci[1] or r.dims[-1].d * 2) - r.estimate for r in rs]  # open bound drawn to 2x the top d
-    ax.bar(x - 0.2 if reference else x, vals, width=0.4 if reference else 0.6, yerr=[lo, hi], capsize=4,
-           label="measured (rlsub), 90% CI", color="tab:blue")
-    if reference:
-        refs = [paper_value(r.env) for r in rs]
-        ref_vals = [float(str(p.dint).lstrip(">")) if p else np.nan for p in refs]
-        vals = vals + [v for v in ref_vals if v == v]
-        ax.bar(x + 0.2, ref_vals, width=0.4, color="none", edgecolor="tab:gray", hatch="//",
-               label="Li et al. 2018 (reference; other versions/budgets)")
-    ax.set_xticks(x, [label(r).replace(" (", "\n(") for r in rs], fontsize=8)
-    ax.set_yscale("log")
-    top = max([v for v in vals] + [1]) * 3
-    ax.set_ylim(1, top)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_ylabel("d_int90 (estimate, 90% CI)")
-    ax.set_title("Intrinsic dimension d_int90 across tasks (log scale)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
-
-
-def _md_table(table: list[dict[str, str]]) -> str:
+def _md_table(table: list[dict[str, str]], cols: list[str]) -> str:
     if not table:
         return "_no results_\n"
-    cols = list(table[0])
+    cols = [c for c in cols if c in table[0]]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in table]
     return "\n".join(lines) + "\n"
 
 
-def _write_markdown(path, table, plots, sentences, threshold, dirs) -> None:
-    parts = [
-        "# Intrinsic dimension report\n",
-        f"d_int{threshold * 100:.0f} (estimate): the d where an isotonic fit of mean normalised performance in ln d "
-        f"crosses {threshold:.0%} of the full-space baseline, with a 90% CI from a bootstrap over the seeds and the "
-        f"baseline's seeds (bounds at tested dims). Grid d_int{threshold * 100:.0f}: the smallest tested d whose "
-        f"mean reaches it (Li et al., ICLR 2018). A group whose baseline is below the task's reference score "
-        f"(the env's solved threshold) is marked \"{BELOW_REFERENCE}\". Sources: "
-        + ", ".join(f"`{d}`" for d in dirs) + ".\n",
-        "## Table\n",
-        _md_table(table),
-        "Paper values are a separate reference column (their env versions and budgets differ).\n",
-    ]
-    if sentences:
-        parts += ["## Comparisons\n", "\n".join(f"- {s}" for s in sentences) + "\n"]
-    if plots:
-        parts += ["## Plots\n"] + [f"![{p}]({p})\n" for p in plots]
+def _write_markdown(path, table, figures, sentences, notes, why_none, threshold, dirs, results) -> None:
+    parts = ["# Intrinsic dimension report\n", _method_text(threshold) + " Sources: "
+             + ", ".join(f"`{d}`" for d in dirs) + ".\n", "## Summary\n"]
+    parts.append(_md_table(table, SUMMARY) if table else
+                 "_No subspace trials in these stores yet: run `rlsub sweep --env ENV --dims 1,2,4,8,full --out DIR`._\n")
+    parts += ["## Notes\n", ("\n".join(f"- {n}" for n in notes) if notes else "_none_") + "\n"]
+    parts += ["## Comparisons\n", ("\n".join(f"- {s}" for s in sentences) if sentences else why_none) + "\n"]
+    for heading, name, caption in figures:
+        parts += [f"## {heading}\n", f"![{heading}]({name})\n", caption + "\n"]
+    if table:
+        parts += ["## Details\n", _md_table(table, DETAILS)]
     parts += ["Data: [dint.csv](dint.csv), [dint.json](dint.json)\n"]
     path.write_text("\n".join(parts))
 
 
-def _write_html(path, table, plots, sentences, threshold) -> None:
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 12px;color:#222;
+line-height:1.4}h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}th{background:#f3f3f3;text-align:left}
+td{overflow-wrap:break-word}tr.invalid td{color:#777;background:#fafafa}img{max-width:100%;height:auto}
+figure{margin:0 0 1em 0}figcaption{font-size:13px;color:#444}p.empty{color:#555;font-style:italic}
+ul.notes li{font-size:14px;overflow-wrap:anywhere}"""
+
+
+def _html_table(table: list[dict[str, str]], cols: list[str], cls: str) -> str:
     esc = html.escape
-    cols = list(table[0]) if table else []
-    rows = "".join("<tr>" + "".join(f"<td>{esc(r[c])}</td>" for c in cols) + "</tr>" for r in table)
-    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>rlsub intrinsic dimension report</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;font-size:14px}}img{{max-width:100%}}</style></head><body>
-<h1>Intrinsic dimension report</h1>
-<p>d_int{threshold * 100:.0f} (estimate): where an isotonic fit of mean normalised performance in ln d crosses
-{threshold:.0%} of the full-space baseline, 90% CI from a bootstrap over the seeds and the baseline's seeds; grid
-d_int{threshold * 100:.0f}: smallest tested d whose mean reaches it (Li et al., ICLR 2018).</p>
-<table><tr>{''.join(f'<th>{esc(c)}</th>' for c in cols)}</tr>{rows}</table>
-<ul>{''.join(f'<li>{esc(s)}</li>' for s in sentences)}</ul>
-{''.join(f'<h2>{esc(p)}</h2><img src="{esc(p)}" alt="{esc(p)}">' for p in plots)}
-<p><a href="dint.csv">dint.csv</a> · <a href="dint.json">dint.json</a> · <a href="index.md">index.md</a></p>
-</body></html>"""
-    path.write_text(doc)
+    cols = [c for c in cols if c in table[0]]
+    body = "".join(f'<tr class="{"invalid" if r["baseline vs reference"] == BELOW_REFERENCE else "valid"}">'
+                   + "".join(f"<td>{esc(r[c])}</td>" for c in cols) + "</tr>" for r in table)
+    return (f'<div class="scroll"><table class="{cls}"><tr>{"".join(f"<th>{esc(c)}</th>" for c in cols)}</tr>'
+            f"{body}</table></div>")
+
+
+def _write_html(path, table, figures, sentences, notes, why_none, threshold, dirs, results) -> None:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+             "content=\"width=device-width\"><title>rlsub intrinsic dimension report</title>"
+             f"<style>{_CSS}</style></head><body>", "<h1>Intrinsic dimension report</h1>",
+             f"<p>{esc(_method_text(threshold))} Sources: {esc(', '.join(str(d) for d in dirs))}.</p>",
+             "<h2 id=\"summary\">Summary</h2>"]
+    if table:
+        parts.append(_html_table(table, SUMMARY, "summary"))
+        below = sum(r["baseline vs reference"] == BELOW_REFERENCE for r in table)
+        if below:
+            parts.append(f"<p>Grey rows ({below}): {esc(BELOW_REFERENCE)}; no d_int is given for them.</p>")
+    else:
+        parts.append("<p class=\"empty\">No subspace trials in these stores yet: run <code>rlsub sweep --env ENV "
+                     "--dims 1,2,4,8,full --out DIR</code>, then this report again.</p>")
+    parts.append("<h2 id=\"notes\">Notes</h2>")
+    parts.append("<ul class=\"notes\">" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>" if notes
+                 else "<p class=\"empty\">No notes: every group has a valid baseline and nothing to flag.</p>")
+    parts.append("<h2 id=\"comparisons\">Comparisons</h2>")
+    parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>" if sentences
+                 else f"<p class=\"empty\">{esc(why_none)}</p>")
+    for heading, name, caption in figures:
+        parts.append(f"<h2>{esc(heading)}</h2><figure><img src=\"{esc(name)}\" alt=\"{esc(heading)}\">"
+                     f"<figcaption>{esc(caption)}</figcaption></figure>")
+    if not results:
+        parts.append("<p class=\"empty\">No figures: there is nothing to draw yet.</p>")
+    if table:
+        parts += ["<h2 id=\"details\">Details</h2>", _html_table(table, DETAILS, "details")]
+    parts.append("<p><a href=\"dint.csv\">dint.csv</a> · <a href=\"dint.json\">dint.json</a> · "
+                 "<a href=\"index.md\">index.md</a></p></body></html>")
+    path.write_text("\n".join(parts))

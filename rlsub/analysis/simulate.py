@@ -36,6 +36,10 @@ def _gompertz(z: np.ndarray) -> np.ndarray:
     return np.exp(-np.exp(-z))
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
 def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
@@ -64,11 +68,23 @@ class Model:
     noise: float = 0.08
     baseline_sd: float = 0.04
     log_truth: tuple[float, float] = (math.log(1.5), math.log(100.0))
+    slope: tuple[float, float] | None = None
+    """Range of the curve's slope in ln d (None: the shape's own range in ``SHAPES``)."""
+    rho: float | None = None
+    """Solve/fail only: correlation of a seed's latent solve draws across d (Gaussian copula); None: 1 when
+    ``seeded``, else 0. 0.7 leaves seeds that solve at one d and fail at a larger one, as the atlas stores show."""
 
     def draw(self, rng: np.random.Generator, n_seeds: int, threshold: float = 0.9,
              dims: tuple[int, ...] = DIMS) -> tuple[np.ndarray, np.ndarray, float]:
+        perf, base, truth, _ = self.draw_study(rng, n_seeds, threshold, dims)
+        return perf, base, truth
+
+    def draw_study(self, rng: np.random.Generator, n_seeds: int, threshold: float = 0.9,
+                   dims: tuple[int, ...] = DIMS) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(perf, baseline, true d_int, true d50): d50 is where P(a seed's performance reaches ``threshold``
+        × the population's baseline) = 1/2 (``inf`` beyond reach)."""
         curve, inverse, slopes = SHAPES[self.shape]
-        slope = rng.uniform(*slopes)
+        slope = rng.uniform(*(self.slope or slopes))
         # the rate (or ramp height) the mean needs to reach the threshold
         if self.bimodal:
             solved_mean, failed_mean = (self.solve_lo + 1) / 2, FAIL_HI / 2
@@ -81,14 +97,31 @@ class Model:
         z = (np.log(np.asarray(dims, dtype=np.float64)) - centre) / slope
         p = curve(z)[None, :]
         shape = (n_seeds, len(dims))
+        rho = (1.0 if self.seeded else 0.0) if self.rho is None else self.rho
         if self.bimodal:
-            u = rng.random((n_seeds, 1)) if self.seeded else rng.random(shape)
+            if rho >= 1:
+                u = rng.random((n_seeds, 1))
+            elif rho <= 0:
+                u = rng.random(shape)
+            else:
+                g = math.sqrt(rho) * rng.normal(size=(n_seeds, 1)) + math.sqrt(1 - rho) * rng.normal(size=shape)
+                u = 0.5 * (1 + _erf(g / math.sqrt(2)))
             ok = u < p
             raw = np.where(ok, rng.uniform(self.solve_lo, 1.0, shape), rng.uniform(0.0, FAIL_HI, shape))
         else:
             raw = p + rng.normal(0, self.noise / 2, (n_seeds, 1)) + rng.normal(0, self.noise, shape)
         base = 1.0 + rng.normal(0, self.baseline_sd, n_seeds)
-        return raw / base.mean(), base / base.mean(), truth
+        return raw / base.mean(), base / base.mean(), truth, self._d50(centre, slope, threshold)
+
+    def _d50(self, centre: float, slope: float, threshold: float) -> float:
+        curve, inverse, _ = SHAPES[self.shape]
+        if self.bimodal:  # P(reach) = p(d) * P(a solved score >= threshold)
+            frac = min(1.0, (1.0 - threshold) / (1.0 - self.solve_lo)) if threshold > self.solve_lo else 1.0
+            if frac <= 0.5:
+                return math.inf
+            return math.exp(centre + slope * inverse(0.5 / frac))
+        # Gaussian noise around the ramp: P(reach) = 1/2 where the ramp itself reaches the threshold
+        return math.exp(centre + slope * inverse(threshold)) if threshold < 1 else math.inf
 
 
 MODELS: tuple[Model, ...] = (
@@ -103,6 +136,18 @@ MODELS: tuple[Model, ...] = (
 )
 """The calibration set: bimodal solve/fail and smooth noisy outcomes over three curve shapes; the true
 crossing is uniform in ln d from 1.5 to 100 (so ~10% of studies cross beyond the grid's 64)."""
+
+
+HELD_OUT: tuple[Model, ...] = (
+    Model("bimodal-logistic-rho0.7", "logistic", True, rho=0.7),
+    Model("bimodal-gompertz-seeded", "gompertz", True, seeded=True),
+    Model("bimodal-shallow", "logistic", True, slope=(1.0, 1.6)),
+    Model("bimodal-lowscore-rho0.5", "gompertz", True, solve_lo=0.85, rho=0.5),
+    Model("ramp-logistic-quiet", "logistic", False, noise=0.04),
+    Model("ramp-logistic-rho", "logistic", False, noise=0.05, baseline_sd=0.08),
+)
+"""Models the fitted estimators were not tuned on: partial and full correlation of a seed across d, shallower
+curves than the calibration set, a lower solve level with correlation, quieter ramps, a noisier baseline."""
 
 
 def grid_truth(truth: float, dims: tuple[int, ...] = DIMS) -> float:
@@ -139,4 +184,4 @@ def coverage(model: Model, n_seeds: int, studies: int, interval: Callable[[np.nd
         hits += lo <= truth <= hi
         widths.append(hi / lo if 0 < lo < math.inf else math.inf)
     return Coverage(hits / studies, float(np.median(widths)), studies)
-__all__ = ["DIMS", "MODELS", "Coverage", "Model", "SHAPES", "coverage", "grid_truth"]
+__all__ = ["DIMS", "HELD_OUT", "MODELS", "Coverage", "Model", "SHAPES", "coverage", "grid_truth"]

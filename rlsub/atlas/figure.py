@@ -1,6 +1,8 @@
-"""The difficulty atlas's figure: d_int90 with its CI per task on a log-d axis, from atlas.csv alone.
+"""The difficulty atlas's figure: d50 and d_int90 with their CIs per task on a log-d axis, from atlas.csv alone.
 
-Tasks are ranked by d_int90 within three panels: baselines that reached their reference, rows with
+Tasks are ranked by d50, the success dimension (where half the seeds reach 90% of the baseline: the
+statistic five seeds place best), with d_int90 drawn beside it (a lighter mark and bar just below); rows
+with no d50 (a CSV from before it) rank by d_int90. Three panels: baselines that reached their reference, rows with
 no reference yet, and under-trained baselines (drawn apart: their d_int90 is relative to a weak
 baseline). Families are coloured; RL and supervised rows share the axis.
 """
@@ -44,16 +46,25 @@ class Placement:
     colour: str
     text: str = ""
     """Drawn in the plot where a row has no mark (no d grid): why."""
+    d50: float = math.nan
+    """d50 and its CI as drawn (NaN: the row has none; 'not reached' drawn one grid step past the largest d)."""
+    d50_lo: float = math.nan
+    d50_hi: float = math.nan
 
 
 def layout(rows: list[dict[str, Any]]) -> list[Placement]:
-    """Rows ranked by d_int90 (not reached last, rows with no d grid after them) within their panel.
-    A row with no grid (its baseline missed the reference) gets its label and no mark (``x`` NaN)."""
+    """Rows ranked by d50 (by d_int90 where a row has no d50; not reached last, rows with no d grid after them)
+    within their panel. A row with no grid (its baseline missed the reference) gets its label and no mark (``x`` NaN)."""
     out = []
 
+    def num(v):
+        return v is not None and not math.isnan(v)
+
     def rank_key(r):
-        graded = r["dint90"] is not None and not math.isnan(r["dint90"])
-        return (not graded, r["dint90"] if graded else 0.0, r["ci_hi"] if graded else 0.0, r["env"], r["method"])
+        graded = num(r["dint90"])
+        first = r.get("d50") if num(r.get("d50")) else r["dint90"]
+        return (not graded, first if graded else 0.0, r["dint90"] if graded else 0.0, r["ci_hi"] if graded else 0.0,
+                r["env"], r["method"])
 
     for ok, panel in PANELS.items():
         mine = sorted((r for r in rows if r["baseline_ok"] is ok), key=rank_key)
@@ -68,8 +79,12 @@ def layout(rows: list[dict[str, Any]]) -> list[Placement]:
             x = r["dint90"] if reached else top
             lo = r["ci_lo"] if math.isfinite(r["ci_lo"]) else top
             hi = r["ci_hi"] if math.isfinite(r["ci_hi"]) else top
+            d50 = lo50 = hi50 = math.nan
+            if num(r.get("d50")):
+                d50, lo50, hi50 = (v if math.isfinite(v) else top for v in (r["d50"], r["d50_lo"], r["d50_hi"]))
             out.append(Placement(label, panel, rank, x, min(lo, x), max(hi, x), reached,
-                                 COLOURS.get(r["family"], "#555555")))
+                                 COLOURS.get(r["family"], "#555555"), d50=d50, d50_lo=min(lo50, d50),
+                                 d50_hi=max(hi50, d50)))
     return out
 
 
@@ -107,18 +122,27 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
                 ax.text(0.01, q.rank, q.text, transform=ax.get_yaxis_transform(), va="center", fontsize=7,
                         color="#666666")
                 continue
-            ax.plot([q.lo, q.hi], [q.rank, q.rank], color=q.colour, lw=1.5)
-            ax.plot([q.x], [q.rank], marker="o" if q.reached else ">", color=q.colour,
-                    markerfacecolor=q.colour if q.reached else "white", ms=6)
+            y = q.rank
+            if not math.isnan(q.d50):  # d50 on the row, d_int90 just below it, lighter
+                ax.plot([q.d50_lo, q.d50_hi], [y - 0.12, y - 0.12], color=q.colour, lw=2.0)
+                ax.plot([q.d50], [y - 0.12], marker="s", color=q.colour, ms=6)
+                y += 0.18
+            ax.plot([q.lo, q.hi], [y, y], color=q.colour, lw=1.0, alpha=0.55)
+            ax.plot([q.x], [y], marker="o" if q.reached else ">", color=q.colour, alpha=0.7,
+                    markerfacecolor=q.colour if q.reached else "white", ms=4.5)
         ax.set_yticks([q.rank for q in mine], [q.label for q in mine], fontsize=8)
         ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.set_xscale("log", base=2)
         ax.grid(axis="x", alpha=0.3)
         ax.set_title(_TITLES[panel], fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("d_int90 (subspace dimension)\nopen > : not reached, drawn past the largest tested d")
+    axes[-1, 0].set_xlabel("subspace dimension d: ■ d50 (ranked by; P(seed reaches 90% of baseline) = 1/2), "
+                           "● d_int90 below it\nbars: 90% CIs; open > : not reached, drawn past the largest tested d",
+                           fontsize=8)
     used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
-    fig.legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used], used, fontsize=8,
-               loc="lower center", ncol=len(used), frameon=False)
+    marks = [Line2D([], [], color="#333333", marker="s", lw=2.0), Line2D([], [], color="#333333", marker="o", lw=1.0,
+                                                                       alpha=0.6, ms=4.5)]
+    fig.legend([Line2D([], [], color=COLOURS[f], marker="o", lw=0) for f in used] + marks, used + ["d50", "d_int90"],
+               fontsize=8, loc="lower center", ncol=len(used) + 2, frameon=False)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=150)
     plt.close(fig)

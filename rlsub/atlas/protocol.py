@@ -20,7 +20,7 @@ before its sweep runs. The sweep loader ignores ``[atlas]``; ``load_protocol`` r
 reaches the reference (a d_int against an untrained baseline is not one); while it misses, the
 budget climbs the protocol's ``raise_budget`` list. A row still below at the top says so and keeps no grid.
 It also records the CPU time. ``export_rows`` turns the protocols' stores into ``atlas.csv`` rows,
-``rlsub.atlas.figure.draw_figure`` redraws the figure from the CSV alone.
+[`rlsub.atlas.figure.draw_figure`][rlsub.atlas.figure.draw_figure] redraws the figure from the CSV alone.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Protocol:
     raised: tuple[int, ...] = ()
     """Budgets tried in turn after the sweep's own while the baseline misses the reference."""
     until_ci: float | None = None
-    """After the grid, trials are added (``rlsub.sweeps.sharpen``) until the CI's hi/lo is at most this."""
+    """After the grid, trials are added ([`rlsub.sweeps.sharpen`][rlsub.sweeps.sharpen]) until the CI's hi/lo is at most this."""
     max_trials: int | None = None
 
     @property
@@ -149,7 +149,7 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
 
 def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
     """The atlas's rules for a protocol: ≥ ``min_seeds`` seeds, a baseline, a grid of powers of 2,
-    ES with observation normalisation for vector-observation RL rows, a store under atlas/stores/."""
+    ES with observation normalisation (or ARS) for vector-observation RL rows, a store under atlas/stores/."""
     where = p.path
     if len(p.spec.seeds) < min_seeds:
         raise ConfigError(f"{where}: {len(p.spec.seeds)} seeds; the atlas needs at least {min_seeds}")
@@ -159,8 +159,10 @@ def check_protocol(p: Protocol, min_seeds: int = 5) -> None:
     if grid != sorted(grid) or any(d & (d - 1) for d in grid):
         raise ConfigError(f"{where}: dims must be increasing powers of 2, got {grid}")
     if p.family not in ("supervised", "minatar"):
-        if "es" not in p.spec.methods or not p.spec.params.get("es", {}).get("obs_norm"):
-            raise ConfigError(f"{where}: RL rows run ES with observation normalisation ([sweep.params.es] obs_norm = true)")
+        es_ok = "es" in p.spec.methods and p.spec.params.get("es", {}).get("obs_norm")
+        if not es_ok and "ars" not in p.spec.methods:  # ARS rows: the version (V2 normalises states) is the protocol's
+            raise ConfigError(f"{where}: RL rows run ES with observation normalisation ([sweep.params.es] obs_norm = true) "
+                              "or ARS (method = \"ars\")")
     if p.family == "mujoco" and p.linear_params is None:
         raise ConfigError(f"{where}: mujoco rows give linear_params (obs × act + act)")
     if p.store != f"atlas/stores/{p.row}":
@@ -264,16 +266,23 @@ class Estimate:
     ci_lo: float
     ci_hi: float
     grid_dint90: float
+    d50: float = math.nan
+    d50_lo: float = math.nan
+    d50_hi: float = math.nan
+    model: str = ""
 
 
 def estimate(result: DintResult) -> Estimate:
-    """d_int90, its CI and the grid's d_int90 for one experiment: the one place the atlas computes
-    them. The estimate and CI are ``rlsub.analysis.estimator``'s (the crossing of an isotonic fit in ln d, its
+    """d_int90, its CI, the grid's d_int90 and d50 with its CI for one experiment: the one place the atlas computes
+    them. The estimate and CI are [`rlsub.analysis.estimator`][rlsub.analysis.estimator]'s (the crossing of an isotonic fit in ln d, its
     calibrated bootstrap CI; ``inf`` beyond the largest tested d); the grid value is the paper's."""
     grid = float(result.dint) if result.dint is not None else INF
     est = float(result.estimate) if result.estimate is not None else INF
     lo, hi = result.estimate_ci or (None, None)
-    return Estimate(est, float(lo) if lo is not None else INF, float(hi) if hi is not None else INF, grid)
+    e = result.estimator
+    d50 = (e.d50, *e.d50_ci) if e is not None else (math.nan,) * 3
+    return Estimate(est, float(lo) if lo is not None else INF, float(hi) if hi is not None else INF, grid,
+                    *(float(v) for v in d50), result.model)
 
 
 def baseline_ok(baseline: float, reference: float | None) -> bool | None:
@@ -338,7 +347,8 @@ def _stored_of(spec: SweepSpec, stored: set[str]) -> tuple[int, int]:
 
 
 def _no_estimate(row: AtlasRow, why: str) -> None:
-    row.dint90 = row.ci_lo = row.ci_hi = row.grid_dint90 = math.nan
+    row.dint90 = row.ci_lo = row.ci_hi = row.grid_dint90 = row.d50 = row.d50_lo = row.d50_hi = math.nan
+    row.dint90_model = ""
     row.note = "; ".join(x for x in (why, row.note) if x)
 
 
@@ -398,7 +408,8 @@ def _row(p: Protocol, env: str, method: str, network: str, D: int, budget: int |
         baseline=base.value, baseline_source=base.describe(), reference=p.reference,
         reference_source=p.reference_source, baseline_ok=baseline_ok(base.value, p.reference), dint90=est.dint90,
         ci_lo=est.ci_lo, ci_hi=est.ci_hi, grid_dint90=est.grid_dint90, cpu_hours=math.nan,
-        protocol=p.path.as_posix(), command=p.command, linear_params=p.linear_params, d_max=d_max, note=note)
+        protocol=p.path.as_posix(), command=p.command, linear_params=p.linear_params, d_max=d_max, note=note,
+        d50=est.d50, d50_lo=est.d50_lo, d50_hi=est.d50_hi, dint90_model=est.model)
 
 
 def run_command(action: str, files: list[str], out: str | None, root: str = ".", workers: int | None = None,

@@ -40,9 +40,18 @@ class AtlasRow:
     """The largest d the grid tested (where the figure draws 'not reached'; None: no grid run)."""
     note: str = ""
     """Why the row has no d_int (grid not run, baseline below reference) or how its budget was chosen."""
+    d50: float = math.nan
+    """The success dimension: d where P(a seed reaches 90% of the baseline) = 1/2, from a fitted curve
+    (``rlsub.analysis.success_fit``); what the figure ranks by. ``d50_lo``/``d50_hi``: its 90% CI."""
+    d50_lo: float = math.nan
+    d50_hi: float = math.nan
+    dint90_model: str = ""
+    """Which model gave ``dint90`` and its CI: 'mixture', 'smooth' (fitted curves) or 'monotone' (isotonic)."""
 
 
 COLUMNS = [f.name for f in fields(AtlasRow)]
+#: Columns added after the first atlas.csv, with what an older CSV reads as (no d50 there: NaN).
+LATER = {"note": "", "d50": "nan", "d50_lo": "nan", "d50_hi": "nan", "dint90_model": ""}
 
 
 def write_csv(rows: list[AtlasRow], path: str | os.PathLike) -> Path:
@@ -75,14 +84,14 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist") from None
     numeric = {"D", "budget", "seeds", "baseline", "reference", "dint90", "ci_lo", "ci_hi", "grid_dint90", "cpu_hours",
-               "linear_params", "d_max"}
+               "linear_params", "d_max", "d50", "d50_lo", "d50_hi"}
     out = []
     for r in raw:
-        if lacking := set(COLUMNS) - {"note"} - set(r):  # 'note' came later: older CSVs still read
+        if lacking := set(COLUMNS) - set(LATER) - set(r):  # columns that came later: older CSVs still read
             raise ConfigError(f"{path}: not an atlas CSV (missing columns {sorted(lacking)})")
-        row: dict[str, Any] = {"note": "", **r}
+        row: dict[str, Any] = {**LATER, **r}
         for k in numeric:
-            row[k] = None if r[k] == "" else float(r[k])
+            row[k] = None if row[k] == "" else float(row[k])
         row["baseline_ok"] = {"True": True, "False": False}.get(r["baseline_ok"])
         out.append(row)
     return out

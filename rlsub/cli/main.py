@@ -1,4 +1,4 @@
-"""Command-line interface: ``rlsub run | sweep | dint | replay | envs | methods``.
+"""Command-line interface: ``rlsub run | sweep | dint | curves | report | replay | envs | methods``.
 
 Every user error (unknown env/method/projection, bad d, malformed config, corrupted store or
 solution, unwritable output) prints one line ``rlsub: error: ...`` and exits with status 2.
@@ -9,7 +9,6 @@ The project modules a command runs are imported inside its function, on purpose:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rlsub.cli.parser import build_parser
+from rlsub.cli.readers import cmd_curves, cmd_dint, cmd_envs, cmd_methods, cmd_report
 from rlsub.errors import ConfigError, RlsubError
 
 
@@ -33,11 +33,16 @@ def _params(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
+#: ``--hidden`` words for no hidden layer (a linear policy, D = obs·act + act); so is ``--hidden ""``.
+LINEAR_WORDS = ("", "none", "linear")
+
+
 def _widths(items: list[str] | None) -> tuple[int, ...] | list[tuple[int, ...]] | None:
     """``--hidden`` values: one size list, or several (repeated flag or ';'-separated)."""
     if not items:
         return None
-    sizes = [_hidden(t) for item in items for t in item.split(";") if t.strip()]
+    sizes = [_hidden(t) for item in items for t in (item.split(";") if item.strip() else [item])
+             if t.strip() or not item.strip()]
     return sizes if len(sizes) > 1 else sizes[0]
 
 
@@ -48,6 +53,8 @@ def _hidden(text: str | list[str] | None) -> tuple[int, ...] | None:
         text = text[0]
     if text is None:
         return None
+    if text.strip().lower() in LINEAR_WORDS:  # no hidden layer: the linear policy obs -> act (+ bias)
+        return ()
     try:
         sizes = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
@@ -104,11 +111,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RlsubError as e:
         print(f"rlsub: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"rlsub: interrupted; {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("rlsub: interrupted; finished trials are stored", file=sys.stderr)
+        print("rlsub: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
+        return 0
+
+
+class Interrupted(Exception):
+    """Ctrl-C in a sweep, with what the store holds now (how many trials this run stored)."""
+
+
+def _stored(out) -> int:
+    """Trials in ``out``'s store (0 when there is none yet)."""
+    from rlsub.results.store import DB_NAME, Store
+
+    if not (Path(out) / DB_NAME).exists():
+        return 0
+    try:
+        with Store(out, create=False) as store:
+            return store.count()
+    except RlsubError:
         return 0
 
 
@@ -157,6 +184,8 @@ def cmd_run(args) -> int:
         hidden=hidden, params=tuple(sorted(params.items())), device=args.device or "cpu", family=args.family,
         revision=task.revision,
     )
+    if method == "cmaes" and dim is not None and dim > params.get("diagonal_above", 1000):
+        print(f"note: cmaes runs sep-CMA (diagonal covariance) at d = {dim} > diagonal_above")
     with Store(args.out) as store:
         if args.backend == "ray":  # --- ray backend hook: populations across Ray actors
             from rlsub.execution.ray_backend import execute_on_ray
@@ -187,9 +216,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from rlsub.analysis.dint import compute_dint, format_table
-    from rlsub.results.store import Store
-    from rlsub.sweeps.run import run_sweep
     from rlsub.sweeps.spec import SweepSpec, load_sweep_config
 
     opts: dict[str, Any] = {}
@@ -217,6 +243,30 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"--until-ci must be > 1 (a ratio hi/lo of the CI), got {args.until_ci}")
     if args.max_trials is not None and args.until_ci is None:
         raise ConfigError("--max-trials caps --until-ci: give --until-ci R too")
+    if args.max_trials is not None and args.max_trials < 1:
+        raise ConfigError(f"--max-trials must be >= 1, got {args.max_trials}")
+    if not 0 < args.threshold <= 1.5:
+        raise ConfigError(f"--threshold must be in (0, 1.5], got {args.threshold}")
+    from rlsub.cli.explain import sep_cma_note
+    from rlsub.sweeps.plan import plan_sweep
+
+    note = sep_cma_note(plan_sweep(spec))  # every env, method, parameter and d checked: nothing written yet
+    if note:
+        print(note)
+    before = _stored(out)
+    try:
+        return _sweep(spec, out, args, workers, opts)
+    except KeyboardInterrupt:
+        now = _stored(out)
+        raise Interrupted(f"{now - before} trial(s) finished in this run and are stored in {out} ({now} in all); "
+                          "rerun the same command to resume") from None
+
+
+def _sweep(spec, out, args, workers, opts) -> int:
+    from rlsub.analysis.dint import compute_dint, format_table
+    from rlsub.results.store import Store
+    from rlsub.sweeps.run import run_sweep
+
     if args.adaptive:
         if args.backend != "local":  # --- ray backend hook
             raise ConfigError("--adaptive runs with --backend local only")
@@ -256,7 +306,7 @@ def _sharpen(spec, out, args, workers, opts) -> int:
     from rlsub.sweeps.sharpen import format_sharpen, sharpen
 
     results = sharpen(spec, out, ratio=args.until_ci, max_trials=args.max_trials, threshold=args.threshold,
-                      workers=workers, progress=not args.no_progress, lockstep=not args.no_lockstep, notify=print,
+                      on=getattr(args, "on", "dint90"), echo=print, workers=workers, progress=not args.no_progress, lockstep=not args.no_lockstep, notify=print,
                       backend=args.backend, address=args.address,  # --- ray backend hook
                       data_dir=args.data_dir or opts.get("data_dir"))
     print(format_sharpen(results, args.until_ci))
@@ -276,6 +326,9 @@ def _sweep_fields(args) -> dict[str, Any]:
     if args.method:
         out["methods"] = names(args.method)
     if args.dims:
+        items = args.dims.split(",")
+        if any(not t.strip() for t in items) and any(t.strip() for t in items):
+            raise ConfigError(f"--dims has an empty item in {args.dims!r}: give a comma-separated list such as 1,2,4,full")
         out["dims"] = parse_dims(args.dims)
     if args.seeds is not None:
         out["seeds"] = parse_seeds(args.seeds)
@@ -289,27 +342,6 @@ def _sweep_fields(args) -> dict[str, Any]:
     return out
 
 
-def cmd_dint(args) -> int:
-    from rlsub.analysis.dint import compute_dint, format_table
-    from rlsub.results.store import Store
-
-    if not 0 < args.threshold <= 1.5:
-        raise ConfigError(f"--threshold must be in (0, 1.5], got {args.threshold}")
-    with Store(args.dir, create=False) as store:
-        results = compute_dint(store.rows(), threshold=args.threshold, baseline=args.baseline, n_boot=args.boot,
-                               references=store.references())
-        failed = store.count("failed")
-    if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
-    else:
-        if not results:
-            print("no subspace trials in this store yet")
-        print(format_table(results))
-        if failed:
-            print(f"({failed} failed trial(s) not counted)")
-    return 0
-
-
 def cmd_replay(args) -> int:
     from rlsub.execution.replay import replay
 
@@ -318,36 +350,10 @@ def cmd_replay(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    from rlsub.analysis.report import write_report
-
-    index = write_report(args.dirs, args.out, threshold=args.threshold, n_boot=args.boot,
-                         reference=not args.no_reference)
-    print(f"report written: {index} (and {index.with_suffix('.md')})")
-    return 0
-
-
 def cmd_atlas(args) -> int:
     from rlsub.atlas.protocol import run_command
 
     print(run_command(args.action, args.files, args.out, args.root, args.workers, args.whole_grid))
-    return 0
-
-
-def cmd_envs(args) -> int:
-    from rlsub.envs import PRESETS
-    from rlsub.tasks.supervised import SUPERVISED_TASKS
-
-    print(f"{'name':<28} {'kind':<11} {'solved at':>9}  {'return range':<16} description")
-    for p in PRESETS.values():
-        low = f"{p.return_low:g}" if p.return_low is not None else "random"
-        best = f"{p.return_best:g}" if p.return_best is not None else "?"
-        solved = f"{p.solved_threshold:g}" if p.solved_threshold is not None else "-"
-        print(f"{p.name:<28} {'rl':<11} {solved:>9}  {f'[{low}, {best}]':<16} {p.description}")
-    for t in SUPERVISED_TASKS.values():
-        print(f"{t.name:<28} {'supervised':<11} {'-':>9}  {'accuracy':<16} {t.description}")
-    print("\nAny other Gymnasium id (or module.path:Class) works too, with the policy chosen from its spaces and")
-    print("its floor R_low measured per trial (the mean return of a uniformly random policy).")
     return 0
 
 
@@ -359,15 +365,8 @@ def cmd_migrate(args) -> int:
     return 0
 
 
-def cmd_methods(args) -> int:
-    from rlsub.agents import METHODS
-
-    for m in METHODS.values():
-        print(f"{m.name:<10} {m.family:<8} {m.description}")
-    return 0
-
-
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "replay": cmd_replay, "report": cmd_report,
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "dint": cmd_dint, "curves": cmd_curves, "replay": cmd_replay,
+            "report": cmd_report,
             "envs": cmd_envs, "methods": cmd_methods, "migrate": cmd_migrate, "atlas": cmd_atlas}
 
 if __name__ == "__main__":  # pragma: no cover

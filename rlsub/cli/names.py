@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 #: ``rlsub.agents.METHODS`` then the supervised methods (``rlsub.supervised.recipe``).
-METHOD_NAMES = ("cmaes", "es", "dqn", "reinforce", "ppo", "adam", "sgd", "supervised")
+METHOD_NAMES = ("ars", "cmaes", "es", "dqn", "reinforce", "ppo", "adam", "sgd", "supervised")
 #: ``rlsub.envs.PRESETS`` as shipped (TOML registrations come with --config, which skips the check).
 PRESET_NAMES = ("CartPole-v1", "InvertedPendulum-v5", "Pong", "PointMass-v0", "CartPole-v0-li2018",
                 "InvertedPendulum-li2018", "Humanoid-li2018", "Pong-li2018")
@@ -32,7 +32,7 @@ def quick_check(env: str | None, methods: list[str], preset_names: tuple[str, ..
 
         if name in gym.registry or "NoFrameskip" in name or name.endswith("Deterministic-v4"):
             continue
-        known = [*preset_names, *SUPERVISED_NAMES, *gym.registry]
+        known = list(dict.fromkeys([*preset_names, *SUPERVISED_NAMES, *gym.registry]))  # each name once
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return f"unknown environment {name!r}{hint}"

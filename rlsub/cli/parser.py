@@ -5,6 +5,8 @@ Only argparse here, so ``rlsub --help`` answers without importing anything heavy
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 
 DINT_HELP = (
     "d_int90 (Li et al., ICLR 2018): the smallest tested subspace dimension d whose mean normalised "
@@ -14,6 +16,41 @@ DINT_HELP = (
     "policy), R_base the baseline: measured by 'full' trials of the same experiment, given with "
     "--baseline, or else the registered best return (e.g. 500 for CartPole-v1)."
 )
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``rlsub: error: ...``, exit 2) instead of a page of usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"rlsub: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+#: ``10k`` = 10,000; ``2M`` = 2,000,000; ``1G``.
+_SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def count(text: str) -> int:
+    """A positive count as people write it: ``100000``, ``100_000``, ``100,000``, ``10k``, ``2.5M``, ``1e5``."""
+    raw = text.strip().lower().replace("_", "").replace(",", "")
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)([kmg]?)", raw)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number such as 100000, 100k, 2M or 1e5, got {text!r}")
+    value = float(m.group(1)) * _SUFFIX.get(m.group(2), 1)
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number (>= 1), got {text!r}")
+    return int(value)
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``--workers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
@@ -28,7 +65,10 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
                    "--adaptive: dense" if sweep else "; from this trial's own d, so it may differ from a sweep's pick, which "
                    "uses the sweep's largest d: name the projection to match one") + ") | dense | sparse | fastfood"
                    + (" (comma-separated for several)" if sweep else ""))
-    p.add_argument("--budget", type=int, help="training env steps per trial (default: the task preset's)")
+    p.add_argument("--budget", type=count,
+                   help="training env steps per trial: 100000, 100k, 2M or 1e5 (default: the task preset's, see "
+                   "'rlsub envs'; 200k for any other Gymnasium id; supervised tasks: training examples, default "
+                   "their epochs)")
     p.add_argument("--episodes", type=int, help="training episodes per population member and generation")
     p.add_argument("--eval-episodes", type=int, help="final evaluation episodes on fresh seeds (default 20)")
     p.add_argument("--hidden", action="append",
@@ -36,7 +76,8 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
                        "; repeat it (or separate sizes by ';') to sweep network widths, e.g. --hidden 16,16 "
                        "--hidden 64,64 --hidden 256,256" if sweep else ""))
     p.add_argument("--family", help="policy network family: mlp or cnn (default: from the observation space)")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="method hyper-parameter (repeatable)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="method hyper-parameter (repeatable); 'rlsub methods METHOD' lists them with their defaults")
     p.add_argument("--device", help="torch device (cpu, cuda; default cpu)")
     p.add_argument("--data-dir", help="directory with MNIST IDX files (supervised mnist-* tasks)")
     # --- ray backend hook
@@ -47,7 +88,7 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="rlsub",
         description="Measure how hard RL (and supervised) tasks are: train in random d-dimensional "
         "subspaces θ = θ_0 + P θ_d and find the intrinsic dimension d_int90.",
@@ -77,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML sweep file ([sweep] table); options given on the command line "
                    "override the file's values")
     p.add_argument("--out", help="output directory (required unless the config gives 'out')")
-    p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, help="parallel processes (default: all cores)")
     p.add_argument("--batch-seeds", type=int, metavar="N",
                    help="supervised tasks: train N seeds of one configuration together (stacked θ_d; most useful on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -96,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "until the d_int CI's hi/lo <= R or --max-trials (rlsub.sweeps.sharpen)")
     p.add_argument("--max-trials", type=int, metavar="N",
                    help="--until-ci: at most N trials per experiment, grid included (default: 4x the grid)")
+    p.add_argument("--on", choices=("dint90", "d50"), default="dint90",
+                   help="--until-ci: the statistic whose CI to sharpen: d_int90 (default) or d50, the success "
+                   "dimension (seeds are added at the d's around its current crossing)")
 
     p = sub.add_parser("dint", help="print d_int90 (with CIs) from a results directory",
                        description="Compute d_int for each experiment (trials that differ only in d, seed and projection) and "
@@ -105,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=float, help="R_base to use instead of the measured or preset one")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples for confidence intervals")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("curves", help="print the learning curves of a store (or draw them with --out FILE.png)",
+                       description="Learning curves (evaluation return, or accuracy, against env steps) of every "
+                       "experiment in a store: per d, the median over seeds and its range; the full-space baseline "
+                       "and the reference score beside them. --out FILE.png draws one panel per experiment, each "
+                       "seed a thin line.")
+    p.add_argument("dir", help="sweep output directory")
+    p.add_argument("--out", help="write a PNG (one panel per experiment) instead of printing")
+    p.add_argument("--width", type=positive_int, default=40, help="characters per terminal curve (default 40)")
 
     p = sub.add_parser("replay", help="rebuild a saved solution and re-evaluate it",
                        description="Rebuild θ_0 and P from the solution's spec and seed, apply its θ_d and "
@@ -119,10 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "(and index.md) linking a table, performance-vs-d plots and a bar chart of d_int90, "
                        "with the paper's published values as a separate reference column.")
     p.add_argument("dirs", nargs="+", help="sweep output directories")
-    p.add_argument("--out", required=True, help="report directory")
+    p.add_argument("--out", required=True, help="report directory (created; an existing one is reused)")
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--no-reference", action="store_true", help="leave out the paper's values")
+    p.add_argument("--compare-on", choices=("d50", "dint90"), default="d50",
+                   help="the statistic the 'N× easier' tests compare: d50 (default; five seeds place it best) or d_int90")
 
     p = sub.add_parser("migrate", help="upgrade a store written by an older rlsub",
                        description="Rewrite DIR/results.sqlite in the current schema: every row gets its experiment "
@@ -138,11 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="run, export: protocol files (atlas/protocols/*.toml); figure: atlas.csv")
     p.add_argument("--out", help="the CSV (export) or image (figure) to write")
     p.add_argument("--root", default=".", help="run, export: directory the protocols' store paths are relative to")
-    p.add_argument("--workers", type=int, help="run: parallel processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, help="run: parallel processes (default: all cores)")
     p.add_argument("--whole-grid", action="store_true",
                    help="run: every d even where the full-space baseline misses the reference (default: the "
                    "baseline first, the budget ladder while it misses, the d grid only once it reaches)")
 
     sub.add_parser("envs", help="list task presets", description="List environment presets and supervised tasks.")
-    sub.add_parser("methods", help="list optimizers", description="List the methods that train θ_d.")
+    p = sub.add_parser("methods", help="list optimizers, or one method's hyper-parameters",
+                       description="List the methods that train θ_d; with a NAME, that method's hyper-parameters "
+                       "(what --param NAME=VALUE sets) with their defaults.")
+    p.add_argument("name", nargs="?", help="a method: print its hyper-parameters with defaults")
     return ap

@@ -3,14 +3,14 @@
 Three paths, chosen per evaluator from the policy and the env:
 
 * **Episode-scheduled** (MLP policies with Tanh/ReLU layers on envs with a *slot* interface:
-  CartPole-v1 through ``rlsub.envs.cartpole_batch.CartPoleBatch``, any env whose ``make_vec`` is a
+  CartPole-v1 through [`rlsub.envs.cartpole_batch.CartPoleBatch`][rlsub.envs.cartpole_batch.CartPoleBatch], any env whose ``make_vec`` is a
   plain ``SyncVectorEnv``): each (member m, episode e) is a *job* with its own episode seed
-  ``seed + m * episodes + e``, run by a ``rlsub.evaluation.slot_rollout.SlotRollout``: only live episodes are
+  ``seed + m * episodes + e``, run by a [`rlsub.evaluation.slot_rollout.SlotRollout`][rlsub.evaluation.slot_rollout.SlotRollout]: only live episodes are
   stepped, and each env copy carries its own member's parameters. The forward is one
   matrix-vector product per copy and layer over the live copies (on the CPU the compiled loops of
-  ``rlsub.kernels.mlp_forward``, on other devices torch's ``baddbmm``), whose rows do not depend on which
+  [`rlsub.kernels.mlp_forward`][rlsub.kernels.mlp_forward], on other devices torch's ``baddbmm``), whose rows do not depend on which
   other rows share the batch (checked in ``tests/test_lockstep.py``). That is what lets
-  ``rlsub.tasks.lockstep`` put many trials' populations into one rollout and still give each trial
+  [`rlsub.tasks.lockstep`][rlsub.tasks.lockstep] put many trials' populations into one rollout and still give each trial
   exactly the numbers it gets alone.
 * **Whole-batch, MLP** (those MLPs on vector envs without the slot interface: Atari RAM through
   ``AtariVectorEnv``, Gymnasium's own vector envs): pop × episodes copies of one vector env reset
@@ -19,7 +19,7 @@ Three paths, chosen per evaluator from the policy and the env:
 * **Whole-batch, any network** (CNNs, virtual batch norm, other activations): the same stepping, the
   forward through ``Subspace.population_forward`` (vmap + functional_call).
 
-Whole-batch bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset (``rlsub.evaluation.whole_batch.EpisodeTally``):
+Whole-batch bookkeeping follows Gymnasium 1.x NEXT_STEP autoreset ([`rlsub.evaluation.whole_batch.EpisodeTally`][rlsub.evaluation.whole_batch.EpisodeTally]):
 a copy's return is counted until its first termination or truncation; later steps are ignored. On
 every path a non-finite reward or observation ends the evaluation (``NonFiniteReturn``, or its
 subclass ``NonFiniteObservation``), and with it the trial.
@@ -50,7 +50,7 @@ from rlsub.subspace import Subspace
 class PopulationEvaluator:
     """Evaluate populations of θ_d on a task with batched envs and a batched policy forward.
 
-    MLP policies (``rlsub.policies.networks.build_mlp``) on envs with a slot interface go through the
+    MLP policies ([`rlsub.policies.networks.build_mlp`][rlsub.policies.networks.build_mlp]) on envs with a slot interface go through the
     episode-scheduled path (``SlotRollout``; see the module docstring). Otherwise the vector env
     is built lazily and reused while the number of env copies stays the same; MLPs run as one
     batched GEMM per layer, other networks through ``Subspace.population_forward``.
@@ -122,7 +122,7 @@ class PopulationEvaluator:
     def _flat_numpy(self, thetas) -> np.ndarray | None:
         """θ_0 + Pθ_d on the CPU without torch, for dense and identity projections (None: others).
 
-        Dense: ``rlsub.projections.dense.offset_rows`` (fixed summation order). A torch call
+        Dense: [`rlsub.projections.dense.offset_rows`][rlsub.projections.dense.offset_rows] (fixed summation order). A torch call
         between rollout steps costs tens of µs more than on warm caches, and these run once per
         evaluation of every trial of a lockstep sweep."""
         proj = self.subspace.projection
@@ -202,7 +202,11 @@ class PopulationEvaluator:
         plays just those jobs; on the whole-batch path, vector envs that seed copy i with
         ``seed + i`` are built at the slice's size and reset with ``seed + lo*episodes``; others
         (one RNG for all copies) are built at full size, and the copies of other members get a
-        filler action and are ignored.
+        filler action and are ignored. "Exactly" holds by construction on the scheduled path (the
+        fixed-order forward of ``rlsub.kernels.mlp_forward``, no BLAS); on the whole-batch path (CNN, Atari
+        RAM) the members' forward is one batched torch product whose kernel the BLAS library picks by
+        shape and alignment, so a split population's returns are equal on one machine, not guaranteed
+        on every CPU (see docs/guide/determinism.md).
         """
         if not torch.is_tensor(thetas):
             thetas = np.asarray(thetas)

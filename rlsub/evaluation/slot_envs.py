@@ -1,7 +1,7 @@
 """Env copies behind the slot interface a ``SlotRollout`` steps: ``reset_copies``, ``step_copies``, ``move``, ``grow``.
 
 ``CartPoleBatch`` has the interface itself; a plain ``SyncVectorEnv`` lends its sub-envs (``EnvSlots``);
-other vector envs have none, and evaluations on them take the whole-batch path (``rlsub.evaluation.population``).
+other vector envs have none, and evaluations on them take the whole-batch path ([`rlsub.evaluation.population`][rlsub.evaluation.population]).
 """
 
 from __future__ import annotations

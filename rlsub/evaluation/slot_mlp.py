@@ -30,7 +30,7 @@ class SlotMLP:
     """Each env copy's MLP parameters (copied in when the copy takes a job) and the stacked
     forward of copies ``0..k-1``: one matrix-vector product per copy and layer.
 
-    On the CPU a layer is one compiled loop over the copies (``rlsub.kernels.mlp_forward``: fixed summation
+    On the CPU a layer is one compiled loop over the copies ([`rlsub.kernels.mlp_forward`][rlsub.kernels.mlp_forward]: fixed summation
     order, rlsub's own tanh), so a copy's output is the same whatever else is in the batch, and on
     any CPU. Other devices use torch's ``baddbmm``.
     """

@@ -17,6 +17,9 @@ class EvalResult:
 
     returns: np.ndarray
     steps: int
+    lengths: np.ndarray | None = None
+    """Each episode's env steps (``[pop, episodes]``), where the path records them (the scheduled
+    rollout does; None elsewhere): ARS's ``alive_bonus_offset`` needs them."""
 
     @property
     def fitness(self) -> np.ndarray:
@@ -31,7 +34,7 @@ class RolloutRequest:
     parameters. ``obs_norm`` = (mean, std): observations are standardised as
     ``((obs - mean) / std).astype(float32)`` before the forward; ``record`` keeps the raw
     observations the policy acted on (``observations``, ordered by job, then time step, so the
-    order does not depend on scheduling). ``owner`` is free for the caller (``rlsub.tasks.lockstep``).
+    order does not depend on scheduling). ``owner`` is free for the caller ([`rlsub.tasks.lockstep`][rlsub.tasks.lockstep]).
     """
 
     def __init__(self, weights: MLPWeights, rows: int, episodes: int, seeds: np.ndarray,
@@ -44,6 +47,7 @@ class RolloutRequest:
             raise ValueError(f"{self.n_jobs} jobs but {len(self.seeds)} seeds")
         self.obs_norm, self.record, self.owner = obs_norm, record, owner
         self.returns = np.zeros(self.n_jobs, dtype=np.float64)
+        self.lengths = np.zeros(self.n_jobs, dtype=np.int64)
         self.steps = 0
         self.next_job = 0
         self.remaining = self.n_jobs
@@ -59,7 +63,8 @@ class RolloutRequest:
         """The evaluation's returns ``[rows, episodes]`` and counted steps (raises its error, if any)."""
         if self.error is not None:
             raise self.error
-        return EvalResult(self.returns.reshape(self.rows, self.episodes), self.steps)
+        return EvalResult(self.returns.reshape(self.rows, self.episodes), self.steps,
+                          self.lengths.reshape(self.rows, self.episodes))
 
     def _complete(self) -> None:
         if self.record and self._seen:

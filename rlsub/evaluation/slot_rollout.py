@@ -2,15 +2,15 @@
 
 Each (member m, episode e) of an evaluation is a *job* with its own episode seed
 ``seed + m * episodes + e``. A ``SlotRollout`` keeps the live episodes in a prefix of its env copies
-(``CartPoleBatch``, or the sub-envs of a ``SyncVectorEnv``: ``rlsub.evaluation.slot_envs``) and steps only those;
+(``CartPoleBatch``, or the sub-envs of a ``SyncVectorEnv``: [`rlsub.evaluation.slot_envs`][rlsub.evaluation.slot_envs]) and steps only those;
 a copy whose episode ended takes the next waiting job (or the last live copy moves into its place),
 so the env steps stepped are the steps counted. Each copy carries its own member's parameters
-(``rlsub.evaluation.slot_mlp``): the policy forward is one matrix-vector product per copy and layer over the
-live copies (on the CPU the compiled loops of ``rlsub.kernels.mlp_forward``), whose rows do not depend on
-which other rows share the batch (``tests/test_lockstep.py``). That lets ``rlsub.tasks.lockstep`` put many
+([`rlsub.evaluation.slot_mlp`][rlsub.evaluation.slot_mlp]): the policy forward is one matrix-vector product per copy and layer over the
+live copies (on the CPU the compiled loops of [`rlsub.kernels.mlp_forward`][rlsub.kernels.mlp_forward]), whose rows do not depend on
+which other rows share the batch (``tests/test_lockstep.py``). That lets [`rlsub.tasks.lockstep`][rlsub.tasks.lockstep] put many
 trials' populations into one rollout and still give each trial exactly the numbers it gets alone.
-``rlsub.evaluation.population`` uses it for single evaluations too. Evaluations arrive as ``RolloutRequest`` s
-(``rlsub.evaluation.slot_request``).
+[`rlsub.evaluation.population`][rlsub.evaluation.population] uses it for single evaluations too. Evaluations arrive as ``RolloutRequest`` s
+([`rlsub.evaluation.slot_request`][rlsub.evaluation.slot_request]).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class SlotRollout:
     batches (once they are ``idle_fraction`` of the copies in use): they take the next queued
     jobs, or the last busy copies move into their places. Batching the reclaim saves a dozen small
     array operations per finished episode and costs at most that fraction of extra copy-steps
-    (idle copies keep stepping, their results are ignored; ``rlsub.evaluation.slot_envs.EnvSlots`` does not step them).
+    (idle copies keep stepping, their results are ignored; [`rlsub.evaluation.slot_envs.EnvSlots`][rlsub.evaluation.slot_envs.EnvSlots] does not step them).
     ``stepped`` counts copy-steps taken, ``counted`` the steps of booked episodes.
 
     Args:
@@ -316,6 +316,7 @@ class SlotRollout:
                 continue
             req.returns[self.slot_job[s]] = self.ret[s]
             steps = int(self.t[s])
+            req.lengths[self.slot_job[s]] = steps
             req.steps += steps
             self.counted += steps
             req.remaining -= 1

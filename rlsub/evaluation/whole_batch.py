@@ -1,4 +1,4 @@
-"""Pieces of the whole-batch evaluation path (``rlsub.evaluation.population``): every (member, episode) a copy of one
+"""Pieces of the whole-batch evaluation path ([`rlsub.evaluation.population`][rlsub.evaluation.population]): every (member, episode) a copy of one
 vector env, stepped together until the last episode ends.
 
 ``mlp_plan`` reads a plain MLP's layers (also the scheduled path's layer signature); ``EpisodeTally``
@@ -38,7 +38,7 @@ _INPLACE_ACT: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def mlp_plan(module: nn.Module, obs_ndim: int) -> list[tuple[str, str | None, Callable | None]] | None:
-    """Layers of a plain MLP (``rlsub.subspace.mlp_layers``, its Flatten over the observation dims)
+    """Layers of a plain MLP ([`rlsub.subspace.mlp_layers`][rlsub.subspace.mlp_layers], its Flatten over the observation dims)
     as (weight name, bias name, in-place activation), or None: evaluated with vmap instead."""
     mlp = mlp_layers(module)
     if mlp is None or (mlp[0] is not None and mlp[0] != -obs_ndim):

@@ -3,7 +3,7 @@
 Two levels, both optional and both giving the same numbers as the local backend:
 
 * **Trials** (``run_trials``): each trial of a sweep is a Ray task that runs
-  ``rlsub.execution.runner.execute_safely``; the driver (the sweep's main process) stays the only writer of
+  [`rlsub.execution.runner.execute_safely`][rlsub.execution.runner.execute_safely]; the driver (the sweep's main process) stays the only writer of
   the store. A task whose worker process dies is retried by Ray (``max_retries``); a trial is
   recorded once, when its task's result arrives.
 * **Population** (``RayPopulationEvaluator``): a direct-search generation is split into
@@ -203,7 +203,7 @@ def _is_direct(method: str) -> bool:
 
 def population_factory(num_actors: int, threads: int = 1,
                        worker_cls: type = EvalWorker) -> Callable[[TrialContext], PopulationEvaluator | None]:
-    """An evaluator factory for ``rlsub.trial.EVALUATOR_FACTORY``: direct-search trials get a
+    """An evaluator factory for [`rlsub.trial.EVALUATOR_FACTORY`][rlsub.trial.EVALUATOR_FACTORY]: direct-search trials get a
     ``RayPopulationEvaluator``; other methods (gradient agents) keep the local evaluator."""
 
     def make(ctx: TrialContext) -> PopulationEvaluator | None:
@@ -230,7 +230,7 @@ def execute_on_ray(config: TrialConfig, data_dir: str | None = None,
                    address: str | None = None, num_actors: int | None = None) -> dict[str, Any]:
     """``rlsub run --backend ray``: run one trial in this process, its direct-search populations
     split over ``num_actors`` Ray actors (default: one per cluster CPU). Returns its outcome
-    (``rlsub.execution.runner.execute``) for the caller to commit."""
+    ([`rlsub.execution.runner.execute`][rlsub.execution.runner.execute]) for the caller to commit."""
     with ray_session(address):
         with ray_populations(num_actors or cluster_cpus()):
             return execute(config, data_dir)
@@ -267,7 +267,7 @@ def run_trials(
     """Run ``todo`` as Ray tasks on the connected cluster; ``record(cfg, outcome)`` each result here
     (workers write nothing: a cluster without a shared disk works).
 
-    An item of ``todo`` that is a list of configs (``rlsub.sweeps.run.plan_units``: a lockstep group, or
+    An item of ``todo`` that is a list of configs ([`rlsub.sweeps.run.plan_units`][rlsub.sweeps.run.plan_units]: a lockstep group, or
     seeds trained together) runs as one streaming task that records each trial as it finishes.
 
     ``workers``: trials in flight at once (default: the cluster's CPUs, or fewer when populations

@@ -83,7 +83,9 @@ def outcome(config: TrialConfig, task: Task, result: TrialResult) -> dict[str, A
         config=config.to_dict(), policy=spec, D=result.D, d=result.d, projection=config.projection_name,
         seed=config.seed, theta_d=result.theta_d,
         metrics={"final_mean": result.final_mean, "final_std": result.final_std,
-                 "final_returns": result.final_returns, "env_steps": result.env_steps, "measure": row["measure"]},
+                 "final_returns": result.final_returns, "env_steps": result.env_steps, "measure": row["measure"],
+                 # outputs at θ_d on fixed inputs, where the method records them: rlsub replay compares
+                 **({"probe": result.info["probe"]} if result.info.get("probe") is not None else {})},
         extra={k: result.info[k] for k in ("obs_norm",) if result.info.get(k) is not None},
     )
     return {

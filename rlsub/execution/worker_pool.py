@@ -34,7 +34,7 @@ SMALL_SWEEP_STEPS = 5000
 
 
 def in_process_kernels(units: Sequence[Sequence[TrialConfig]]) -> contextlib.AbstractContextManager:
-    """The context an in-process sweep runs ``units`` in: ``rlsub.kernels.lazy_jit.numpy_forms()`` when their budgets
+    """The context an in-process sweep runs ``units`` in: [`rlsub.kernels.lazy_jit.numpy_forms()`][rlsub.kernels.lazy_jit.numpy_forms] when their budgets
     are known and sum to at most ``SMALL_SWEEP_STEPS``, else none (the compiled kernels)."""
     budgets = [c.budget for unit in units for c in unit]
     small = all(b is not None for b in budgets) and sum(budgets) <= SMALL_SWEEP_STEPS

@@ -41,7 +41,7 @@ class LazyJit:
 def load_cached() -> int:
     """Load the machine code numba has cached for every kernel defined so far, for each signature cached
     for this machine and source (nothing is compiled); returns how many were loaded. A sweep's fork server
-    calls it, so that its workers start with the kernels loaded (``rlsub.sweeps.worker_preload``) instead of each loading
+    calls it, so that its workers start with the kernels loaded ([`rlsub.sweeps.worker_preload`][rlsub.sweeps.worker_preload]) instead of each loading
     them on first use. Uses numba's cache index, not public API: any surprise there loads nothing."""
     loaded = 0
     for kernel in _KERNELS:

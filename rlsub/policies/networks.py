@@ -13,7 +13,7 @@ Families (``FAMILIES``, chosen by ``PolicySpec.family``):
 * ``"vbn_cnn"``: the ES Atari policy of Salimans et al. (2017) as used for Li et al.'s (2018) Pong:
   SAME-padded convs 16×8×8/4 → 32×4×4/2 → Linear 256 → Linear(out), each hidden layer followed by
   *virtual batch norm* (statistics of a fixed reference batch of observations) and ReLU; 1,005,974
-  parameters for [4, 84, 84] and 6 actions. See ``rlsub.policies.vbn.VBNConvNet``.
+  parameters for [4, 84, 84] and 6 actions. See [`rlsub.policies.vbn.VBNConvNet`][rlsub.policies.vbn.VBNConvNet].
 
 Image inputs may be uint8 or float, channels-first ``[..., C, H, W]`` (Atari frame stacks),
 channels-last ``[..., H, W, C]`` or plain ``[..., H, W]``; the layout is recorded in
@@ -21,8 +21,8 @@ channels-last ``[..., H, W, C]`` or plain ``[..., H, W]``; the layout is recorde
 the network, so the evaluator may ship raw uint8 frames to the device (4× less traffic than float32).
 
 This module is the home of the spec, the MLP and CNN families and the family registry; virtual batch
-norm lives in ``rlsub.policies.vbn`` and the image-layout helpers in ``rlsub.policies.images`` (both re-exported here).
-``rlsub.policies.networks`` re-exports the spec names from here.
+norm lives in [`vbn`][rlsub.policies.vbn] and the image-layout helpers in [`images`][rlsub.policies.images] (both re-exported here).
+[`rlsub.policies.networks`][rlsub.policies.networks] re-exports the spec names from here.
 """
 
 from __future__ import annotations

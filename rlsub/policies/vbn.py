@@ -2,7 +2,7 @@
 
 Batch norm whose statistics come from a fixed reference batch of observations, never from running
 buffers: a pure function of (parameters, inputs, reference), so it runs under
-``torch.func.functional_call`` and ``vmap`` over a population. ``rlsub.policies.networks`` registers the
+``torch.func.functional_call`` and ``vmap`` over a population. [`rlsub.policies.networks`][rlsub.policies.networks] registers the
 ``"vbn_cnn"`` family that builds ``VBNConvNet`` from a ``PolicySpec``.
 """
 
@@ -77,7 +77,7 @@ class VBNConvNet(nn.Module):
 
     The reference batch (``set_reference``) is a fixed set of observations, stored as a buffer (so it is
     not part of D and not touched by the projection). Salimans et al. (2017) collect 128 frames with
-    uniformly random actions once per run (``rlsub.envs.li2018.reference_batch`` does the same, seeded);
+    uniformly random actions once per run ([`rlsub.envs.li2018.reference_batch`][rlsub.envs.li2018.reference_batch] does the same, seeded);
     the batch must be set before the first forward, and a replay must set the same one.
 
     ``forward(x)`` runs the reference frames through the network together with ``x`` and normalises

@@ -12,7 +12,7 @@ whose update steps are dispatch-bound) also keep B as float32 and Π as int64 (�
 
 Speed (see benchmarks/projections.py): the product runs block-chunk by block-chunk, each chunk
 small enough (``CHUNK_ELEMENTS``) on a CPU to stay in cache through all five steps (signs, FWHT, permute
-and scale, FWHT, store), with the FWHT done as Kronecker-factored GEMMs (``rlsub.projections.fwht``). The
+and scale, FWHT, store), with the FWHT done as Kronecker-factored GEMMs ([`rlsub.projections.fwht`][rlsub.projections.fwht]). The
 backward pass is the transposed structured product Pᵀg = Σ_b B_b H Π_bᵀ G_b H g_b (H symmetric)
 in a custom autograd function, so no intermediate [..., k, n] tensor is kept for autograd.
 ``fastfood_reference`` is the straightforward whole-tensor version, kept for tests and benchmarks.

@@ -17,7 +17,7 @@ FC_HIDDEN = {"digits": (64, 64), "mnist": (200, 200)}
 
 class Classifier(Protocol):
     """What picks a network: ``network`` (``fc`` or ``lenet``) on ``dataset``; ``name`` for messages
-    (``rlsub.tasks.supervised.SupervisedTask`` is one)."""
+    ([`rlsub.tasks.supervised.SupervisedTask`][rlsub.tasks.supervised.SupervisedTask] is one)."""
 
     name: str
     dataset: str

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 def plan_units(todo: list[TrialConfig], batch_seeds: int, groups: int, lockstep: bool = True) -> list[list[TrialConfig]]:
     """Units of work, each run by one worker through ``Task.run_stream``: the direct-search trials
     of one task and network in ``groups`` lockstep groups (one batched computation per worker,
-    ``rlsub.tasks.lockstep``), the rest as ``group_trials`` makes them."""
+    [`rlsub.tasks.lockstep`][rlsub.tasks.lockstep]), the rest as ``group_trials`` makes them."""
     if not lockstep:
         return group_trials(todo, batch_seeds)
     together = [c for c in todo if lockstep_key(c) is not None]
@@ -144,7 +144,7 @@ def run_sweep(
     one trial at a time; the stored results are the same). Each trial is stored the moment it
     finishes, so a killed sweep loses only unfinished trials.
     ``backend="ray"`` runs the trials as Ray tasks instead (on the cluster at ``address``, else a
-    local Ray), see ``rlsub.execution.ray_backend.run_trials`` (``ray_options`` are passed to it).
+    local Ray), see [`rlsub.execution.ray_backend.run_trials`][rlsub.execution.ray_backend.run_trials] (``ray_options`` are passed to it).
     ``notify`` gets ``SweepPlan.projection_notes``' lines before any trial runs (default: logged at INFO).
     ``on_cpu`` gets the CPU seconds each pool worker spent on each unit (in-process trials are the
     caller's own CPU time; Ray's workers are not counted).

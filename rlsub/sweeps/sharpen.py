@@ -1,10 +1,10 @@
 """Sharpen a d_int estimate on demand: add seeds (then a d) where the crossing is decided, until the CI is narrow.
 
 ``sharpen(spec, out, ratio=2)`` runs ``spec``'s grid, then in rounds: estimate d_int90 with its CI
-(``rlsub.analysis.dint.compute_dint``), stop when the CI's hi/lo is at most ``ratio`` or the trial cap is hit,
+([`rlsub.analysis.dint.compute_dint`][rlsub.analysis.dint.compute_dint]), stop when the CI's hi/lo is at most ``ratio`` or the trial cap is hit,
 else plan more trials and run them. A round adds ``len(spec.seeds)`` fresh seeds (the next unused seed
 numbers, the same at every d, so curves stay paired) at the tested d's that decide the crossing and its
-CI (``rlsub.analysis.estimator.deciding_dims``), and tops up the full-space baseline to as many seeds when the
+CI ([`rlsub.analysis.estimator.deciding_dims`][rlsub.analysis.estimator.deciding_dims]), and tops up the full-space baseline to as many seeds when the
 spec measures one. The CI's bounds are tested d's, so once the bootstrap's crossings spread over no
 more than ``ratio`` but still straddle a coarse grid step, more seeds cannot bring hi/lo down: the round
 adds the d halfway (in ln d) across that step instead, with as many seeds as its neighbours.
@@ -13,6 +13,11 @@ Every added trial is an ordinary trial of the same experiment: its own key, stor
 analysed with the others (never pooled with another experiment). d's added this way are a grid refined
 after seeing results, and the report says so (``SharpenResult.added_dims``).
 
+``on="d50"`` sharpens the success dimension instead (``--until-ci 2 --on d50``): its CI is a fitted curve's,
+not bounded to tested d's, so a round always adds seeds, at the tested d's that bracket the current d50 CI
+(the seeds there decide where P(success) crosses 1/2). A round's line is printed as soon as it is planned
+(``echo``), and again in the summary.
+
 Resumable: round k's decision is made from the trials *planned* in rounds before k only, so a sweep
 killed mid-round and rerun plans exactly the same trials and skips the stored ones (as long as no trial
 crashed: a crashed trial is not stored, so a rerun runs it again, and the loop stops on a crash).
@@ -20,6 +25,7 @@ crashed: a crashed trial is not stored, so a rerun runs it again, and the loop s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -59,11 +65,24 @@ class SharpenResult:
         return self.trials - self.initial_trials
 
 
-def ci_ratio(res: DintResult) -> float:
-    """hi/lo of the estimate's CI (inf when the upper bound lies beyond the largest tested d)."""
-    if not res.estimate_ci:
+#: The statistics ``--on`` can sharpen.
+ON = ("dint90", "d50")
+
+
+def _ci(res: DintResult, on: str) -> tuple[float | None, float | None] | None:
+    return res.d50_ci if on == "d50" else res.estimate_ci
+
+
+def _point(res: DintResult, on: str) -> float | None:
+    return res.d50 if on == "d50" else res.estimate
+
+
+def ci_ratio(res: DintResult, on: str = "dint90") -> float:
+    """hi/lo of the CI of ``on`` (inf when the upper bound lies beyond the largest tested d)."""
+    ci = _ci(res, on)
+    if not ci:
         return math.inf
-    lo, hi = res.estimate_ci
+    lo, hi = ci
     if hi is None or lo is None or not math.isfinite(hi) or lo <= 0:
         return math.inf
     return hi / lo
@@ -76,13 +95,18 @@ def sharpen(
     max_trials: int | None = None,
     threshold: float = 0.9,
     run: Callable[[SweepSpec], dict] | None = None,
+    on: str = "dint90",
+    echo: Callable[[str], None] | None = None,
     **sweep_kw,
 ) -> list[SharpenResult]:
-    """Run ``spec`` and add trials per experiment until its d_int CI has hi/lo <= ``ratio``.
+    """Run ``spec`` and add trials per experiment until the CI of ``on`` (d_int90 or d50) has hi/lo <= ``ratio``.
 
     ``max_trials`` caps the trials of one experiment, initial grid included (default: 4x the initial
     grid). ``run(spec) -> counts`` replaces ``run_sweep`` (tests); ``sweep_kw`` go to ``run_sweep``.
+    ``echo(line)`` is called with each round's line as it is planned (the CLI prints it).
     """
+    if on not in ON:
+        raise ConfigError(f"--on must be one of {', '.join(ON)}, got {on!r}")
     if not ratio > 1:
         raise ConfigError(f"--until-ci must be > 1 (a ratio hi/lo of the CI), got {ratio}")
     if max_trials is not None and max_trials < 1:
@@ -96,11 +120,11 @@ def sharpen(
             for hidden in spec.widths():
                 for proj in spec.projections or [DEFAULT_PROJECTION]:
                     one = replace(spec, envs=[env], methods=[method], hidden=hidden, projections=[proj])
-                    out.append(_sharpen_one(one, out_dir, ratio, max_trials, threshold, run))
+                    out.append(_sharpen_one(one, out_dir, ratio, max_trials, threshold, run, on, echo))
     return out
 
 
-def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenResult:
+def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run, on="dint90", echo=None) -> SharpenResult:
     initial = plan_sweep(spec).trials
     # The projection the grid really uses ('auto' resolved from the grid's largest d), kept for every
     # added d so that a d between grid points never resolves to another projection.
@@ -121,25 +145,27 @@ def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenRes
             return report
         res = _analyse(out_dir, planned, fingerprint, proj, threshold)
         report.result = res
-        if res is None or not res.computable or res.estimate is None:
-            report.reason = ("stopped: d_int not reached within the tested d's on these seeds (extend --dims upward)"
+        name = "d50 " if on == "d50" else ""
+        if res is None or not res.computable or _point(res, on) is None:
+            report.reason = (f"stopped: {name or 'd_int '}not reached within the tested d's on these seeds (extend --dims upward)"
                              if res is not None and res.computable else "stopped: no estimate (see the notes below)")
             return report
-        if res.at_lowest:
+        below = res.at_lowest if on == "dint90" else res.d50 < min(s.d for s in res.dims)
+        if below:
             report.reason = ("stopped: the crossing is at or below the smallest tested d; more seeds or d's above "
                              "it cannot place it (extend --dims downward)")
             return report
         if res.baseline_below_reference:
             report.reason = "stopped: the baseline is below the task's reference, so there is no d_int to sharpen"
             return report
-        r = ci_ratio(res)
+        r = ci_ratio(res, on)
         if r <= ratio:
-            report.reason = f"stopped: CI {_fmt_ci(res)} has hi/lo {r:.3g} <= {ratio:g}"
+            report.reason = f"stopped: {name}CI {_fmt_ci(res, on)} has hi/lo {r:.3g} <= {ratio:g}"
             return report
-        batch, why = _plan(res, planned, spec, n_add, ratio)
+        batch, why = _plan(res, planned, spec, n_add, ratio, on)
         room = cap - len(planned)
         if room <= 0 or not batch:
-            report.reason = (f"stopped: trial cap {cap} reached with CI {_fmt_ci(res)} (hi/lo {r:.3g} > {ratio:g})"
+            report.reason = (f"stopped: trial cap {cap} reached with {name}CI {_fmt_ci(res, on)} (hi/lo {r:.3g} > {ratio:g})"
                              if batch else f"stopped: nothing left to add ({why})")
             return report
         batch = batch[:room]
@@ -147,8 +173,11 @@ def _sharpen_one(spec, out_dir, ratio, max_trials, threshold, run) -> SharpenRes
             planned[t.key()] = t
         new_dims = sorted({t.dim for t in batch if t.dim is not None} - grid)
         report.added_dims = sorted(set(report.added_dims) | set(new_dims))
-        report.rounds.append(f"round {len(report.rounds) + 1}: CI {_fmt_ci(res)} (hi/lo {r:.3g}); {why}: "
-                             f"+{len(batch)} trials")
+        point = f"d50 = {res.d50:.3g} " if on == "d50" else ""
+        report.rounds.append(f"round {len(report.rounds) + 1}: {point}CI {_fmt_ci(res, on)} "
+                             f"(hi/lo {r:.3g}); {why}: +{len(batch)} trials")
+        if echo is not None:
+            echo(f"until-ci {ratio:g}: {title}: {report.rounds[-1]}")
         for dims, seeds in _runs(batch):
             report.crashed += run(replace(spec, dims=dims, seeds=seeds)).get("crashed", 0)
 
@@ -172,8 +201,8 @@ def _analyse(out_dir, planned, fingerprint, proj, threshold) -> DintResult | Non
     return groups[0] if groups else None
 
 
-def _plan(res: DintResult, planned: dict[str, TrialConfig], spec: SweepSpec, n_add: int, ratio: float
-          ) -> tuple[list, str]:
+def _plan(res: DintResult, planned: dict[str, TrialConfig], spec: SweepSpec, n_add: int, ratio: float,
+          on: str = "dint90") -> tuple[list, str]:
     """The next round's trials, and a few words on why.
 
     The CI's bounds are tested d's bracketing the replicate crossings. When those crossings already
@@ -188,7 +217,15 @@ def _plan(res: DintResult, planned: dict[str, TrialConfig], spec: SweepSpec, n_a
     tested = sorted(d for d in by_d if d is not None)
     with np.errstate(invalid="ignore"):  # inf - inf between two 'not reached' replicates
         q_lo, q_hi = np.quantile(est.boot_log, [(1 - est.level) / 2, (1 + est.level) / 2])
-    if math.isfinite(q_hi) and math.exp(q_hi - q_lo) <= ratio:
+    if not (on == "dint90" and est.model == "monotone"):  # a fitted curve's CI: is it inside one grid step?
+        lo, hi = _ci(res, on)
+        a, b = _gap(tested, lo or 1.0)
+        if hi is not None and a is not None and b is not None and hi <= b and b > a + 1:
+            mid = min(max(int(round(math.sqrt(a * b))), a + 1), b - 1)
+            why = (f"the CI lies between the tested d's {a} and {b}, where only the curve's assumed shape places "
+                   f"the crossing: adding d = {mid}")
+            return _trials(spec, {mid: sorted(by_d[a] | by_d[b])}, planned), why
+    elif math.isfinite(q_hi) and math.exp(q_hi - q_lo) <= ratio:
         gaps = [_gap(tested, math.exp(q_lo)), _gap(tested, math.exp(q_hi))]
         gaps = [(a, b) for a, b in gaps if a is not None and b is not None and b > a + 1]
         if gaps:
@@ -196,7 +233,7 @@ def _plan(res: DintResult, planned: dict[str, TrialConfig], spec: SweepSpec, n_a
             mid = min(max(int(round(math.sqrt(a * b))), a + 1), b - 1)
             why = f"the crossings spread over <= {ratio:g}x but the tested d's {a} and {b} bracket them: adding d = {mid}"
             return _trials(spec, {mid: sorted(by_d[a] | by_d[b])}, planned), why
-    decide = deciding_dims(est)
+    decide = deciding_dims(est if on == "dint90" else dataclasses.replace(est, ci=est.d50_ci))
     start = max(s for seeds in by_d.values() for s in seeds) + 1
     fresh = list(range(start, start + n_add))
     want: dict[int | None, list[int]] = {d: fresh for d in decide}
@@ -224,9 +261,9 @@ def _trials(spec: SweepSpec, want: dict[int | None, list[int]], planned) -> list
     return out
 
 
-def _fmt_ci(res: DintResult) -> str:
-    lo, hi = res.estimate_ci
-    return f"[{lo:g}, {hi:g}]" if hi is not None else f"[{lo:g}, > {max(s.d for s in res.dims):g}]"
+def _fmt_ci(res: DintResult, on: str = "dint90") -> str:
+    lo, hi = _ci(res, on)
+    return f"[{lo:.3g}, {hi:.3g}]" if hi is not None else f"[{lo:.3g}, > {max(s.d for s in res.dims):g}]"
 
 
 def format_sharpen(results: list[SharpenResult], ratio: float) -> str:
@@ -243,4 +280,4 @@ def format_sharpen(results: list[SharpenResult], ratio: float) -> str:
     return "\n".join(out)
 
 
-__all__ = ["SharpenResult", "ci_ratio", "format_sharpen", "sharpen"]
+__all__ = ["ON", "SharpenResult", "ci_ratio", "format_sharpen", "sharpen"]

@@ -1,6 +1,6 @@
 """What a sweep is: the grid (``SweepSpec``), its dims and seeds as the CLI and TOML give them, and
-``load_sweep_config`` for ``rlsub sweep --config FILE``. ``rlsub.sweeps.plan`` resolves it into trials
-and ``rlsub.sweeps.run`` runs them."""
+``load_sweep_config`` for ``rlsub sweep --config FILE``. [`rlsub.sweeps.plan`][rlsub.sweeps.plan] resolves it into trials
+and [`rlsub.sweeps.run`][rlsub.sweeps.run] runs them."""
 
 from __future__ import annotations
 
@@ -219,18 +219,19 @@ def _register_envs(entries: Any, path) -> dict[str, dict[str, Any]]:
 
 
 def _hidden_value(v: Any, path) -> tuple[int, ...] | list[tuple[int, ...]] | None:
-    """TOML ``hidden``: one size list (``[64, 64]``) or several (``[[16, 16], [64, 64]]``)."""
+    """TOML ``hidden``: one size list (``[64, 64]``) or several (``[[16, 16], [64, 64]]``); ``[]`` is the
+    linear policy (no hidden layer: obs -> act with bias), also inside a list (``[[], [64, 64]]``)."""
     if v is None:
         return None
     sizes = v if isinstance(v, list) and v and all(isinstance(h, list) for h in v) else [v]
     out = []
     for h in sizes:
-        if (not isinstance(h, list) or not h
+        if (not isinstance(h, list)
                 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in h)):
             raise ConfigError(f"{path}: 'hidden' must be a list of positive layer sizes (or a list of such lists), "
                               f"got {v!r}")
         out.append(tuple(h))
-    return out if len(sizes) > 1 or isinstance(v[0], list) else out[0]
+    return out if len(sizes) > 1 or (v and isinstance(v[0], list)) else out[0]
 
 
 def _opt_int(table: dict, key: str, path) -> int | None:

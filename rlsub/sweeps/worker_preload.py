@@ -1,4 +1,4 @@
-"""What a sweep worker needs, imported once by the fork server its workers are forked from (``rlsub.execution.worker_pool``).
+"""What a sweep worker needs, imported once by the fork server its workers are forked from ([`rlsub.execution.worker_pool`][rlsub.execution.worker_pool]).
 
 Imports, and numba's cached kernels loaded: nothing here runs a trial or touches an RNG, so a forked worker
 starts in the state a spawned one reaches after importing the same modules and loading the same kernels.

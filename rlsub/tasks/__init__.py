@@ -1,9 +1,9 @@
 """Find the task a name means: a supervised dataset task, or an RL env (preset, Gymnasium id,
-``module:Class``, TOML registration). Everything else talks to the ``rlsub.tasks.base.Task`` it returns.
+``module:Class``, TOML registration). Everything else talks to the [`rlsub.tasks.base.Task`][rlsub.tasks.base.Task] it returns.
 
-One file per task kind: ``rl.py`` (``EnvTask``: an env of ``rlsub.envs`` made measurable) and
+One file per task kind: ``rl.py`` (``EnvTask``: an env of [`rlsub.envs`][rlsub.envs] made measurable) and
 ``supervised.py`` (``SupervisedTask``: a classifier on a dataset). A new kind is a new file here
-that implements ``rlsub.tasks.base.Task``, plus one line in ``resolve_task``.
+that implements [`rlsub.tasks.base.Task`][rlsub.tasks.base.Task], plus one line in ``resolve_task``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rlsub.envs import register_from_config
 from rlsub.errors import ConfigError
 from rlsub.projections import choose_projection
 from rlsub.tasks.base import Task
-from rlsub.tasks.method_params import parse_params
+from rlsub.tasks.method_params import check_config, parse_params
 from rlsub.tasks.rl import env_task
 from rlsub.tasks.supervised import SUPERVISED_TASKS
 from rlsub.trial import TrialConfig, TrialContext, TrialResult
@@ -40,7 +40,11 @@ def check_method(task: Task, method: str) -> None:
 def typed_params(task: Task, method: str, raw: dict[str, Any]) -> dict[str, Any]:
     """``--param``/TOML values of ``method`` typed against its config (ConfigError when unknown or wrong)."""
     check_method(task, method)
-    return parse_params(task.method_params(method), raw, method)
+    cls = task.method_params(method)
+    typed = parse_params(cls, raw, method)
+    preset = getattr(getattr(task, "preset", None), "method_params", None) or {}
+    check_config(cls, typed, method, preset.get(method))
+    return typed
 
 
 def resolve_projection(projection: str, task: Task, dim: int | None, method: str,

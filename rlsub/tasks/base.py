@@ -2,12 +2,12 @@
 
 A task builds the network a trial trains for (seed, hidden sizes, family), trains and evaluates θ_d
 through a method, and says how its performance is normalised. The runner, replay, sweeps and the
-CLI only talk to this protocol (``rlsub.tasks.resolve_task`` finds the task for a name); they never
+CLI only talk to this protocol ([`rlsub.tasks.resolve_task`][rlsub.tasks.resolve_task] finds the task for a name); they never
 ask which kind of task they hold.
 
-Implementations, one file per kind in ``rlsub/tasks/``: ``rlsub.tasks.rl.EnvTask`` (presets,
+Implementations, one file per kind in ``rlsub/tasks/``: [`rlsub.tasks.rl.EnvTask`][rlsub.tasks.rl.EnvTask] (presets,
 Gymnasium ids, ``module:Class``, TOML registrations; performance = mean episode return) and
-``rlsub.tasks.supervised.SupervisedTask`` (performance = test accuracy).
+[`rlsub.tasks.supervised.SupervisedTask`][rlsub.tasks.supervised.SupervisedTask] (performance = test accuracy).
 """
 
 from __future__ import annotations

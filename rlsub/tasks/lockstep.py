@@ -2,7 +2,7 @@
 
 A sweep's CMA-ES/ES trials are small: a population of 4–40 members × 1–2 episodes per
 generation, so alone each env step is a tiny batch. Here each trial is a generator
-(``rlsub.agents.direct_search.direct_search``) that yields its evaluations; every evaluation of every live trial
+([`rlsub.agents.direct_search.direct_search`][rlsub.agents.direct_search.direct_search]) that yields its evaluations; every evaluation of every live trial
 becomes a ``RolloutRequest`` of one shared ``SlotRollout``: one env with ``slots`` copies, every
 live episode a copy, every copy's member a row of one stacked MLP forward (its own θ_0 + Pθ_d,
 projected once per request with that trial's own projection). A trial gets its result as soon as
@@ -11,8 +11,11 @@ its request's episodes are done and immediately queues the next one; trials end 
 
 Exactness: a request's episode seeds depend only on its trial (seed, request kind, generation),
 parameters are projected per trial exactly as alone, and a row of the stacked forward does not
-depend on the other rows (``tests/test_lockstep.py`` checks trials against their lone runs, bit for
-bit). So a trial's result, curve and info are the same whatever shares its batch.
+depend on the other rows: on the CPU it is the fixed-order compiled forward (no BLAS, so no kernel
+chosen by batch size or by a row's address). So a trial's result, curve and info are the same whatever
+shares its batch, by construction on any CPU (docs/guide/determinism.md; ``tests/test_lockstep.py`` and
+``tests/test_cpu_invariance.py`` check trials against their lone runs, bit for bit). DQN trials with
+``engine=batched`` are exact the same way (``rlsub.agents.dqn.batched``).
 
 Sweep integration::
 
@@ -30,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from rlsub.agents import cmaes, es
+from rlsub.agents import ars, cmaes, es
 from rlsub.agents.direct_search import Evaluation, Search, run_search
 from rlsub.agents.dqn.engines import run_group
 from rlsub.envs import register_from_config, resolve_env
@@ -42,11 +45,11 @@ from rlsub.utils.seeding import derive_seed
 
 
 def _searches() -> dict[str, Callable[[TrialContext], Search]]:
-    return {"cmaes": cmaes.search, "es": es.search}
+    return {"ars": ars.search, "cmaes": cmaes.search, "es": es.search}
 
 
 #: Methods whose trials can run in lockstep (their trial generators).
-LOCKSTEP_METHODS = ("cmaes", "es")
+LOCKSTEP_METHODS = ("ars", "cmaes", "es")
 
 #: Default number of env copies of a lockstep rollout (episodes live at once). Each copy holds its
 #: member's parameters; ~128 CartPole MLPs (18 KB each) stay in a core's L2 cache.
@@ -55,7 +58,7 @@ DEFAULT_SLOTS = 128
 
 def lockstep_key(config: TrialConfig) -> tuple | None:
     """Trials with equal keys can share a rollout (same env and network family), or, for DQN trials
-    with ``engine=batched``, one batched training (``rlsub.agents.dqn.batched``); None: never."""
+    with ``engine=batched``, one batched training ([`rlsub.agents.dqn.batched`][rlsub.agents.dqn.batched]); None: never."""
     env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
     if config.method not in LOCKSTEP_METHODS and not (config.method == "dqn"
                                                       and _dqn_engine(config, env_def) == "batched"):
@@ -146,7 +149,7 @@ def run_lockstep(configs: Iterable[TrialConfig], context: Callable[[TrialConfig]
     differ) or network run alone, in order (``group_for_lockstep`` avoids that). ``stats``, if
     given, is filled in. A trial's ``wall_time`` runs from its start to its result, time shared
     with the trials it ran beside included. ``context`` builds a trial's ``TrialContext`` (the task's
-    own ``rlsub.tasks.rl.EnvTask.run_stream`` passes it; ``rlsub.tasks.trial_context`` resolves the task by name).
+    own [`run_stream`][rlsub.tasks.rl.EnvTask.run_stream] passes it; [`trial_context`][rlsub.tasks.trial_context] resolves the task by name).
     """
     configs = list(configs)
     if any(c.method == "dqn" for c in configs):  # DQN trials train as one batch of their own

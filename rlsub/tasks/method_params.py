@@ -4,6 +4,7 @@ of the method's config field, so ``double=False`` is the boolean False and not t
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -33,7 +34,10 @@ def parse_params(cls: type, raw: dict[str, Any], method: str) -> dict[str, Any]:
         key = str(name).strip().replace("-", "_")
         if key not in types_:
             known = ", ".join(sorted(types_)) or "none"
-            raise ConfigError(f"{method}: unknown hyper-parameter {key!r}; known: {known}")
+            close = difflib.get_close_matches(key, list(types_), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{method}: unknown hyper-parameter {key!r}{hint}; known: {known} "
+                              f"('rlsub methods {method}' lists them with defaults)")
         try:
             out[key] = coerce(value, types_[key])
         except (TypeError, ValueError) as e:
@@ -151,4 +155,14 @@ def _tuple(value: Any, args: tuple[Any, ...]) -> tuple:
     return tuple(coerce(v, a) for v, a in zip(items, args)) if args else tuple(items)
 
 
-__all__ = ["coerce", "field_types", "parse_params"]
+def check_config(cls: type, params: dict[str, Any], method: str, preset: dict[str, Any] | None = None) -> None:
+    """Run ``cls``'s own checks (a value out of range, an unknown engine) on ``params`` over a preset's
+    values for the method, so a bad ``--param`` is refused before any store exists, not at the first trial.
+    ConfigError when they fail; a config that cannot be built from these fields alone is left to the trial."""
+    try:
+        cls(**{**parse_params(cls, preset or {}, method), **params})
+    except TypeError:
+        pass
+
+
+__all__ = ["check_config", "coerce", "field_types", "parse_params"]

@@ -1,8 +1,8 @@
-"""The RL task kind: an env (``rlsub.envs.EnvFactory``) made measurable.
+"""The RL task kind: an env ([`rlsub.envs.EnvFactory`][rlsub.envs.EnvFactory]) made measurable.
 
 ``EnvTask`` adds to the env what a measurement needs: the policy network chosen for its spaces,
-the methods that train it (``rlsub.agents``), direct-search trials run in lockstep
-(``rlsub.tasks.lockstep``), replay of stored solutions and the random-policy floor R_low.
+the methods that train it ([`rlsub.agents`][rlsub.agents]), direct-search trials run in lockstep
+([`rlsub.tasks.lockstep`][rlsub.tasks.lockstep]), replay of stored solutions and the random-policy floor R_low.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ LOCKSTEP_ACTIVE = 32
 
 @dataclass
 class EnvTask(EnvFactory):
-    """An RL task (``rlsub.tasks.base.Task``): the env (``EnvFactory``: preset, ``make``, ``make_vec``) plus
+    """An RL task ([`rlsub.tasks.base.Task`][rlsub.tasks.base.Task]): the env (``EnvFactory``: preset, ``make``, ``make_vec``) plus
     the policy and methods. Performance is the mean episode return of the greedy policy on fresh episodes."""
 
     kind: str = "rl"
@@ -92,7 +92,7 @@ class EnvTask(EnvFactory):
 
     def run_stream(self, configs: list[TrialConfig], data_dir: str | None = None
                    ) -> Iterator[tuple[TrialConfig, TrialResult | NonFiniteReturn]]:
-        """Direct-search trials in lockstep (one batched rollout, ``rlsub.tasks.lockstep``); others one by one."""
+        """Direct-search trials in lockstep (one batched rollout, [`rlsub.tasks.lockstep`][rlsub.tasks.lockstep]); others one by one."""
         if len(configs) > 1 and all(lockstep_key(c) is not None for c in configs):
             # At most LOCKSTEP_ACTIVE trials hold a context (θ_0, P, optimizer) at once: enough to keep the
             # rollout's copies busy, and a sweep of thousands of trials per worker stays within memory.
@@ -184,7 +184,7 @@ def spec_label(spec: dict[str, Any]) -> str:
     """Short architecture name for tables, e.g. ``MLP 64-64`` or ``CNN nature``."""
     family = str(spec.get("family", "mlp"))
     if family == "mlp":
-        return "MLP " + "-".join(str(h) for h in spec.get("hidden", ()))
+        return "MLP " + ("-".join(str(h) for h in spec.get("hidden", ())) or "linear")
     hidden = "-".join(str(h) for h in spec.get("hidden", ()))
     return f"{family.upper()} {spec.get('options', {}).get('arch', '')} fc {hidden}".replace("  ", " ").strip()
 
@@ -205,7 +205,7 @@ def _apply_obs_norm(ctx: TrialContext, sol) -> None:
 
 
 def env_task(name: str, validate: bool = True) -> EnvTask:
-    """The RL task for a preset name, Gymnasium id or ``module.path:Class`` (``rlsub.envs.resolve_env``)."""
+    """The RL task for a preset name, Gymnasium id or ``module.path:Class`` ([`rlsub.envs.resolve_env`][rlsub.envs.resolve_env])."""
     return resolve_env(name, validate, cls=EnvTask)
 
 

@@ -2,12 +2,12 @@
 
 Tasks (``SUPERVISED_TASKS``): ``digits-fc``, ``digits-lenet`` (embedded 8×8 digits, CPU-friendly) and
 ``mnist-fc`` (784-200-200-10 ReLU, D = 199,210 as in the paper), ``mnist-lenet`` (the paper's
-LeNet, D = 44,426), which read MNIST from IDX files (see ``rlsub.supervised.datasets``). Performance is test
-accuracy. The networks are ``rlsub.supervised.classifiers``, the hyper-parameters ``rlsub.supervised.recipe`` and the
-training loop ``rlsub.supervised.training``.
+LeNet, D = 44,426), which read MNIST from IDX files (see [`rlsub.supervised.datasets`][rlsub.supervised.datasets]). Performance is test
+accuracy. The networks are [`classifiers`][rlsub.supervised.classifiers], the hyper-parameters [`recipe`][rlsub.supervised.recipe] and the
+training loop [`rlsub.supervised.training`][rlsub.supervised.training].
 
-``run_supervised_trials_batched`` trains several seeds of one configuration at once (vmap over a
-stacked θ_d): same results up to float rounding, fewer per-step overheads for small networks.
+``run_supervised_trials_batched`` trains several seeds of one configuration in one loop, each trial's
+arithmetic its own: every result is bit for bit its lone run's (docs/guide/determinism.md).
 
 >>> from rlsub.trial import TrialConfig
 >>> res = run_supervised_trial(TrialConfig(env="digits-fc", method="adam", dim=32, seed=0))
@@ -28,14 +28,14 @@ from rlsub.subspace import Subspace
 from rlsub.supervised.classifiers import FC_HIDDEN, build_network, network_size
 from rlsub.supervised.datasets import load_dataset
 from rlsub.supervised.recipe import OPTIMIZERS, SupervisedParams
-from rlsub.supervised.training import evaluate_subspace, train_one, train_seeds
+from rlsub.supervised.training import evaluate_subspace, probe_logits, train_one, train_seeds
 from rlsub.tasks.base import TEST_ACCURACY, Normalisation
 from rlsub.trial import TrialConfig, TrialResult
 
 
 @dataclass(frozen=True)
 class SupervisedTask:
-    """A (dataset, network) pair (``rlsub.tasks.base.Task``); performance is test accuracy."""
+    """A (dataset, network) pair ([`rlsub.tasks.base.Task`][rlsub.tasks.base.Task]); performance is test accuracy."""
 
     name: str
     dataset: str
@@ -48,7 +48,7 @@ class SupervisedTask:
     solved_threshold: float | None = None
     kind: str = "supervised"
     revision: int = 0
-    """Protocol revision of this task's recipe (``rlsub.tasks.base.Task.revision``)."""
+    """Protocol revision of this task's recipe ([`rlsub.tasks.base.Task.revision`][rlsub.tasks.base.Task.revision])."""
     batches_seeds: bool = True
 
     # -- the Task protocol --------------------------------------------------------------------
@@ -85,7 +85,7 @@ class SupervisedTask:
 
     def run_stream(self, configs: list[TrialConfig], data_dir: str | None = None
                    ) -> Iterator[tuple[TrialConfig, TrialResult]]:
-        """Seeds of one configuration trained together (stacked θ_d), anything else one by one."""
+        """Seeds of one configuration trained in one loop (each bit for bit its lone run), anything else one by one."""
         configs = list(configs)
         firsts = {replace(c, seed=0) for c in configs}
         if len(configs) > 1 and len(firsts) == 1:
@@ -94,8 +94,8 @@ class SupervisedTask:
         for c in configs:
             yield c, self.run(c, data_dir)
 
-    def replay(self, config: TrialConfig, solution, episodes: int | None, seed: int,
-               data_dir: str | None = None) -> list[float]:
+    def _rebuild(self, config: TrialConfig, solution, data_dir: str | None):
+        """The solution's subspace (θ_0 and P from its config) and the test split, on the CPU."""
         data = load_dataset(self.dataset, data_dir)
         net = build_network(self, data.image_shape, config.seed, config.hidden)
         sub = Subspace(net, config.dim, config.projection_name, config.seed)
@@ -103,7 +103,17 @@ class SupervisedTask:
             raise SolutionError(f"solution file {solution.path}: rebuilt network has D={sub.D}, d={sub.d} "
                                 f"but the file says D={solution.D}, d={solution.d}")
         _, _, x_test, y_test = data.tensors(torch.device("cpu"))
+        return sub, x_test, y_test
+
+    def replay(self, config: TrialConfig, solution, episodes: int | None, seed: int,
+               data_dir: str | None = None) -> list[float]:
+        sub, x_test, y_test = self._rebuild(config, solution, data_dir)
         return [evaluate_subspace(sub, x_test, y_test, torch.as_tensor(solution.theta_d))]
+
+    def probe(self, config: TrialConfig, solution, data_dir: str | None = None) -> list[list[float]]:
+        """The solution's probe logits recomputed here ([`probe_logits`][rlsub.supervised.training.probe_logits])."""
+        sub, x_test, _ = self._rebuild(config, solution, data_dir)
+        return probe_logits(sub, x_test, torch.as_tensor(solution.theta_d))
 
 
 SUPERVISED_TASKS: dict[str, SupervisedTask] = {
@@ -148,12 +158,12 @@ def parameter_count(name: str, hidden: tuple[int, ...] | None = None) -> int:
 
 def run_supervised_trial(config: TrialConfig, data_dir: str | None = None) -> TrialResult:
     """Train θ_d of ``config.env``'s classifier in a ``config.dim``-dimensional subspace
-    (``rlsub.supervised.training.train_one``)."""
+    ([`rlsub.supervised.training.train_one`][rlsub.supervised.training.train_one])."""
     return train_one(supervised_task(config.env), config, data_dir)
 
 
 def run_supervised_trials_batched(configs: list[TrialConfig], data_dir: str | None = None) -> list[TrialResult]:
-    """Train several trials that differ only in ``seed`` at once (``rlsub.supervised.training.train_seeds``)."""
+    """Train several trials that differ only in ``seed`` at once ([`rlsub.supervised.training.train_seeds`][rlsub.supervised.training.train_seeds])."""
     if not configs:
         return []
     return train_seeds(supervised_task(configs[0].env), configs, data_dir)
