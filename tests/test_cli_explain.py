@@ -226,3 +226,18 @@ def test_default_budget_is_stated(capsys):
     assert main(["envs"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "a default --budget of 200k env steps" in out and "solved_threshold" in out
+
+
+def test_curves_of_a_baseline_alone_use_the_stores_recorded_reference(tmp_path):
+    """An atlas row whose grid has not run: its only curves are the baseline's, drawn against the reference
+    its protocol recorded (not the env's registered threshold)."""
+    from tests_helpers import stored
+
+    from rlsub.analysis.curves import learning_curves
+
+    with Store(tmp_path / "s") as st:
+        st.add("full-0", **stored(d=4610, D=4610, is_full=True, projection="identity", fingerprint="fp", solved=475.0,
+                                  final_returns=[300.0]))
+        st.set_reference(325.0, "a protocol's reference")
+    (group,) = learning_curves([tmp_path / "s"])
+    assert group.projection == "full space only" and group.reference == 325.0

@@ -100,6 +100,9 @@ def test_an_untrained_baseline_is_not_a_dint():
     d = r.to_dict()
     assert d["baseline_below_reference"] is True and d["verdict"] == "baseline below reference: not a d_int"
     assert d["compression"] is None
+    # --json too: no d_int field carries a number; the would-be values sit apart, under "not_a_dint"
+    assert d["estimate"] is None and d["estimate_ci"] is None and d["grid_dint"] is None and d["d50"] is None
+    assert d["not_a_dint"]["estimate"] == r.estimate
     text = format_table([r])
     # no number printed as a d_int for it (issue 32): the verdict instead, and no compression
     assert "d_int90: none: baseline below reference: not a d_int" in text

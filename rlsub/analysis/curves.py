@@ -63,9 +63,10 @@ def learning_curves(dirs: list[str | Path]) -> list[CurveGroup]:
     """Every finished trial's curve in the stores ``dirs``, grouped by experiment and projection."""
     groups: dict[tuple[str, str], CurveGroup] = {}
     full: dict[str, list[tuple[object, SeedCurve]]] = defaultdict(list)
+    refs: dict[str, float] = {}  # the references stores recorded (an atlas row's), by experiment
     for d in dirs:
         with Store(d, create=False) as store:
-            refs = store.references()
+            refs.update(store.references())
             for row in store.rows():
                 pts = store.curve(row.key)
                 curve = SeedCurve(row.seed, np.array([p[0] for p in pts], float),
@@ -84,7 +85,8 @@ def learning_curves(dirs: list[str | Path]) -> list[CurveGroup]:
         if not mine:  # a baseline with no subspace trials yet: its own group
             row = items[0][0]
             mine = [groups.setdefault((fp, "identity"), CurveGroup(
-                row.env, row.method, "full space only", row.network, row.D, row.kind, fp, reference=row.solved))]
+                row.env, row.method, "full space only", row.network, row.D, row.kind, fp,
+                reference=refs.get(fp, row.solved)))]
         for g in mine:
             g.by_d[None] = [c for _, c in items]
     return sorted(groups.values(), key=lambda g: (g.env, g.method, g.projection, g.D))

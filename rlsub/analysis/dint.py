@@ -1,11 +1,10 @@
-"""Intrinsic dimension from stored trials: an estimate with a calibrated CI, and the paper's grid value.
+"""Intrinsic dimension from stored trials: an estimate with a calibrated CI, d50, and the paper's grid value.
 
-Normalised performance of a trial: ``(R - R_low) / (R_base - R_low)`` with R its final evaluation
-(mean return on fresh episodes, or test accuracy), R_low the task's lowest return and R_base the
-full-space baseline (mean over its seeds). The estimate is where an isotonic fit of mean normalised
-performance in ln d crosses 0.9, with a CI that resamples the seeds of every d and the baseline's
-seeds together ([`rlsub.analysis.estimator`][rlsub.analysis.estimator]); the grid d_int90 (Li et al. 2018) is the smallest tested d whose
-mean reaches 0.9.
+Normalised performance of a trial: ``(R - R_low) / (R_base - R_low)`` with R its final evaluation (mean return
+on fresh episodes, or test accuracy), R_low the task's lowest return and R_base the full-space baseline (mean
+over its seeds). Estimate and CI come from [`estimate_dint`][rlsub.analysis.estimator.estimate_dint] (a fitted
+curve where calibrated, else an isotonic fit), resampling the seeds and the baseline's seeds together; the
+grid d_int90 (Li et al. 2018) is the smallest tested d whose mean reaches 0.9.
 """
 
 from __future__ import annotations
@@ -131,7 +130,6 @@ class DintResult:
     """The full-space baseline's mean is below ``reference``: an untrained baseline, so not a d_int."""
     estimator: DintEstimate | None = field(default=None, repr=False, compare=False)
     """The full estimate (replicates included) for comparisons; not serialised."""
-
     level: float = 0.9
 
     @property
@@ -159,13 +157,15 @@ class DintResult:
         d.pop("estimator")
         d["compression"] = self.compression
         d["grid_dint"] = self.dint
-        if self.baseline_below_reference:
-            d["verdict"] = BELOW_REFERENCE
+        if self.baseline_below_reference:  # never a d_int: the would-be numbers only under "not_a_dint"
+            d["verdict"], d["not_a_dint"] = BELOW_REFERENCE, {k: d[k] for k in _DINT_KEYS}
+            d.update(dict.fromkeys(_DINT_KEYS))
         return d
 
 
-#: The words for a group whose baseline is below the task's reference score.
+#: The words for a group whose baseline is below the task's reference score, and the fields its JSON blanks.
 BELOW_REFERENCE = "baseline below reference: not a d_int"
+_DINT_KEYS = ("dint", "dint_ci", "dint100", "estimate", "estimate_ci", "d50", "d50_ci", "grid_dint", "compression")
 
 
 #: Relative slack on the threshold: a mean of (0.95 + 0.85) / 2 is 0.8999... in floating point.

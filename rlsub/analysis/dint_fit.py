@@ -3,7 +3,7 @@
 * *mixture* (solve/fail outcomes): a trial lands in the solved cluster (mean μ_s) or the failed one (μ_f),
   split where the pooled outcomes have their widest gap; the mean crosses the threshold where P(solved) =
   (threshold - μ_f) / (μ_s - μ_f), an upper quantile of the P(solved) curve. The crossing is drawn from that
-  curve's grid posterior (``rlsub.analysis.success_fit.curve_posterior``: Jeffreys prior, tempered by the
+  curve's grid posterior ([`rlsub.analysis.success_fit.curve_posterior`][rlsub.analysis.success_fit.curve_posterior]: Jeffreys prior, tempered by the
   within-seed design effect) with μ_s and μ_f (and the baseline) redrawn from a Bayesian bootstrap over seeds.
 * *smooth* (ramps): the mean is ``L + A · F((ln d - c) / s)``, refitted on a Bayesian bootstrap over whole
   seeds (and the baseline's seeds), (L, A) in closed form at each (c, s) of a grid; the replicates' spread is
@@ -11,7 +11,7 @@
 
 Either way the CI is the union of the logistic and Gompertz shapes' intervals, widened to take in the
 piecewise-linear crossing of the observed means and to span a grid step the means jump across.
-``rlsub.analysis.estimator.with_fits`` decides whether the fitted estimate replaces the monotone one.
+[`rlsub.analysis.estimator.with_fits`][rlsub.analysis.estimator.with_fits] decides whether the fitted estimate replaces the monotone one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""How ``rlsub dint`` and the report read a ``DintResult`` (``rlsub.analysis.dint``) out loud: the estimate and
+"""How ``rlsub dint`` and the report read a ``DintResult`` ([`rlsub.analysis.dint`][rlsub.analysis.dint]) out loud: the estimate and
 CI as text, the column legend, notes a reader could miss (an unreachable env threshold, subspace runs
 that beat the baseline), the success dimension d50 where the estimator gives one, and one line of
 advice when the CI is open or wide. Results are taken as they come (duck-typed), so this module
-imports nothing of ``rlsub.analysis.dint``."""
+imports nothing of [`rlsub.analysis.dint`][rlsub.analysis.dint]."""
 
 from __future__ import annotations
 

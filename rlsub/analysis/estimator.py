@@ -1,7 +1,7 @@
 """d_int as an estimate with a calibrated CI: a fitted curve's crossing where calibrated, a monotone fit's elsewhere.
 
 ``estimate_dint`` returns a ``DintEstimate``: ``estimate``/``ci`` for d_int90 and, beside them, ``d50``/``d50_ci``,
-the d where half the seeds reach 90% of the baseline (``rlsub.analysis.success_fit``: fitted curves of
+the d where half the seeds reach 90% of the baseline ([`rlsub.analysis.success_fit`][rlsub.analysis.success_fit]: fitted curves of
 P(success) in ln d, CI calibrated and widened for seeds correlated across d). ``model`` says which curve gave
 d_int90: 'mixture' (solve/fail outcomes) or 'smooth' (ramps), chosen by AIC, or 'monotone' when no fit is
 adequate; ``monotone`` keeps the isotonic estimate and CI beside the fitted ones.
@@ -121,7 +121,7 @@ class DintEstimate:
     few_seeds: bool
     notes: list[str] = field(default_factory=list)
     d50: float = math.nan
-    """d where P(a seed reaches ``target`` × its baseline) = 1/2, from a fitted curve (``rlsub.analysis.success_fit``);
+    """d where P(a seed reaches ``target`` × its baseline) = 1/2, from a fitted curve ([`rlsub.analysis.success_fit`][rlsub.analysis.success_fit]);
     NaN when not fitted. ``inf``: beyond the largest tested d."""
     d50_ci: tuple[float, float] = (math.nan, math.nan)
     d50_log: np.ndarray | None = None
@@ -160,7 +160,7 @@ def estimate_dint(perf: np.ndarray, dims: Sequence[int], threshold: float = 0.9,
                   prior: float = PRIOR, min_seeds: int = MIN_SEEDS, fit: bool = True) -> DintEstimate:
     """d where mean normalised performance in ln d crosses ``threshold``, with its CI, and d50 beside it.
 
-    The estimate is a fitted curve's (``rlsub.analysis.success_fit.fit_dint``: a solve/fail mixture or a
+    The estimate is a fitted curve's ([`fit_dint`][rlsub.analysis.dint_fit.fit_dint]: a solve/fail mixture or a
     smooth ramp, by AIC) where one is calibrated, else the monotone (isotonic) fit's; ``model`` says which
     and ``model_why`` why. ``d50``/``d50_ci``: where P(a seed reaches ``threshold``) = 1/2 (``fit_d50``).
 

@@ -1,7 +1,7 @@
 """The comparison report: d_int90 across tasks and methods as a table, figures, notes and sentences.
 
 ``rlsub report DIR [DIR ...] --out REPORT_DIR`` writes ``index.html`` and ``index.md`` (which link
-everything), ``dint.csv``, ``dint.json`` and the figures (``rlsub.analysis.report_figures``):
+everything), ``dint.csv``, ``dint.json`` and the figures ([`rlsub.analysis.report_figures`][rlsub.analysis.report_figures]):
 ``learning_curves.png`` (every seed's training curve per d, the baseline's beside them),
 ``performance_vs_d.png`` (one panel per task), ``dint_bars.png`` and, for width sweeps,
 ``dint_vs_D.png``. A group whose baseline is below the reference is shown apart and never as a

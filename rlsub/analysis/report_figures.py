@@ -1,4 +1,4 @@
-"""The report's figures (``rlsub.analysis.report``): performance against d, d_int90 by experiment and
+"""The report's figures ([`rlsub.analysis.report`][rlsub.analysis.report]): performance against d, d_int90 by experiment and
 across network widths. Drawn to be read without the text: a valid estimate is marked with its CI; an
 open bound (beyond the largest tested d) is an arrow, and the legend says so; a group whose baseline
 is below the reference is drawn grey and dashed, never with a d_int; a panel with nothing to draw

@@ -16,7 +16,7 @@ variance of c, and tempers the likelihood by it (``L^(1/deff)``, deff >= 1): wit
 deff is ~1 and nothing changes; with fully correlated seeds (each seed one latent threshold) it is ~3-6
 and the interval widens accordingly. ``benchmarks/resolution.py`` measures the coverage both ways.
 
-**d_int90 from the fit** is ``rlsub.analysis.dint_fit``'s (a solve/fail mixture or a smooth ramp, by AIC), built
+**d_int90 from the fit** is [`rlsub.analysis.dint_fit`][rlsub.analysis.dint_fit]'s (a solve/fail mixture or a smooth ramp, by AIC), built
 on the same curve posteriors.
 """
 

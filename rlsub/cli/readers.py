@@ -1,5 +1,5 @@
 """The commands that read stores and registries and write nothing but their output: ``dint``, ``curves``,
-``report``, ``envs`` and ``methods`` (``rlsub.cli.main`` dispatches to them). Heavy modules are imported
+``report``, ``envs`` and ``methods`` ([`rlsub.cli.main`][rlsub.cli.main] dispatches to them). Heavy modules are imported
 inside each function, so ``rlsub --help`` stays light."""
 
 from __future__ import annotations
