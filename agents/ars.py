@@ -38,7 +38,7 @@ import numpy as np
 
 from rlsub.agents.ask_tell import DirectSearch
 from rlsub.agents.direct_search import direct_search, run_search
-from rlsub.agents.es import NormalizedEvaluator
+from rlsub.agents.es import NormalizedEvaluator, RefreshesObsNorm
 from rlsub.agents.gradient_common import check, make_config
 from rlsub.errors import ConfigError
 from rlsub.evaluation.slot_request import EvalResult
@@ -138,19 +138,12 @@ class ARS(DirectSearch):
                 "theta_norm": float(np.linalg.norm(self._mean))}
 
 
-class _ObsNormARS(ARS):
+class _ObsNormARS(RefreshesObsNorm, ARS):
     """ARS V2: refreshes the evaluator's state statistics after every iteration."""
 
     def __init__(self, d: int, seed: int, config: ARSConfig, D: int, evaluator: NormalizedEvaluator) -> None:
         super().__init__(d, seed, config, D)
         self.evaluator = evaluator
-
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
-        super().tell(candidates, fitness)
-        self.evaluator.refresh()
-
-    def info(self) -> dict:
-        return {**super().info(), "obs_norm": self.evaluator.state()}
 
 
 def shaped(search, offset: float):

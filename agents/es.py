@@ -190,12 +190,11 @@ class NormalizedEvaluator(PopulationEvaluator):
         return {"mean": self.frozen_mean.ravel().tolist(), "std": self.frozen_std.ravel().tolist()}
 
 
-class _ObsNormES(ES):
-    """ES that refreshes the evaluator's observation statistics after every generation."""
+class RefreshesObsNorm:
+    """Mixin for an ask/tell search that evaluates through a ``NormalizedEvaluator``: its observation
+    statistics are refreshed after every ``tell`` and recorded in ``info()`` (what ``rlsub replay`` restores)."""
 
-    def __init__(self, d: int, seed: int, config: ESConfig, evaluator: NormalizedEvaluator) -> None:
-        super().__init__(d, seed, config)
-        self.evaluator = evaluator
+    evaluator: NormalizedEvaluator
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> None:
         super().tell(candidates, fitness)
@@ -203,6 +202,14 @@ class _ObsNormES(ES):
 
     def info(self) -> dict:
         return {**super().info(), "obs_norm": self.evaluator.state()}
+
+
+class _ObsNormES(RefreshesObsNorm, ES):
+    """ES that refreshes the evaluator's observation statistics after every generation."""
+
+    def __init__(self, d: int, seed: int, config: ESConfig, evaluator: NormalizedEvaluator) -> None:
+        super().__init__(d, seed, config)
+        self.evaluator = evaluator
 
 
 def search(ctx):

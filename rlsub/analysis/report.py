@@ -289,9 +289,11 @@ def _write_csv(path: Path, table: list[dict[str, str]]) -> None:
 
 def _method_text(threshold: float) -> str:
     pct = f"{threshold * 100:.0f}"
-    return (f"d_int{pct} (estimate): the d where an isotonic fit of mean normalised performance in ln d crosses "
-            f"{threshold:.0%} of the full-space baseline, with a 90% CI from a bootstrap over the seeds and the "
-            f"baseline's seeds (bounds at tested dims; \">N\": beyond the largest tested d). Grid d_int{pct}: the "
+    return (f"d50 (success dimension): the d where half the seeds reach {threshold:.0%} of the full-space baseline, "
+            f"from a fitted success curve with a 90% CI; rank tasks by it, and the comparisons test it. "
+            f"d_int{pct} (estimate): where the expected mean normalised performance crosses {threshold:.0%} of the "
+            f"baseline, from a fitted curve where one is calibrated (else an isotonic fit; the notes say which), with a "
+            f"90% CI over the seeds and the baseline's seeds (\">N\": beyond the largest tested d). Grid d_int{pct}: the "
             f"smallest tested d whose mean reaches it (Li et al., ICLR 2018). A group whose baseline is below the "
             f"task's reference score (the env's solved threshold, or a protocol's) is marked \"{BELOW_REFERENCE}\" "
             f"and shown apart: 90% of an untrained baseline is not an intrinsic dimension.")
