@@ -60,6 +60,7 @@ class ARSConfig:
     nu: float = 0.025
     """ν: exploration noise standard deviation (per parameter of θ_D)."""
     version: Literal["v1", "v1-t", "v2", "v2-t"] = "v2-t"
+    """v1: raw observations; v2: standardised states; -t: step on the top b directions only."""
     per_parameter: bool = True
     """Scale ν and α by sqrt(D/d) so they mean the same per parameter of θ_D at every d."""
     alive_bonus_offset: float = 0.0
