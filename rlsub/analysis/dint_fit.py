@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -176,24 +177,13 @@ def _smooth(m, logd, threshold, level, rng, base) -> tuple[dict, float]:
 
 
 def _t_ratio(n: int, level: float) -> float:
-    """t_{n-1} over normal quantile at ``level`` (two-sided), without scipy: a Cornish-Fisher expansion."""
+    """t_{n-1} over normal quantile at ``level`` (two-sided): a Cornish-Fisher expansion of t in z."""
     if n < 2:
         return 1.0
-    z = _norm_ppf((1 + level) / 2)
+    z = NormalDist().inv_cdf((1 + level) / 2)
     v = n - 1
     t = z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
     return t / z
-
-
-def _norm_ppf(p: float) -> float:
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def fit_dint(perf: np.ndarray, dims: Sequence[int], threshold: float = 0.9, level: float = 0.9, seed: int = 0,
