@@ -69,10 +69,13 @@ def test_parallel_sweep_equals_serial(tmp_path):
 
 
 def test_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
+    # --no-lockstep: trials finish one by one, so the kill lands between stored trials on any machine
+    # (a lockstep group of 12 equal-budget trials stores them in one burst, and a fast CI machine saw all
+    # 12 before the kill); lockstep groups resume the same way, a group at a time.
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "rlsub.cli.main", "sweep", "--env", "CartPole-v1", "--dims", "1,2,3,4,5,6",
-           "--seeds", "2", "--budget", "1000", "--eval-episodes", "2", "--workers", "1", "--no-progress",
-           "--out", str(out)]
+           "--seeds", "2", "--budget", "3000", "--eval-episodes", "2", "--workers", "1", "--no-lockstep",
+           "--no-progress", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     before: dict = {}
     try:
