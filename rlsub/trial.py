@@ -53,6 +53,9 @@ class TrialConfig:
     """Method hyper-parameters as sorted (name, value) pairs."""
     family: str | None = None
     """Policy network family (``mlp``, ``cnn``); None: chosen from the observation space."""
+    init: str | None = None
+    """θ_0's initialisation (``torch``, ``he_normal``, ``zeros`` for the linear policy); None: the
+    preset's (left out of the key, so trials stored before this field keep their keys)."""
     env_def: dict[str, Any] | None = None
     """A TOML env registration table (see [`rlsub.envs.register_from_config`][rlsub.envs.register_from_config]) that defines ``env``;
     kept in the config so that worker processes and replay can register it again."""
@@ -111,6 +114,8 @@ class TrialConfig:
             d.pop("protocol")
         if not d["revision"]:
             d.pop("revision")
+        if d.get("init") is None:
+            d.pop("init", None)
         return d
 
     def key(self) -> str:
@@ -183,7 +188,7 @@ class TrialContext:
         self.config = config
         self.task = task
         """The trial's [`rlsub.tasks.rl.EnvTask`][rlsub.tasks.rl.EnvTask]."""
-        self.spec: PolicySpec = self.task.policy_spec(config.hidden, config.family)
+        self.spec: PolicySpec = self.task.policy_spec(config.hidden, config.family, config.init)
         self.device = torch.device(config.device)
         self.seed = config.seed
         self.budget = config.budget or self.task.preset.budget

@@ -167,6 +167,7 @@ def _seed_count(text: str | None) -> int:
 def cmd_run(args) -> int:
     from rlsub.execution.runner import commit, execute
     from rlsub.results.store import Store
+    from rlsub.sweeps.plan import check_init
     from rlsub.tasks import resolve_projection, resolve_task, typed_params
     from rlsub.trial import TrialConfig
 
@@ -176,13 +177,15 @@ def cmd_run(args) -> int:
     hidden = _hidden(args.hidden)
     if dim is not None and dim > (D := task.native_dimension(hidden, args.family)):
         raise ConfigError(f"subspace dimension d={dim} exceeds the network's parameter count D={D} ({task.name})")
+    if args.init is not None:
+        check_init(task, hidden, args.family, args.init)
     config = TrialConfig(
         env=task.name, method=method, dim=dim,
         projection=resolve_projection(args.projection or "auto", task, dim, method, hidden, args.family),
         seed=args.seed, budget=args.budget, episodes=args.episodes,
         eval_episodes=20 if args.eval_episodes is None else args.eval_episodes,
         hidden=hidden, params=tuple(sorted(params.items())), device=args.device or "cpu", family=args.family,
-        revision=task.revision,
+        init=args.init, revision=task.revision,
     )
     if method == "cmaes" and dim is not None and dim > params.get("diagonal_above", 1000):
         print(f"note: cmaes runs sep-CMA (diagonal covariance) at d = {dim} > diagonal_above")
@@ -336,7 +339,7 @@ def _sweep_fields(args) -> dict[str, Any]:
         out["projections"] = names(args.projection)
     if args.hidden:
         out["hidden"] = _widths(args.hidden)
-    for name in ("budget", "episodes", "eval_episodes", "family", "device", "batch_seeds"):
+    for name in ("budget", "episodes", "eval_episodes", "family", "init", "device", "batch_seeds"):
         if getattr(args, name) is not None:
             out[name] = getattr(args, name)
     return out

@@ -76,6 +76,9 @@ def _trial_options(p: argparse.ArgumentParser, sweep: bool) -> None:
                        "; repeat it (or separate sizes by ';') to sweep network widths, e.g. --hidden 16,16 "
                        "--hidden 64,64 --hidden 256,256" if sweep else ""))
     p.add_argument("--family", help="policy network family: mlp or cnn (default: from the observation space)")
+    p.add_argument("--init", choices=("torch", "he_normal", "zeros"),
+                   help="θ_0 of the MLP policy: torch's init (default), he_normal, or zeros (the linear policy "
+                   "only, --hidden none: the ARS paper's start, θ_D = Pθ_d)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="method hyper-parameter (repeatable); 'rlsub methods METHOD' lists them with their defaults")
     p.add_argument("--device", help="torch device (cpu, cuda; default cpu)")

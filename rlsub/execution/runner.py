@@ -31,7 +31,7 @@ def describe(config: TrialConfig, task: Task) -> dict[str, Any]:
     return dict(
         env=config.env, kind=task.kind, method=config.method, projection=config.projection_name,
         seed=config.seed, config=config.to_dict(), fingerprint=config.fingerprint(),
-        network=task.network_label(config.hidden, config.family), measure=norm.measure,
+        network=task.network_label(config.hidden, config.family, config.init), measure=norm.measure,
         r_low=norm.low, r_low_source=norm.low_source, r_best=norm.best, r_best_source=norm.best_source,
         solved=norm.solved, is_full=config.is_full,
     )

@@ -166,7 +166,7 @@ class PolicySpec:
 
 
 #: ``PolicySpec.options["init"]`` values of the MLP family.
-MLP_INITS = ("torch", "he_normal")
+MLP_INITS = ("torch", "he_normal", "zeros")
 
 
 def he_normal_(layer: nn.Linear) -> None:
@@ -178,22 +178,36 @@ def he_normal_(layer: nn.Linear) -> None:
         nn.init.zeros_(layer.bias)
 
 
-def build_mlp(spec: PolicySpec, out_dim: int) -> nn.Module:
-    """Flatten → [Linear → activation]* → Linear(out_dim); ``spec.options["init"]``: ``torch``
-    (default, torch's own init) or ``he_normal``."""
+def check_mlp_init(spec: PolicySpec) -> str:
+    """``spec``'s MLP init, or a ConfigError naming what is wrong with it."""
     init = spec.options.get("init", "torch")
     if init not in MLP_INITS:
         raise ConfigError(f"unknown MLP init {init!r}; choose one of {', '.join(MLP_INITS)}")
+    if init == "zeros" and spec.hidden:
+        # Hidden units that start equal and a zero output layer: every gradient but the output
+        # bias's is zero, and ES/ARS would start from a symmetric point; θ_0 = 0 is for obs -> act.
+        raise ConfigError("init 'zeros' is for the linear policy (hidden = [] / --hidden none), "
+                          f"not hidden layers {list(spec.hidden)}")
+    return init
+
+
+def build_mlp(spec: PolicySpec, out_dim: int) -> nn.Module:
+    """Flatten → [Linear → activation]* → Linear(out_dim); ``spec.options["init"]``: ``torch``
+    (default, torch's own init), ``he_normal``, or ``zeros`` (the linear policy only: θ_0 = 0, the ARS
+    paper's start, so θ_D = Pθ_d)."""
+    init = check_mlp_init(spec)
     act = ACTIVATIONS[spec.activation]
     sizes = [int(np.prod(spec.obs_shape)), *spec.hidden]
     layers: list[nn.Module] = [nn.Flatten(start_dim=-len(spec.obs_shape))] if len(spec.obs_shape) > 1 else []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), act()]
     layers.append(nn.Linear(sizes[-1], out_dim))
-    if init == "he_normal":
-        for layer in layers:
-            if isinstance(layer, nn.Linear):
-                he_normal_(layer)
+    for layer in layers:
+        if isinstance(layer, nn.Linear) and init == "he_normal":
+            he_normal_(layer)
+        elif isinstance(layer, nn.Linear) and init == "zeros":
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
 
 

@@ -74,7 +74,7 @@ def migrate(directory: str | os.PathLike) -> int:
                     r["key"], env=r["env"], kind=r["kind"], method=r["method"], projection=r["projection"],
                     d=r["d"], is_full=bool(r["is_full"]), D=r["n_params"], seed=r["seed"],
                     config=json.loads(r["config"]), fingerprint=config.fingerprint(),
-                    network=task.network_label(config.hidden, config.family), measure=norm.measure,
+                    network=task.network_label(config.hidden, config.family, config.init), measure=norm.measure,
                     moved=_moved(r["method"], r["d"], info) if r["status"] == "done" else 0,
                     r_low=low, r_low_source=low_source, r_best=norm.best, r_best_source=norm.best_source,
                     solved=norm.solved, status=r["status"], final_returns=json.loads(r["final_returns"] or "[]"),

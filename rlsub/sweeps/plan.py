@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlsub.errors import ConfigError
+from rlsub.policies.networks import check_mlp_init
 from rlsub.projections import PROJECTIONS, explain_projection
 from rlsub.results.store import Store
 from rlsub.sweeps.spec import DEFAULT_PROJECTION, SweepSpec
@@ -77,6 +78,13 @@ class SweepPlan:
         return lines
 
 
+def check_init(task, hidden: tuple[int, ...] | None, family: str | None, init: str) -> None:
+    """ConfigError unless ``task``'s policy (of this width and family) can take θ_0 init ``init``."""
+    if not hasattr(task, "policy_spec"):
+        raise ConfigError(f"init {init!r}: {task.name} is a supervised task, which builds its own network")
+    check_mlp_init(task.policy_spec(hidden, family, init))
+
+
 def plan_sweep(spec: SweepSpec) -> SweepPlan:
     """Resolve ``spec`` once into its experiments and trials; ConfigError on anything it cannot run."""
     names = spec.projections or [DEFAULT_PROJECTION]
@@ -95,10 +103,12 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
             params = tuple(sorted(typed_params(task, method, spec.params.get(method, {})).items()))
             population = task.is_population_method(method)
             for hidden in spec.widths():
+                if spec.init is not None:
+                    check_init(task, hidden, spec.family, spec.init)
                 D = task.native_dimension(hidden, spec.family)
                 if d_top and d_top > D:
                     raise ConfigError(f"subspace dimension d={d_top} exceeds the network's parameter count D={D} ({env})")
-                net = task.network_label(hidden, spec.family)
+                net = task.network_label(hidden, spec.family, spec.init)
                 auto = None
                 if "auto" in names and d_top is not None:
                     proj, why = explain_projection(D, d_top, population)
@@ -113,7 +123,7 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
                         env=e.env, method=e.method, dim=dim,
                         projection=e.projection(proj) if dim is not None else "dense",
                         seed=seed, budget=spec.budget, episodes=spec.episodes,
-                        eval_episodes=spec.eval_episodes, hidden=e.hidden, family=spec.family,
+                        eval_episodes=spec.eval_episodes, hidden=e.hidden, family=spec.family, init=spec.init,
                         params=e.params, device=spec.device, env_def=spec.env_defs.get(e.env),
                         revision=e.task.revision,
                     )

@@ -102,6 +102,8 @@ class SweepSpec:
     """Policy hidden sizes, or a list of them: network width as a sweep axis (each width is its own
     experiment with its own baseline; ``rlsub report`` plots d_int90 against D)."""
     family: str | None = None
+    init: str | None = None
+    """θ_0's initialisation of the MLP policy (``torch``, ``he_normal``, ``zeros``); None: the preset's."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Hyper-parameters per method name."""
     device: str = "cpu"
@@ -124,7 +126,7 @@ class SweepSpec:
 
 
 _SPEC_KEYS = {"env", "envs", "task", "method", "methods", "dims", "seeds", "projection", "projections",
-              "budget", "episodes", "eval_episodes", "hidden", "family", "device", "workers", "params", "out", "data_dir",
+              "budget", "episodes", "eval_episodes", "hidden", "family", "init", "device", "workers", "params", "out", "data_dir",
               "batch_seeds"}
 
 
@@ -194,6 +196,7 @@ def load_sweep_config(path: str | os.PathLike) -> tuple[SweepSpec, dict[str, Any
             eval_episodes=_opt_int(table, "eval_episodes", path) or 20,
             hidden=_hidden_value(table.get("hidden"), path),
             family=table.get("family"),
+            init=table.get("init"),
             params=params,
             device=str(table.get("device", "cpu")),
             env_defs=env_defs,

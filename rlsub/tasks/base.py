@@ -78,8 +78,9 @@ class Task(Protocol):
     def native_dimension(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> int:
         """D: the parameter count of the trained network."""
 
-    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
-        """A short name of the trained network, e.g. ``MLP 64-64``."""
+    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None,
+                      init: str | None = None) -> str:
+        """A short name of the trained network, e.g. ``MLP 64-64`` (``MLP linear θ0=0`` with ``init`` zeros)."""
 
     def run(self, config: TrialConfig, data_dir: str | None = None) -> TrialResult:
         """Train θ_d as ``config`` says and return its final evaluation."""

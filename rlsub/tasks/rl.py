@@ -18,7 +18,7 @@ from rlsub.agents import METHODS, get_method
 from rlsub.agents.es import NormalizedEvaluator
 from rlsub.envs import EnvFactory, check_spaces, resolve_env
 from rlsub.envs.li2018 import attach_reference
-from rlsub.errors import NonFiniteReturn, SolutionError
+from rlsub.errors import ConfigError, NonFiniteReturn, SolutionError
 from rlsub.evaluation.population import EpisodeTally
 from rlsub.policies.images import image_layout
 from rlsub.policies.networks import NATURE_HIDDEN, ActionSpec, PolicySpec, cnn_spec, vbn_cnn_spec
@@ -80,8 +80,9 @@ class EnvTask(EnvFactory):
         net = self.policy_spec(hidden, family).build(0)
         return sum(p.numel() for p in net.parameters())
 
-    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
-        return spec_label(self.policy_spec(hidden, family).to_dict())
+    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None,
+                      init: str | None = None) -> str:
+        return spec_label(self.policy_spec(hidden, family, init).to_dict())
 
     def run(self, config: TrialConfig, data_dir: str | None = None) -> TrialResult:
         ctx = TrialContext(config, self)
@@ -147,10 +148,11 @@ class EnvTask(EnvFactory):
         check_spaces(obs_space, act_space, self.name)
         return "cnn" if image_layout(obs_space.shape, obs_space.dtype) else "mlp"
 
-    def policy_spec(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> PolicySpec:
+    def policy_spec(self, hidden: tuple[int, ...] | None = None, family: str | None = None,
+                    init: str | None = None) -> PolicySpec:
         """The policy architecture for this task (preset's, or chosen from the spaces).
 
-        ``hidden``/``family`` override the preset. The preset's ``hidden``/``activation`` apply to the
+        ``hidden``/``family``/``init`` override the preset (``init``: the MLP family's only). The preset's ``hidden``/``activation`` apply to the
         family it names (or to the MLP when it names none); an auto-chosen CNN uses the Nature head.
         """
         obs_space, act_space = self.spaces
@@ -158,6 +160,8 @@ class EnvTask(EnvFactory):
         fam = self.family(family)
         own = self.preset.family == fam or (self.preset.family is None and fam == "mlp")
         action = ActionSpec.from_space(act_space)
+        if init is not None and fam != "mlp":
+            raise ConfigError(f"init {init!r}: only the MLP family's θ_0 can be chosen ({self.name} uses {fam})")
         if fam == "cnn":
             return cnn_spec(
                 obs_space.shape,
@@ -176,15 +180,17 @@ class EnvTask(EnvFactory):
             family=fam,
             hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else (64, 64)),
             activation=self.preset.activation if own else "tanh",
-            options={"init": self.preset.init} if own and self.preset.init != "torch" else {},
+            options=({"init": init} if init not in (None, "torch") else {}) if init is not None
+            else ({"init": self.preset.init} if own and self.preset.init != "torch" else {}),
         )
 
 
 def spec_label(spec: dict[str, Any]) -> str:
-    """Short architecture name for tables, e.g. ``MLP 64-64`` or ``CNN nature``."""
+    """Short architecture name for tables, e.g. ``MLP 64-64``, ``MLP linear θ0=0`` or ``CNN nature``."""
     family = str(spec.get("family", "mlp"))
     if family == "mlp":
-        return "MLP " + ("-".join(str(h) for h in spec.get("hidden", ())) or "linear")
+        zero = " θ0=0" if spec.get("options", {}).get("init") == "zeros" else ""
+        return "MLP " + ("-".join(str(h) for h in spec.get("hidden", ())) or "linear") + zero
     hidden = "-".join(str(h) for h in spec.get("hidden", ()))
     return f"{family.upper()} {spec.get('options', {}).get('arch', '')} fc {hidden}".replace("  ", " ").strip()
 

@@ -75,7 +75,8 @@ class SupervisedTask:
     def native_dimension(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> int:
         return network_size(self, hidden)
 
-    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None) -> str:
+    def network_label(self, hidden: tuple[int, ...] | None = None, family: str | None = None,
+                      init: str | None = None) -> str:
         if self.network == "fc":
             return "FC " + "-".join(str(h) for h in (hidden or FC_HIDDEN[self.dataset]))
         return "LeNet"
