@@ -52,3 +52,47 @@ def test_not_reached_within_d_max(tmp_path):
 def test_grid_size():
     assert grid_size(1, 1, 0.1) == 1
     assert grid_size(1, 8, 1.0) == 4  # 1, 2, 4, 8
+
+
+def seeded_probe(out_dir, thresholds):
+    """Seed s solves (480 of 500) from d >= thresholds[s] on and fails (100) below it."""
+
+    def probe(spec):
+        counts = {"done": 0, "failed": 0, "skipped": 0}
+        with Store(out_dir) as store:
+            keys = store.keys()
+            for cfg in plan_sweep(spec).trials:
+                if cfg.key() in keys:
+                    counts["skipped"] += 1
+                    continue
+                ret = 480.0 if cfg.dim >= thresholds[cfg.seed] else 100.0
+                store.add(cfg.key(), **stored(env=cfg.env, method=cfg.method, projection=cfg.projection_name,
+                                              d=cfg.dim, D=4610, seed=cfg.seed, config=cfg.to_dict(),
+                                              fingerprint=cfg.fingerprint(), final_returns=[ret]))
+                counts["done"] += 1
+        return counts
+
+    return probe
+
+
+def test_on_d50_bisects_to_where_half_the_seeds_reach_and_dint90_to_where_the_mean_does(tmp_path):
+    thresholds = [10, 20, 40, 80]  # half the seeds solve from d = 20 on; the mean reaches 0.9 only at 80
+    spec = SweepSpec(envs=["CartPole-v1"], methods=["cmaes"], dims=[], seeds=[0, 1, 2, 3])
+    (d50,) = adaptive_search(spec, tmp_path / "a", resolution=0.1, probe=seeded_probe(tmp_path / "a", thresholds),
+                             on="d50")
+    assert d50.on == "d50" and d50.dint in range(20, 23)
+    assert dict(d50.probes)[16] == 0.25 and dict(d50.probes)[32] == 0.5
+    (d90,) = adaptive_search(spec, tmp_path / "b", resolution=0.1, probe=seeded_probe(tmp_path / "b", thresholds))
+    assert d90.on == "dint90" and d90.dint in range(80, 89)
+    assert d50.trials_run < d90.trials_run  # the median is found before the extreme quantile
+    from rlsub.sweeps.adaptive import format_adaptive
+
+    assert "adaptive d50 = " in format_adaptive([d50]) and "adaptive d_int90 = " in format_adaptive([d90])
+
+
+def test_on_without_until_ci_or_adaptive_is_refused(tmp_path, capsys):
+    from rlsub.cli.main import main
+
+    out = tmp_path / "o"
+    assert main(["sweep", "--env", "CartPole-v1", "--dims", "2,full", "--on", "d50", "--out", str(out)]) == 2
+    assert "--on d50" in capsys.readouterr().err and not out.exists()

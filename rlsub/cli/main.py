@@ -246,6 +246,8 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"--until-ci must be > 1 (a ratio hi/lo of the CI), got {args.until_ci}")
     if args.max_trials is not None and args.until_ci is None:
         raise ConfigError("--max-trials caps --until-ci: give --until-ci R too")
+    if args.on != "dint90" and args.until_ci is None and not args.adaptive:
+        raise ConfigError(f"--on {args.on} picks the statistic of --until-ci or --adaptive: give one of them")
     if args.max_trials is not None and args.max_trials < 1:
         raise ConfigError(f"--max-trials must be >= 1, got {args.max_trials}")
     if not 0 < args.threshold <= 1.5:
@@ -276,7 +278,8 @@ def _sweep(spec, out, args, workers, opts) -> int:
         from rlsub.sweeps.adaptive import adaptive_search, format_adaptive
 
         results = adaptive_search(spec, out, d_min=args.dmin, d_max=args.dmax, resolution=args.resolution,
-                                  threshold=args.threshold, workers=workers, progress=not args.no_progress)
+                                  threshold=args.threshold, workers=workers, progress=not args.no_progress,
+                                  on=args.on)
         print(format_adaptive(results, args.threshold))
         crashed = 0
         if args.until_ci is not None:

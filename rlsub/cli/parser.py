@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trials", type=int, metavar="N",
                    help="--until-ci: at most N trials per experiment, grid included (default: 4x the grid)")
     p.add_argument("--on", choices=("dint90", "d50"), default="dint90",
-                   help="--until-ci: the statistic whose CI to sharpen: d_int90 (default) or d50, the success "
-                   "dimension (seeds are added at the d's around its current crossing)")
+                   help="the statistic --until-ci sharpens and --adaptive bisects on: d_int90 (default) or d50, the "
+                   "success dimension (--until-ci adds seeds at the d's around its current crossing; --adaptive "
+                   "bisects to where half the seeds reach the threshold)")
 
     p = sub.add_parser("dint", help="print d_int90 (with CIs) from a results directory",
                        description="Compute d_int for each experiment (trials that differ only in d, seed and projection) and "

@@ -2,6 +2,10 @@
 
 Each probe runs every seed at one d through ``run_sweep`` (so finished trials in the store are
 reused and a killed search resumes). Assumes performance grows with d, as in Li et al. 2018.
+``on="dint90"`` bisects on the mean normalised performance reaching ``threshold`` (d_int90);
+``on="d50"`` on the fraction of seeds that reach ``threshold`` × the baseline reaching 1/2 (the
+success dimension), which the same seeds place more closely (an extreme quantile of the seeds'
+success curve needs more of them than its median).
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ class AdaptiveResult:
     method: str
     projection: str
     dint: int | None
+    """The smallest d probed whose statistic reaches its target (None: not reached)."""
     probes: list[tuple[int, float]] = field(default_factory=list)
-    """(d, mean normalised performance) in the order probed."""
+    """(d, statistic) in the order probed: mean normalised performance, or (``on="d50"``) the fraction
+    of seeds reaching ``threshold`` × the baseline."""
     trials_run: int = 0
     trials_reused: int = 0
     grid_trials: int = 0
     """Trials a log grid at the same resolution over the same range would need."""
+    on: str = "dint90"
+    """The statistic searched: ``dint90`` (mean reaches the threshold) or ``d50`` (half the seeds reach it)."""
 
     @property
     def saved(self) -> int:
@@ -56,8 +64,10 @@ def adaptive_search(
     workers: int | None = None,
     progress: bool = False,
     probe=None,
+    on: str = "dint90",
 ) -> list[AdaptiveResult]:
-    """Find d_int per (env, method, projection) of ``spec`` with as few trials as possible.
+    """Find d_int (``on="dint90"``) or d50 (``on="d50"``) per (env, method, projection) of ``spec``
+    with as few trials as possible.
 
     ``spec.dims`` is ignored except for ``None`` ('full'), which runs the full-space baseline first
     so normalisation uses a measured R_base. ``probe(spec_at_d) -> counts`` can replace
@@ -69,6 +79,8 @@ def adaptive_search(
         raise ConfigError(f"--resolution must be > 0, got {resolution}")
     if d_min < 1:
         raise ConfigError(f"adaptive search needs d_min >= 1, got {d_min}")
+    if on not in ("dint90", "d50"):
+        raise ConfigError(f"adaptive search: on must be dint90 or d50, got {on!r}")
     run = probe or (lambda s: run_sweep(s, out_dir, workers=workers, progress=progress))
     results = []
     for env in spec.envs:
@@ -79,13 +91,14 @@ def adaptive_search(
                     run(replace(one, dims=[None]))
                 for proj in spec.projections or ["dense"]:  # auto needs the largest d, unknown here
                     results.append(_search(replace(one, projections=[proj]), out_dir, run, d_min, d_max, resolution,
-                                           threshold))
+                                           threshold, on))
     return results
 
 
-def _search(spec, out_dir, run, d_min, d_max, resolution, threshold) -> AdaptiveResult:
+def _search(spec, out_dir, run, d_min, d_max, resolution, threshold, on="dint90") -> AdaptiveResult:
     env, method, proj = spec.envs[0], spec.methods[0], spec.projections[0]
-    res = AdaptiveResult(env, method, proj, None)
+    res = AdaptiveResult(env, method, proj, None, on=on)
+    target = threshold if on == "dint90" else 0.5
     perf: dict[int, float] = {}
 
     def probe(d: int) -> float:
@@ -99,14 +112,15 @@ def _search(spec, out_dir, run, d_min, d_max, resolution, threshold) -> Adaptive
                 [r for r in store.rows() if r.fingerprint == fingerprint and (r.is_full or r.projection == proj)],
                 threshold=threshold, n_boot=1,
             )
-        stats = {s.d: s.mean for g in groups for s in g.dims if s.mean is not None}
+        value = (lambda s: s.mean) if on == "dint90" else (lambda s: s.p_reach)
+        stats = {s.d: value(s) for g in groups for s in g.dims if value(s) is not None}
         perf[d] = stats.get(d, float("-inf"))
         res.probes.append((d, perf[d]))
         return perf[d]
 
     lo, hi, d = None, None, d_min
     while True:
-        if probe(d) >= threshold:
+        if probe(d) >= target:
             hi = d
             break
         lo = d
@@ -119,7 +133,7 @@ def _search(spec, out_dir, run, d_min, d_max, resolution, threshold) -> Adaptive
     while lo is not None and hi > lo + 1 and hi / lo > 1 + resolution:
         mid = int(round(math.sqrt(lo * hi)))
         mid = min(max(mid, lo + 1), hi - 1)
-        if probe(mid) >= threshold:
+        if probe(mid) >= target:
             hi = mid
         else:
             lo = mid
@@ -133,8 +147,13 @@ def format_adaptive(results: list[AdaptiveResult], threshold: float = 0.9) -> st
     for r in results:
         pct = int(round(threshold * 100))
         dint = r.dint if r.dint is not None else "not reached"
-        out.append(f"{r.env} | {r.method} | {r.projection}: adaptive d_int{pct} = {dint}")
-        out.append("  probes (d: perf): " + ", ".join(f"{d}: {p:.3f}" for d, p in r.probes))
+        if r.on == "d50":
+            out.append(f"{r.env} | {r.method} | {r.projection}: adaptive d50 = {dint} (the smallest d probed where "
+                       f"half the seeds reach {pct}% of the baseline)")
+            out.append("  probes (d: fraction of seeds reaching): " + ", ".join(f"{d}: {p:.2f}" for d, p in r.probes))
+        else:
+            out.append(f"{r.env} | {r.method} | {r.projection}: adaptive d_int{pct} = {dint}")
+            out.append("  probes (d: perf): " + ", ".join(f"{d}: {p:.3f}" for d, p in r.probes))
         out.append(f"  trials: {r.trials_run} run + {r.trials_reused} reused; an equal-resolution log grid "
                    f"needs {r.grid_trials} (saved {r.saved})")
     return "\n".join(out)
