@@ -101,3 +101,16 @@ def test_a_toml_sweep_and_the_cli_take_init(tmp_path):
     assert main(["replay", str(sol)]) == 0
     theta = np.load(next((out / "solutions").glob("*.npz")))["theta_d"]
     assert theta.shape == (2,)
+
+
+def test_naming_the_presets_own_init_is_the_same_experiment_as_leaving_it_unset():
+    from rlsub.sweeps.plan import check_init
+
+    plain = plan_sweep(SweepSpec(envs=["CartPole-v1"], methods=["ars"], dims=[2], seeds=[0]))
+    named = plan_sweep(SweepSpec(envs=["CartPole-v1"], methods=["ars"], dims=[2], seeds=[0], init="torch"))
+    assert [t.key() for t in named.trials] == [t.key() for t in plain.trials]
+    assert named.trials[0].init is None
+    task = resolve_task("CartPole-v0-li2018")  # a preset whose own θ_0 is he_normal: torch is a choice of its own
+    assert check_init(task, None, None, "he_normal") is None
+    assert check_init(task, None, None, "torch") == "torch"
+    assert check_init(task, None, None, None) is None

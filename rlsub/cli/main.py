@@ -177,15 +177,14 @@ def cmd_run(args) -> int:
     hidden = _hidden(args.hidden)
     if dim is not None and dim > (D := task.native_dimension(hidden, args.family)):
         raise ConfigError(f"subspace dimension d={dim} exceeds the network's parameter count D={D} ({task.name})")
-    if args.init is not None:
-        check_init(task, hidden, args.family, args.init)
+    init = check_init(task, hidden, args.family, args.init)
     config = TrialConfig(
         env=task.name, method=method, dim=dim,
         projection=resolve_projection(args.projection or "auto", task, dim, method, hidden, args.family),
         seed=args.seed, budget=args.budget, episodes=args.episodes,
         eval_episodes=20 if args.eval_episodes is None else args.eval_episodes,
         hidden=hidden, params=tuple(sorted(params.items())), device=args.device or "cpu", family=args.family,
-        init=args.init, revision=task.revision,
+        init=init, revision=task.revision,
     )
     if method == "cmaes" and dim is not None and dim > params.get("diagonal_above", 1000):
         print(f"note: cmaes runs sep-CMA (diagonal covariance) at d = {dim} > diagonal_above")

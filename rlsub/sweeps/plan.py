@@ -39,6 +39,8 @@ class Experiment:
     """The method's typed hyper-parameters, sorted by name (as trials store them)."""
     auto: tuple[str, str] | None
     """What ``auto`` picks for this experiment's subspace trials and why; None when no trial asks for ``auto``."""
+    init: str | None = None
+    """θ_0's initialisation where it is not the preset's (``TrialConfig.init``)."""
 
     def projection(self, name: str) -> str:
         """The projection a subspace trial asking for ``name`` runs (``auto`` resolved)."""
@@ -78,11 +80,16 @@ class SweepPlan:
         return lines
 
 
-def check_init(task, hidden: tuple[int, ...] | None, family: str | None, init: str) -> None:
-    """ConfigError unless ``task``'s policy (of this width and family) can take θ_0 init ``init``."""
+def check_init(task, hidden: tuple[int, ...] | None, family: str | None, init: str | None) -> str | None:
+    """``init`` as a trial stores it: None where it is the preset's own (the same θ_0 under the same key as
+    an unset one); ConfigError unless ``task``'s policy (of this width and family) can take it."""
+    if init is None:
+        return None
     if not hasattr(task, "policy_spec"):
         raise ConfigError(f"init {init!r}: {task.name} is a supervised task, which builds its own network")
     check_mlp_init(task.policy_spec(hidden, family, init))
+    own = check_mlp_init(task.policy_spec(hidden, family))
+    return None if init == own else init
 
 
 def plan_sweep(spec: SweepSpec) -> SweepPlan:
@@ -103,17 +110,16 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
             params = tuple(sorted(typed_params(task, method, spec.params.get(method, {})).items()))
             population = task.is_population_method(method)
             for hidden in spec.widths():
-                if spec.init is not None:
-                    check_init(task, hidden, spec.family, spec.init)
+                init = check_init(task, hidden, spec.family, spec.init)
                 D = task.native_dimension(hidden, spec.family)
                 if d_top and d_top > D:
                     raise ConfigError(f"subspace dimension d={d_top} exceeds the network's parameter count D={D} ({env})")
-                net = task.network_label(hidden, spec.family, spec.init)
+                net = task.network_label(hidden, spec.family, init)
                 auto = None
                 if "auto" in names and d_top is not None:
                     proj, why = explain_projection(D, d_top, population)
                     auto = (proj, f"{net}, D = {D:,}, largest d = {d_top:,}: {why}")
-                experiments.append(Experiment(env, method, hidden, task, D, net, population, params, auto))
+                experiments.append(Experiment(env, method, hidden, task, D, net, population, params, auto, init))
     trials: dict[str, TrialConfig] = {}
     for e in experiments:
         for dim in spec.dims:
@@ -123,7 +129,7 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
                         env=e.env, method=e.method, dim=dim,
                         projection=e.projection(proj) if dim is not None else "dense",
                         seed=seed, budget=spec.budget, episodes=spec.episodes,
-                        eval_episodes=spec.eval_episodes, hidden=e.hidden, family=spec.family, init=spec.init,
+                        eval_episodes=spec.eval_episodes, hidden=e.hidden, family=spec.family, init=e.init,
                         params=e.params, device=spec.device, env_def=spec.env_defs.get(e.env),
                         revision=e.task.revision,
                     )
