@@ -68,7 +68,7 @@ def test_init_reaches_the_trial_its_key_and_its_label():
 def test_trials_stored_before_the_init_field_keep_their_keys():
     """The field is left out of the key when unset: every stored trial is still found under its key."""
     db = ROOT / "atlas" / "stores" / "swimmer_v5_ars_linear" / "results.sqlite"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)  # immutable: no -wal/-shm beside a committed store
     try:
         rows = con.execute("select key, fingerprint, config from trials").fetchall()
     finally:
