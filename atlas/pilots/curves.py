@@ -30,20 +30,26 @@ def cpu_seconds(log: Path) -> float | None:
 
 def main(root: str) -> None:
     root_dir = Path(root)
-    curves, cost = [], []
+    curves, cost, shaped = [], [], set()
     for store_dir in sorted(p for p in root_dir.iterdir() if (p / "results.sqlite").exists()):
         name = store_dir.name
         with Store(store_dir, create=False) as store:
-            rows = list(store.rows())
+            rows = sorted(store.rows(), key=lambda r: r.seed)
             if not rows:
                 continue
-            row = rows[0]
-            for steps, mean, best in store.curve(row.key):
-                curves.append((name, steps, round(mean, 2), None if best is None else round(best, 2)))
-        cpu = cpu_seconds(root_dir / f"{name}.log")
-        per_m = None if cpu is None else round(cpu / row.env_steps * 1e6, 1)
-        cost.append((name, row.env, row.network, row.env_steps, None if cpu is None else round(cpu, 1), per_m,
-                     round(row.final_mean, 1)))
+            cpu = cpu_seconds(root_dir / f"{name}.log")
+            for row in rows:
+                # A multi-seed pilot ran its seeds in one lockstep process over equal budgets: each seed is
+                # charged an equal share of the process's CPU time.
+                pilot = name if len(rows) == 1 else f"{name}/seed{row.seed}"
+                if row.config.get("params", {}).get("alive_bonus_offset"):
+                    shaped.add(pilot)
+                for steps, mean, best in store.curve(row.key):
+                    curves.append((pilot, steps, round(mean, 2), None if best is None else round(best, 2)))
+                share = None if cpu is None else cpu / len(rows)
+                per_m = None if share is None else round(share / row.env_steps * 1e6, 1)
+                cost.append((pilot, row.env, row.network, row.env_steps, None if share is None else round(share, 1),
+                             per_m, round(row.final_mean, 1)))
     with open(HERE / "ars_pilot_curves.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["pilot", "env_steps", "train_mean_return", "train_best_return"])
@@ -68,7 +74,7 @@ def main(root: str) -> None:
         pts = [c for c in curves if c[0] == name]
         ax.plot([p[1] / 1e6 for p in pts], [p[2] for p in pts], lw=1, label="mean of 2N perturbed")
         ax.plot([p[1] / 1e6 for p in pts], [p[3] for p in pts], lw=0.6, alpha=0.6, label="best of 2N")
-        ax.set_title(name + (" (shaped: return - length)" if "offset" in name else ""), fontsize=9)
+        ax.set_title(name + (" (shaped: return - length)" if name in shaped else ""), fontsize=9)
         ax.set_xlabel("env steps (M)")
         ax.grid(alpha=0.3)
     for row in axes:
