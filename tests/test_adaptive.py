@@ -9,8 +9,8 @@ from rlsub.sweeps.plan import plan_sweep
 from rlsub.sweeps.spec import SweepSpec
 
 
-def fake_probe(out_dir, true_dint):
-    """Pretend to run the trials of a one-d spec: performance is a step at ``true_dint``."""
+def probe_from(out_dir, ret):
+    """Pretend to run the trials of a one-d spec: each stores the return ``ret(config)``."""
 
     def probe(spec):
         counts = {"done": 0, "failed": 0, "skipped": 0}
@@ -20,14 +20,18 @@ def fake_probe(out_dir, true_dint):
                 if cfg.key() in keys:
                     counts["skipped"] += 1
                     continue
-                ret = 480.0 if cfg.dim >= true_dint else 100.0 * np.log2(cfg.dim + 1)
                 store.add(cfg.key(), **stored(env=cfg.env, method=cfg.method, projection=cfg.projection_name,
                                               d=cfg.dim, D=4610, seed=cfg.seed, config=cfg.to_dict(),
-                                              fingerprint=cfg.fingerprint(), final_returns=[min(ret, 500.0)]))
+                                              fingerprint=cfg.fingerprint(), final_returns=[ret(cfg)]))
                 counts["done"] += 1
         return counts
 
     return probe
+
+
+def fake_probe(out_dir, true_dint):
+    """Performance is a step at ``true_dint``."""
+    return probe_from(out_dir, lambda c: 480.0 if c.dim >= true_dint else min(100.0 * np.log2(c.dim + 1), 500.0))
 
 
 def test_finds_the_step_with_fewer_trials_than_the_grid(tmp_path):
@@ -56,23 +60,7 @@ def test_grid_size():
 
 def seeded_probe(out_dir, thresholds):
     """Seed s solves (480 of 500) from d >= thresholds[s] on and fails (100) below it."""
-
-    def probe(spec):
-        counts = {"done": 0, "failed": 0, "skipped": 0}
-        with Store(out_dir) as store:
-            keys = store.keys()
-            for cfg in plan_sweep(spec).trials:
-                if cfg.key() in keys:
-                    counts["skipped"] += 1
-                    continue
-                ret = 480.0 if cfg.dim >= thresholds[cfg.seed] else 100.0
-                store.add(cfg.key(), **stored(env=cfg.env, method=cfg.method, projection=cfg.projection_name,
-                                              d=cfg.dim, D=4610, seed=cfg.seed, config=cfg.to_dict(),
-                                              fingerprint=cfg.fingerprint(), final_returns=[ret]))
-                counts["done"] += 1
-        return counts
-
-    return probe
+    return probe_from(out_dir, lambda c: 480.0 if c.dim >= thresholds[c.seed] else 100.0)
 
 
 def test_on_d50_bisects_to_where_half_the_seeds_reach_and_dint90_to_where_the_mean_does(tmp_path):
