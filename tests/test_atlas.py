@@ -307,6 +307,25 @@ def test_figure_ranks_rows_and_sets_the_under_trained_apart(tmp_path):
     assert legend == ["classic control", "mujoco", "minatar", "supervised", "d50", "d_int90"]
 
 
+def test_figure_marks_open_upper_bounds_and_tells_two_networks_of_one_task_apart(tmp_path):
+    linear = _row("Hopper-v5", "mujoco", 26.8, 13.8, math.inf, True, method="ars", d_max=32)
+    linear = replace(linear, network="MLP linear θ0=0", d50=18.4, d50_lo=11.3, d50_hi=math.inf)
+    mlp = replace(_row("Hopper-v5", "mujoco", math.nan, math.nan, math.nan, False, method="ars"),
+                              network="MLP 64-64")
+    closed = _row("CartPole-v1", "classic control", 4.0, 2.0, 8.0, True)
+    back = read_csv(write_csv([linear, mlp, closed], tmp_path / "atlas.csv"))
+    places = {q.label: q for q in layout(back)}
+    assert set(places) == {"Hopper-v5 (ars, MLP linear θ0=0)", "Hopper-v5 (ars, MLP 64-64)", "CartPole-v1 (es)"}
+    hop = places["Hopper-v5 (ars, MLP linear θ0=0)"]
+    assert hop.open_hi and hop.d50_open_hi and hop.hi == hop.d50_hi == 64.0  # drawn one step past d = 32
+    assert not places["CartPole-v1 (es)"].open_hi
+    fig = draw_figure(back, tmp_path / "atlas.png")
+    ax_top = fig.axes[0]
+    heads = [(line.get_xdata()[0], line.get_ydata()[0]) for line in ax_top.lines
+             if len(line.get_xdata()) == 1 and line.get_marker() == ">"]
+    assert sorted(x for x, _ in heads) == [64.0, 64.0]  # d50's and d_int90's open upper bounds, nothing else
+
+
 def test_cli_run_refuses_a_bad_protocol_before_any_trial(tmp_path, capsys):
     good = _write(tmp_path, row="good")
     bad = _write(tmp_path, row="bad", seeds=3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,9 @@ class Placement:
     """d50 and its CI as drawn (NaN: the row has none; 'not reached' drawn one grid step past the largest d)."""
     d50_lo: float = math.nan
     d50_hi: float = math.nan
+    open_hi: bool = False
+    """d_int90's CI is open above (beyond the largest tested d): its bar ends in an open arrowhead."""
+    d50_open_hi: bool = False
 
 
 def layout(rows: list[dict[str, Any]]) -> list[Placement]:
@@ -66,10 +70,13 @@ def layout(rows: list[dict[str, Any]]) -> list[Placement]:
         return (not graded, first if graded else 0.0, r["dint90"] if graded else 0.0, r["ci_hi"] if graded else 0.0,
                 r["env"], r["method"])
 
+    # Two rows of one env and method (a linear and a 64-64 policy, say) are told apart by their network.
+    pairs = Counter((r["env"], r["method"]) for r in rows)
     for ok, panel in PANELS.items():
         mine = sorted((r for r in rows if r["baseline_ok"] is ok), key=rank_key)
         for rank, r in enumerate(mine):
-            label = f"{r['env']} ({r['method']})"
+            label = (f"{r['env']} ({r['method']}, {r['network']})" if pairs[r["env"], r["method"]] > 1
+                     else f"{r['env']} ({r['method']})")
             if rank_key(r)[0]:
                 out.append(Placement(label, panel, rank, math.nan, math.nan, math.nan, False,
                                      COLOURS.get(r["family"], "#555555"), _no_grid(r)))
@@ -84,7 +91,9 @@ def layout(rows: list[dict[str, Any]]) -> list[Placement]:
                 d50, lo50, hi50 = (v if math.isfinite(v) else top for v in (r["d50"], r["d50_lo"], r["d50_hi"]))
             out.append(Placement(label, panel, rank, x, min(lo, x), max(hi, x), reached,
                                  COLOURS.get(r["family"], "#555555"), d50=d50, d50_lo=min(lo50, d50),
-                                 d50_hi=max(hi50, d50)))
+                                 d50_hi=max(hi50, d50), open_hi=reached and not math.isfinite(r["ci_hi"]),
+                                 d50_open_hi=num(r.get("d50")) and math.isfinite(r["d50"])
+                                 and not math.isfinite(r["d50_hi"])))
     return out
 
 
@@ -126,17 +135,22 @@ def draw_figure(rows: list[dict[str, Any]], path: str | os.PathLike):
             if not math.isnan(q.d50):  # d50 on the row, d_int90 just below it, lighter
                 ax.plot([q.d50_lo, q.d50_hi], [y - 0.12, y - 0.12], color=q.colour, lw=2.0)
                 ax.plot([q.d50], [y - 0.12], marker="s", color=q.colour, ms=6)
+                if q.d50_open_hi:
+                    ax.plot([q.d50_hi], [y - 0.12], marker=">", color=q.colour, markerfacecolor="white", ms=5)
                 y += 0.18
             ax.plot([q.lo, q.hi], [y, y], color=q.colour, lw=1.0, alpha=0.55)
             ax.plot([q.x], [y], marker="o" if q.reached else ">", color=q.colour, alpha=0.7,
                     markerfacecolor=q.colour if q.reached else "white", ms=4.5)
+            if q.open_hi:  # the CI's upper bound lies beyond the grid: an open arrowhead where the bar ends
+                ax.plot([q.hi], [y], marker=">", color=q.colour, alpha=0.7, markerfacecolor="white", ms=4.5)
         ax.set_yticks([q.rank for q in mine], [q.label for q in mine], fontsize=8)
         ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.set_xscale("log", base=2)
         ax.grid(axis="x", alpha=0.3)
         ax.set_title(_TITLES[panel], fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("subspace dimension d: ■ d50 (ranked by; P(seed reaches 90% of baseline) = 1/2), "
-                           "● d_int90 below it\nbars: 90% CIs; open > : not reached, drawn past the largest tested d",
+                           "● d_int90 below it\nbars: 90% CIs; open > : not reached, or a bound beyond the largest tested d (drawn one "
+                           "step past it)",
                            fontsize=8)
     used = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
     marks = [Line2D([], [], color="#333333", marker="s", lw=2.0), Line2D([], [], color="#333333", marker="o", lw=1.0,
