@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_helpers import alone, assert_same_result
 
 from rlsub.agents import METHODS, get_method
 from rlsub.agents.ars import ARS, ARSConfig, ars_step, top_directions
@@ -132,20 +133,6 @@ def test_the_scheduled_rollout_reports_episode_lengths():
 
 
 # -- trials: lone and in lockstep ----------------------------------------------------------------------
-def _alone(config: TrialConfig):
-    ctx = trial_context(config)
-    try:
-        return get_method(config.method).run(ctx)
-    finally:
-        ctx.close()
-
-
-def _same(a, b):
-    assert a.final_returns == b.final_returns
-    assert a.curve == b.curve
-    assert a.env_steps == b.env_steps
-    np.testing.assert_array_equal(a.theta_d, b.theta_d)
-    assert a.info == b.info
 
 
 def test_ars_lockstep_trials_equal_their_lone_runs():
@@ -158,7 +145,7 @@ def test_ars_lockstep_trials_equal_their_lone_runs():
     got = dict(run_lockstep(configs, trial_context, slots=24, stats=stats))
     assert set(got) == set(configs) and stats.alone == 0 and stats.mean_batch > 4
     for c in configs:
-        _same(_alone(c), got[c])
+        assert_same_result(alone(c), got[c])
     assert "obs_norm" in got[configs[0]].info and "obs_norm" not in got[configs[1]].info
 
 
@@ -179,7 +166,7 @@ def test_linear_policy_trials_run_in_lockstep_like_alone():
                            eval_episodes=2, projection="dense") for dim in (2, None)]
     got = dict(run_lockstep(configs, trial_context, slots=16))
     for c in configs:
-        _same(_alone(c), got[c])
+        assert_same_result(alone(c), got[c])
     assert got[configs[1]].D == got[configs[1]].d == 5
 
 

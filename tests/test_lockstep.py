@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from tests_helpers import alone, assert_same_result
 from torch import nn
 
 from rlsub.agents.direct_search import Evaluation, direct_search, run_search
@@ -20,26 +21,6 @@ from rlsub.tasks.lockstep import LockstepStats, group_for_lockstep, lockstep_key
 from rlsub.tasks.rl import env_task
 from rlsub.trial import TrialConfig
 from rlsub.utils.seeding import derive_seed
-
-
-def alone(config: TrialConfig):
-    """The trial run by itself, as ``rlsub run`` would."""
-    from rlsub.agents import get_method
-
-    ctx = trial_context(config)
-    try:
-        return get_method(config.method).run(ctx)
-    finally:
-        ctx.close()
-
-
-def assert_same_result(a, b):
-    assert a.final_returns == b.final_returns
-    assert a.curve == b.curve
-    assert a.env_steps == b.env_steps
-    np.testing.assert_array_equal(a.theta_d, b.theta_d)
-    assert a.info == b.info
-    assert (a.D, a.d) == (b.D, b.d)
 
 
 # -- the stacked forward ----------------------------------------------------------------------

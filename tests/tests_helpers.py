@@ -77,3 +77,25 @@ class GaussianObs(gym.Env):
     def step(self, action):
         self.t += 1
         return self._obs(), 1.0, False, self.t >= 25, {}
+
+
+def alone(config):
+    """The trial run by itself, as ``rlsub run`` would."""
+    from rlsub.agents import get_method
+    from rlsub.tasks import trial_context
+
+    ctx = trial_context(config)
+    try:
+        return get_method(config.method).run(ctx)
+    finally:
+        ctx.close()
+
+
+def assert_same_result(a, b):
+    """Two runs of one trial gave the same numbers: returns, curve, steps, θ_d, info and (D, d)."""
+    assert a.final_returns == b.final_returns
+    assert a.curve == b.curve
+    assert a.env_steps == b.env_steps
+    np.testing.assert_array_equal(a.theta_d, b.theta_d)
+    assert a.info == b.info
+    assert (a.D, a.d) == (b.D, b.d)
