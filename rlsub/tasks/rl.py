@@ -174,14 +174,14 @@ class EnvTask(EnvFactory):
             return vbn_cnn_spec(obs_space.shape, obs_space.dtype, action,
                                 hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else None),
                                 activation=self.preset.activation if own else "relu")
+        chosen = init or (self.preset.init if own else "torch")
         return PolicySpec(
             obs_shape=tuple(obs_space.shape),
             action=action,
             family=fam,
             hidden=tuple(hidden) if hidden is not None else (self.preset.hidden if own else (64, 64)),
             activation=self.preset.activation if own else "tanh",
-            options=({"init": init} if init not in (None, "torch") else {}) if init is not None
-            else ({"init": self.preset.init} if own and self.preset.init != "torch" else {}),
+            options={"init": chosen} if chosen != "torch" else {},
         )
 
 
