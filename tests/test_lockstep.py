@@ -1,5 +1,7 @@
 """Lockstep trials and the episode-scheduled evaluator: every trial's numbers equal its lone run."""
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -256,6 +258,24 @@ def test_group_for_lockstep():
         assert len({lockstep_key(c) for c in g}) == 1
     assert sorted(c.key() for g in groups for c in g) == sorted(c.key() for c in cp + ip + dqn)
     assert group_for_lockstep(cp, groups=1) == [cp]
+
+
+def test_lockstep_groups_are_capped_in_env_steps_and_a_multiple_of_the_workers():
+    """A group's trials finish together, so a killed group loses them all: long sweeps get more, smaller groups."""
+    long = [TrialConfig(env="HalfCheetah-v5", method="ars", dim=d, seed=s, budget=4_000_000)
+            for d in (1, 2, 4, 8, 16, 32, 64) for s in range(5)]
+    groups = group_for_lockstep(long, groups=2, max_steps=20_000_000)
+    assert len(groups) % 2 == 0 and all(len(g) * 4_000_000 <= 20_000_000 for g in groups)
+    assert len(groups) == 8 and sorted(c.key() for g in groups for c in g) == sorted(c.key() for c in long)
+    assert len(group_for_lockstep(long, groups=2, max_steps=None)) == 2
+    # a trial over the cap is a group of its own, never split
+    assert [len(g) for g in group_for_lockstep(long[:3], groups=1, max_steps=1_000_000)] == [1, 1, 1]
+    # the README's main job (30 trials x 60k steps) stays one group per worker
+    main = [TrialConfig(env="CartPole-v1", method="cmaes", dim=d, seed=s, budget=60_000)
+            for d in (1, 2, 4, 8, 16, 32) for s in range(5)]
+    assert [len(g) for g in group_for_lockstep(main, groups=2)] == [15, 15]
+    # no budget: the preset's (CartPole's 100k x 30 = 3M: two groups of at most 2M)
+    assert len(group_for_lockstep([replace(c, budget=None) for c in main], groups=1, max_steps=2_000_000)) == 2
 
 
 def test_direct_search_generator_asks_what_run_direct_search_evaluates():

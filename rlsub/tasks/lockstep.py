@@ -86,12 +86,22 @@ def _preset_dqn_engine(env: str, env_def: str | None) -> str | None:
     return params.get("dqn", {}).get("engine")
 
 
-def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1) -> list[list[TrialConfig]]:
+#: Most env steps (summed trial budgets) one lockstep group holds. A group's trials advance together and
+#: finish together, so a group killed mid-way loses all of its trials' work: this bounds that loss (about
+#: 18 CPU-min for MuJoCo at ~53 s per million steps) while leaving cheap sweeps whole (the README's main job
+#: is 0.9M per group). ``benchmarks/lockstep_groups.py`` measures what smaller groups cost.
+MAX_GROUP_STEPS = 20_000_000
+
+
+def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1,
+                       max_steps: int | None = MAX_GROUP_STEPS) -> list[list[TrialConfig]]:
     """Split ``configs`` into lockstep groups, each to be run by one ``run_lockstep`` call.
 
     Trials of one ``lockstep_key`` are dealt round-robin into ``min(groups, n)`` groups (one per
-    worker: a worker's group is one batched computation); trials that cannot run in lockstep
-    (other methods) are groups of one. Order within a group follows ``configs``.
+    worker: a worker's group is one batched computation), or into more where their budgets add up to
+    over ``max_steps`` env steps per group (None: no limit); the number of groups is then a multiple
+    of the workers', so none waits idle at the end. Trials that cannot run in lockstep (other methods)
+    are groups of one. Order within a group follows ``configs``.
     """
     groups = max(1, int(groups))
     by_key: dict[tuple, list[TrialConfig]] = {}
@@ -103,9 +113,31 @@ def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1) -> list[
         else:
             by_key.setdefault(key, []).append(c)
     for members in by_key.values():
-        n = min(groups, len(members))
+        workers = min(groups, len(members))
+        n = workers
+        if max_steps:
+            steps = sum(_budget(c) for c in members)
+            n = min(len(members), -(-max(workers, -(-steps // max_steps)) // workers) * workers)
         out += [members[i::n] for i in range(n)]
     return out
+
+
+def _budget(config: TrialConfig) -> int:
+    """A trial's env-step budget: its own, else its task preset's (0 where none can be found)."""
+    if config.budget:
+        return int(config.budget)
+    env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
+    return _preset_budget(config.env, env_def)
+
+
+@functools.lru_cache(maxsize=256)
+def _preset_budget(env: str, env_def: str | None) -> int:
+    try:  # as _preset_dqn_engine: an unresolvable env fails in its trial, with its own message
+        if env_def:
+            register_from_config(json.loads(env_def))
+        return int(resolve_env(env).preset.budget or 0)
+    except Exception:  # noqa: BLE001
+        return 0
 
 
 @dataclass
@@ -256,4 +288,4 @@ def _retire(live: dict[int, _Trial], trial: _Trial) -> None:
     trial.ctx.close()
 
 
-__all__ = ["DEFAULT_SLOTS", "LOCKSTEP_METHODS", "LockstepStats", "group_for_lockstep", "lockstep_key", "run_lockstep"]
+__all__ = ["DEFAULT_SLOTS", "LOCKSTEP_METHODS", "MAX_GROUP_STEPS", "LockstepStats", "group_for_lockstep", "lockstep_key", "run_lockstep"]
