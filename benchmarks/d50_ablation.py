@@ -11,7 +11,7 @@ Variants are made without touching the library: the posterior of each shape is c
 with module attributes of ``rlsub.analysis.success_fit`` monkeypatched (``DEFF_GAIN``; ``curve_posterior`` with
 ``plateau=False``; ``baseline=None``), and ``_success_fit`` is swapped for a function that captures the
 posteriors; the interval is then built from them by the library's ``_success_fit`` (with ``step_bracket`` /
-``with_linear`` patched to no-ops where a variant drops them) or, for ``mix``, by the likelihood-weighted mixture
+``snap_low`` patched to no-ops where a variant drops them) or, for ``mix``, by the likelihood-weighted mixture
 of the two shapes' marginals in place of their union. Each distinct posterior configuration is computed once per
 study and shared by every variant built on it.
 """
@@ -50,32 +50,27 @@ class Variant:
     post: Post = Post()
     combine: str = "union"  # or "mix": the likelihood-weighted mixture of the shapes' posteriors
     step: bool = True
-    linear: bool = True
+    snap: bool = True
+    """``snap_low``: a lower bound within half a grid step above the smallest tested d is that d."""
     level: float = 0.9
     jump: float | None = None
     """``JUMP`` for ``step_bracket`` (None: the library's)."""
-    snap: bool = False
-    """Report a lower bound within half a grid step of the smallest tested d (below √2 here) as that d (1): below
-    it the curve is extrapolated, and a d50 below 1 counts as 1."""
 
 
 VARIANTS: dict[str, Variant] = {
     "current": Variant(),
     "no_deff": Variant(Post(gain=0.0)),
     "no_plateau": Variant(Post(plateau=False)),
-    "no_linear": Variant(linear=False),
+    "no_snap": Variant(snap=False),
     "no_step": Variant(step=False),
     "mix_shapes": Variant(combine="mix"),
     "no_baseline_unc": Variant(Post(baseline=False)),
     "level0.85": Variant(level=0.85),
     "level0.80": Variant(level=0.80),
-    # combinations, chosen from the single ablations and a pilot on the hard cells (prior0 = 0.35 and jump = 0.8
-    # were tried there too and moved nothing): snap lifts the binding cell (bimodal-lowscore-rho0.5, 10 seeds),
-    # mix and a halved DEFF_GAIN narrow
-    "snap": Variant(snap=True),
-    "mix+snap": Variant(combine="mix", snap=True),
-    "gain0.5+snap": Variant(Post(gain=0.5), snap=True),
-    "gain0.5+mix+snap": Variant(Post(gain=0.5), combine="mix", snap=True),
+    # combinations, from the single ablations and a pilot on the hard cells (prior0 = 0.35 and jump = 0.8 were
+    # tried there too and moved nothing): mix and a halved DEFF_GAIN narrow
+    "gain0.5": Variant(Post(gain=0.5)),
+    "gain0.5+mix": Variant(Post(gain=0.5), combine="mix"),
 }
 
 
@@ -119,16 +114,15 @@ def _mix_fit(posts, logd, level, reach, y, rng):
     lo, hi = sf._quantiles(c, mixed, [(1 - level) / 2, (1 + level) / 2])
     frac = np.nanmean(y, axis=0)
     lo, hi = sf.step_bracket(frac, logd, lo, hi)
-    lo, hi = sf.with_linear(frac, logd, 0.5, lo, hi)
-    return sf.lower_bound(lo, logd), sf.to_d(hi, logd)
+    return sf.lower_bound(sf.snap_low(lo, logd), logd), sf.to_d(hi, logd)
 
 
 def _no_step(frac, logd, lo, hi, target=0.5):
     return lo, hi
 
 
-def _no_linear(values, logd, target, lo, hi):
-    return lo, hi
+def _no_snap(lo, logd):
+    return lo
 
 
 def interval(v: Variant, captured) -> tuple[float, float]:
@@ -136,8 +130,8 @@ def interval(v: Variant, captured) -> tuple[float, float]:
     attrs = {}
     if not v.step:
         attrs["step_bracket"] = _no_step
-    if not v.linear:
-        attrs["with_linear"] = _no_linear
+    if not v.snap:
+        attrs["snap_low"] = _no_snap
     if v.jump is not None:
         attrs["JUMP"] = v.jump
     with patched(**attrs):
@@ -145,8 +139,6 @@ def interval(v: Variant, captured) -> tuple[float, float]:
             lo, hi = _mix_fit(posts, logd, v.level, reach, y, rng)
         else:
             lo, hi = sf._success_fit(posts, logd, v.level, reach, y, rng).ci
-    if v.snap and lo < math.exp(logd[0] + (logd[1] - logd[0]) / 2):
-        lo = sf.lower_bound(logd[0], logd)
     return lo, hi
 
 

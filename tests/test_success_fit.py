@@ -12,7 +12,7 @@ import pytest
 from rlsub.analysis.dint_fit import fit_dint
 from rlsub.analysis.estimator import compare_estimates, estimate_dint
 from rlsub.analysis.simulate import DIMS, HELD_OUT, MODELS, Model
-from rlsub.analysis.success_fit import design_effect, fit_d50, step_bracket, successes
+from rlsub.analysis.success_fit import design_effect, fit_d50, snap_low, step_bracket, successes
 
 LOGISTIC = next(m for m in MODELS if m.name == "bimodal-logistic")
 SEEDED = next(m for m in MODELS if m.name == "bimodal-logistic-seeded")
@@ -52,6 +52,20 @@ def test_a_step_between_two_dims_spans_that_step():
     fit = fit_d50(perf, DIMS)
     assert fit.ci[0] <= 8 and fit.ci[1] >= 16
     assert step_bracket(np.array([0.0, 0.1, 0.9, 1.0]), np.log([1.0, 2, 4, 8]), 1.0, 1.2) == (math.log(2), math.log(4))
+
+
+def test_a_lower_bound_within_half_a_step_of_the_smallest_d_is_that_d():
+    logd = np.log([4.0, 8, 16])
+    assert snap_low(math.log(5), logd) == math.log(4)  # within half a step (below 4·√2): the smallest d
+    assert snap_low(math.log(6), logd) == math.log(6)  # past half a step: left where it is
+    assert snap_low(math.log(2), logd) == math.log(2)  # below the grid: never moved up
+    # on data: 0 of 6 reach 90% at d = 2, 5 at 4 and 8, all at 16; the shapes' lower bounds lie just above 2
+    perf = np.full((6, 4), 0.2)
+    perf[:5, 1:] = 0.97
+    perf[:, 3] = 0.97
+    fit = fit_d50(perf, [2, 4, 8, 16])
+    lo = min(a for a, _ in fit.shapes.values())
+    assert 2 < lo < 2 * math.sqrt(2) and fit.ci[0] == 2.0
 
 
 def test_missing_trials_and_nan_columns():
