@@ -92,6 +92,9 @@ def make_gym(env_id: str, **kwargs: Any) -> gym.Env:
     """``gym.make``, with a missing optional dependency (Box2D, MuJoCo, ...) raised as one ConfigError
     naming what to install instead of an import traceback."""
     try:
+        entry = gym.spec(env_id).entry_point
+        if isinstance(entry, str) and entry.startswith("gymnasium.envs.mujoco"):
+            _mujoco_warnings_once()
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         entry = gym.spec(env_id).entry_point
@@ -99,6 +102,20 @@ def make_gym(env_id: str, **kwargs: Any) -> gym.Env:
             if isinstance(entry, str) and entry.startswith(prefix):
                 raise ConfigError(f"{env_id} needs {what}: {how}") from None
         raise ConfigError(f"{env_id} needs a package that is not installed: {plain(str(e))}") from None
+
+
+def _mujoco_warnings_once() -> None:
+    """Route MuJoCo's warnings through Python's ``warnings``, which show each once per process.
+
+    MuJoCo prints a compiler warning on every model compile (Gymnasium's half_cheetah.xml: "'settotalmass' is
+    deprecated"), and a sweep compiles one model per env copy: hundreds of identical lines. A handler someone
+    else installed is left alone."""
+    try:
+        import mujoco
+    except ImportError:  # make_gym's own error names what to install
+        return
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(lambda msg: warnings.warn(f"MuJoCo: {msg}", RuntimeWarning, stacklevel=1))
 
 
 # -- env checker ---------------------------------------------------------------------------
