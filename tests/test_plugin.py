@@ -244,3 +244,18 @@ def test_register_from_config_base_atari_overrides():
 def test_register_from_config_errors(table, match):
     with pytest.raises(ConfigError, match=match):
         register_from_config(table)
+
+
+def test_mujoco_warnings_are_shown_once_not_once_per_env_copy():
+    """Gymnasium's half_cheetah.xml makes MuJoCo warn on every compile; a sweep compiles one model per copy."""
+    pytest.importorskip("mujoco")
+    import warnings
+
+    from rlsub.envs.plugin import make_gym
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            make_gym("HalfCheetah-v5").close()
+    mujoco_lines = [w for w in seen if "MuJoCo: " in str(w.message)]
+    assert len(mujoco_lines) == 1 and "settotalmass" in str(mujoco_lines[0].message)
