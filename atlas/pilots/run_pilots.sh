@@ -32,6 +32,11 @@ case "${1:-}" in
              --param top_b=4 --param step_size=0.02 --param nu=0.03 ;;
   cheetah64) run halfcheetah_mlp64_ep1_2M HalfCheetah-v5 64,64 2000000 --episodes 1 --param n_directions=32 \
              --param top_b=4 --param step_size=0.02 --param nu=0.03 ;;
+  # Walker2d: does a row fit? rl-baselines3-zoo's Walker2d-v3 ARS values (n_delta 40, n_top 30, learning_rate
+  # 0.03, delta_std 0.025, alive_bonus_offset -1, linear), from theta_0 = 0 as the Hopper row (2026-12-08).
+  walker) run walker2d_linear_zero_ep1_3M Walker2d-v5 none 3000000 --episodes 1 --init zeros \
+            --param n_directions=40 --param top_b=30 --param step_size=0.03 --param nu=0.025 \
+            --param alive_bonus_offset=-1 ;;
   hopper) run hopper_linear_offset_ep1_3M Hopper-v5 none 3000000 --episodes 1 --param alive_bonus_offset=-1
           run hopper_mlp64_offset_ep1_2M Hopper-v5 64,64 2000000 --episodes 1 --param alive_bonus_offset=-1 ;;
 esac
