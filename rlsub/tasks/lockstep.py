@@ -19,7 +19,7 @@ shares its batch, by construction on any CPU (docs/guide/determinism.md; ``tests
 
 Sweep integration::
 
-    for group in group_for_lockstep(configs, groups=workers):   # one group per worker / Ray task
+    for group in group_for_lockstep(configs, groups=workers):   # a group per worker / Ray task, or more
         for config, outcome in run_lockstep(group, trial_context): # as each trial finishes
             ...  # outcome: TrialResult, or the NonFiniteReturn that failed the trial
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -116,8 +117,8 @@ def group_for_lockstep(configs: Iterable[TrialConfig], groups: int = 1,
         workers = min(groups, len(members))
         n = workers
         if max_steps:
-            steps = sum(_budget(c) for c in members)
-            n = min(len(members), -(-max(workers, -(-steps // max_steps)) // workers) * workers)
+            needed = math.ceil(sum(_budget(c) for c in members) / max_steps)
+            n = min(len(members), math.ceil(max(workers, needed) / workers) * workers)
         out += [members[i::n] for i in range(n)]
     return out
 
