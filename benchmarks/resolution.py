@@ -109,7 +109,7 @@ def power_table(models, seeds, pairs, pool) -> list[str]:
                 res = np.array(pool.map(one_pair, [(model, n, r, k) for k in range(pairs)], chunksize=4))
                 for i in range(3):
                     cells[i].append(f"{res[:, i].mean():.2f}")
-            for i, name in enumerate(("d50 (new, default)", "d_int90 (new)", "d_int90 (old, monotone)")):
+            for i, name in enumerate(("d50 (new, default)", "d_int90 (`on=\"dint\"`: monotone, baseline uncertainty in)", "d_int90 (old, monotone)")):
                 out.append(f"| {model.name}: {name} | {n} | " + " | ".join(cells[i]) + " |")
                 print(out[-1], file=sys.stderr, flush=True)
     return out
