@@ -113,6 +113,13 @@ def test_advice_for_an_open_or_wide_ci():
     assert advice(result(7.0, (4.0, None))).startswith("the CI is open above (>16): extend --dims past 16 (e.g. add 32,64)")
     assert advice(result(None, (16.0, None))) == "not reached up to d = 16: extend --dims past 16 (e.g. add 32,64)"
     assert advice(result(7.0, (5.0, 9.0))) is None  # narrow: nothing to add
+    # the policy's own D bounds what a larger grid can add (a linear HalfCheetah policy: D = 108)
+    small = result(39.0, (11.0, None))
+    small.D, small.dims = 108, [SimpleNamespace(d=d) for d in (1, 8, 64)]
+    assert advice(small) == ("the CI is open above (>64): d = 64 is already over half the policy's D = 108, so a "
+                             "larger d nears the full space; --until-ci 2 to add seeds where the crossing is decided")
+    small.D = 200
+    assert advice(small).startswith("the CI is open above (>64): extend --dims past 64 (e.g. add 128), or --until-ci 2")
     below = result(7.0, (4.0, None))
     below.baseline_below_reference = True
     assert advice(below) is None  # no d_int, no advice on its CI

@@ -65,13 +65,17 @@ def advice(r: Any) -> str | None:
     if not r.computable or r.baseline_below_reference:
         return None
     top = r.dims[-1].d
-    nxt = ",".join(str(top * k) for k in (2, 4))
+    D = getattr(r, "D", None)
+    # a subspace of D or more dimensions is the whole space again: suggest only smaller ones
+    bigger = [str(top * k) for k in (2, 4) if D is None or top * k < D]
+    room = (f"extend --dims past {top} (e.g. add {','.join(bigger)})" if bigger else
+            f"d = {top} is already over half the policy's D = {D}, so a larger d nears the full space")
     if r.estimate is None:
-        return f"not reached up to d = {top}: extend --dims past {top} (e.g. add {nxt})"
+        return f"not reached up to d = {top}: {room}"
     ci = r.estimate_ci or (None, None)
     if ci[1] is None:
-        return (f"the CI is open above (>{top}): extend --dims past {top} (e.g. add {nxt}), or --until-ci 2 to add "
-                "seeds where the crossing is decided")
+        return (f"the CI is open above (>{top}): {room}" + (", or " if bigger else "; ")
+                + "--until-ci 2 to add seeds where the crossing is decided")
     lo = ci[0] or 1.0
     ratio = ci[1] / lo
     if ratio > 2:
