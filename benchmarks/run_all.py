@@ -1,5 +1,5 @@
 """Run every performance benchmark (projections, rollout, agents, DQN replay memory, supervised, batched DQN,
-sweep, start-up, Pong on GPU) and print all ratios with their baselines.
+sweep, lockstep group sizes, start-up, Pong on GPU) and print all ratios with their baselines.
 
     python benchmarks/run_all.py [--json FILE] [--threads 1] [--quick] [--compile]
 
@@ -16,6 +16,7 @@ import sys
 import time
 
 import dqn_batched
+import lockstep_groups
 import pong
 import projections
 import replay_memory
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     results += dqn_batched.run(argparse.Namespace(quick=args.quick, budget=3000, seeds=2, rounds=1))
     results += sweep.run(argparse.Namespace(quick=args.quick, slots=128, blas_threads=1, skip_pendulum=False, no_warmup=False,
                                             pendulum_dims="2,8", pendulum_seeds=1, pendulum_budget=10_000))
+    results += lockstep_groups.run(argparse.Namespace(quick=args.quick, rounds=1 if args.quick else 3, sizes="30,15,10,5,2"))
     # --quick: this code's one-trial sweep only (no old code to export and compile numba for)
     results += startup.run(argparse.Namespace(quick=args.quick, ref=None, reps=3, skip_main=False))
     if torch.cuda.is_available():

@@ -21,7 +21,7 @@ def test_run_all_quick_writes_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     benches = {r["bench"] for r in data["results"]}
-    assert {"fwht", "fastfood", "sparse", "rule", "rollout", "gpu", "agents", "pong", "dqn", "startup"} <= benches
+    assert {"fwht", "fastfood", "sparse", "rule", "rollout", "gpu", "agents", "pong", "dqn", "startup", "lockstep_groups"} <= benches
     metrics = {r["metric"] for r in data["results"] if r["bench"] == "agents"}
     assert "update step, fastfood d=1000 vs full space" in metrics
     assert "dense P products alone d=1000 vs full-space step" in metrics
