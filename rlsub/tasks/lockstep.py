@@ -60,31 +60,34 @@ DEFAULT_SLOTS = 128
 def lockstep_key(config: TrialConfig) -> tuple | None:
     """Trials with equal keys can share a rollout (same env and network family), or, for DQN trials
     with ``engine=batched``, one batched training ([`rlsub.agents.dqn.batched`][rlsub.agents.dqn.batched]); None: never."""
-    env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
-    if config.method not in LOCKSTEP_METHODS and not (config.method == "dqn"
-                                                      and _dqn_engine(config, env_def) == "batched"):
+    env_def = _env_def(config)
+    if config.method not in LOCKSTEP_METHODS and not (config.method == "dqn" and _dqn_engine(config) == "batched"):
         return None
     return (config.method == "dqn", config.env, env_def, config.hidden, config.family, config.device)
 
 
-def _dqn_engine(config: TrialConfig, env_def: str | None) -> str | None:
+def _env_def(config: TrialConfig) -> str | None:
+    return json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
+
+
+def _dqn_engine(config: TrialConfig) -> str | None:
     """The DQN engine a trial asks for: its own ``engine`` parameter, else its task preset's."""
     params = dict(config.params)
     if "engine" in params:
         return str(params["engine"])
-    return _preset_dqn_engine(config.env, env_def)
+    params = getattr(_preset(config.env, _env_def(config)), "method_params", None) or {}
+    return params.get("dqn", {}).get("engine")
 
 
 @functools.lru_cache(maxsize=256)
-def _preset_dqn_engine(env: str, env_def: str | None) -> str | None:
-    try:  # only envs have presets: a supervised task's name is no env and gets None, as it should
+def _preset(env: str, env_def: str | None):
+    """The env's preset (None: no env of that name; a supervised task's name is none, as it should be)."""
+    try:
         if env_def:
             register_from_config(json.loads(env_def))
-        preset = resolve_env(env).preset
+        return resolve_env(env).preset
     except Exception:  # noqa: BLE001 - an unresolvable env fails in its trial, with its own message
         return None
-    params = getattr(preset, "method_params", None) or {}
-    return params.get("dqn", {}).get("engine")
 
 
 #: Most env steps (summed trial budgets) one lockstep group holds. A group's trials advance together and
@@ -127,18 +130,7 @@ def _budget(config: TrialConfig) -> int:
     """A trial's env-step budget: its own, else its task preset's (0 where none can be found)."""
     if config.budget:
         return int(config.budget)
-    env_def = json.dumps(config.env_def, sort_keys=True, default=str) if config.env_def else None
-    return _preset_budget(config.env, env_def)
-
-
-@functools.lru_cache(maxsize=256)
-def _preset_budget(env: str, env_def: str | None) -> int:
-    try:  # as _preset_dqn_engine: an unresolvable env fails in its trial, with its own message
-        if env_def:
-            register_from_config(json.loads(env_def))
-        return int(resolve_env(env).preset.budget or 0)
-    except Exception:  # noqa: BLE001
-        return 0
+    return int(getattr(_preset(config.env, _env_def(config)), "budget", 0) or 0)
 
 
 @dataclass
